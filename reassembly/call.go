@@ -1,0 +1,90 @@
+package reassembly
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Header is one header line as it appeared on the wire: original case, original order.
+type Header struct {
+	Name, Value string
+}
+
+// Message is what a request and a response have in common.
+type Message struct {
+	Proto    string   // "HTTP/1.1", "HTTP/1.0"
+	Headers  []Header // in wire order
+	Trailers []Header // chunked trailers, if any
+	// Body holds the message body after transfer decoding (chunks joined), at most the
+	// configured body limit; BodySize is the full size seen on the wire (after de-chunking).
+	Body      []byte
+	BodySize  int64
+	Truncated bool // Body was cut at the body limit (parsing went on past it)
+	// Decoded is set once Body has been content-decoded (gzip, deflate, br, zstd);
+	// DecodeError says why decoding failed (Body is then left as captured).
+	Decoded     bool
+	DecodeError string
+}
+
+// Get returns the first value of the header with the given name (case-insensitive).
+func (m *Message) Get(name string) string {
+	for _, h := range m.Headers {
+		if equalFold(h.Name, name) {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+// Request is an HTTP/1.x request.
+type Request struct {
+	Message
+	Method string
+	Target string // request target as sent: origin-form, absolute-form, authority-form or "*"
+}
+
+// Response is an HTTP/1.x final response.
+type Response struct {
+	Message
+	Status int
+	Reason string
+}
+
+// Call is one HTTP exchange: a request and its final response.
+type Call struct {
+	Start    time.Time // capture time of the first request byte
+	End      time.Time // capture time of the last response byte (last request byte for half calls)
+	Client   netip.AddrPort
+	Server   netip.AddrPort
+	URL      string // absolute URL: http:// + Host (or the server address) + target
+	Request  Request
+	Response *Response // nil for a half call (no response seen)
+	Interim  []int     // statuses of 1xx interim responses that preceded the final one
+	// Incomplete is empty for a complete call, else the reason it is not (for example
+	// "no response", "gap in request", "gap in response", "stream closed").
+	Incomplete string
+	// VNI is the VXLAN network identifier the call arrived on, or -1 when not encapsulated.
+	VNI int
+}
+
+// Duration is the time from the first request byte to the last response byte.
+func (c *Call) Duration() time.Duration { return c.End.Sub(c.Start) }
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
