@@ -3,8 +3,18 @@ module sniffer
 go 1.26.8
 
 require (
-	github.com/andybalholm/brotli v1.3.0 // indirect
-	github.com/gopacket/gopacket v1.7.7 // indirect
-	github.com/kelseyhightower/envconfig v1.4.0 // indirect
-	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/andybalholm/brotli v1.3.0
+	github.com/dlclark/regexp2/v2 v2.13.0
+	github.com/gopacket/gopacket v1.7.7
+	github.com/klauspost/compress v1.20.4
+	github.com/valyala/fasthttp v1.78.0
+	github.com/vishvananda/netlink v1.3.1
+)
+
+require (
+	github.com/molecule-man/go-brrr v1.3.1 // indirect
+	github.com/valyala/bytebufferpool v1.0.0 // indirect
+	github.com/vishvananda/netns v0.0.5 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 )
