@@ -12,6 +12,7 @@ require (
 )
 
 require (
+	github.com/kelseyhightower/envconfig v1.4.0 // indirect
 	github.com/molecule-man/go-brrr v1.3.1 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/vishvananda/netns v0.0.5 // indirect

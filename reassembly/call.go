@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -29,7 +30,7 @@ type Message struct {
 // Get returns the first value of the header with the given name (case-insensitive).
 func (m *Message) Get(name string) string {
 	for _, h := range m.Headers {
-		if equalFold(h.Name, name) {
+		if strings.EqualFold(h.Name, name) {
 			return h.Value
 		}
 	}
@@ -69,22 +70,3 @@ type Call struct {
 
 // Duration is the time from the first request byte to the last response byte.
 func (c *Call) Duration() time.Duration { return c.End.Sub(c.Start) }
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}

@@ -1,0 +1,208 @@
+package capture
+
+import (
+	"sync/atomic"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// SegmentFunc receives one decoded TCP segment. tcp and its payload are only valid
+// during the call. vni is the VXLAN network identifier, or -1 for traffic that was not
+// encapsulated.
+type SegmentFunc func(netFlow gopacket.Flow, tcp *layers.TCP, ci gopacket.CaptureInfo, vni int)
+
+// Decapsulator unwraps a VXLAN UDP payload into its inner Ethernet frame; the vxlan
+// package provides it. ok is false for a bad header or a VNI that is not wanted.
+type Decapsulator interface {
+	Decap(udpPayload []byte) (vni uint32, inner []byte, ok bool)
+}
+
+// DecodeStats counts what the decoder saw and what it skipped, and why.
+type DecodeStats struct {
+	Packets    atomic.Int64 // packets handed to Decode
+	Bytes      atomic.Int64 // their captured bytes
+	TCP        atomic.Int64 // TCP segments passed on
+	NotTCP     atomic.Int64 // packets that are not TCP (or not a wanted port inside VXLAN)
+	Undecoded  atomic.Int64 // packets no decoder could read down to TCP
+	Fragments  atomic.Int64 // IP fragments (TCP over fragmented IP is not reassembled)
+	Truncated  atomic.Int64 // packets cut by the snap length (the stream sees a gap)
+	Mirrored   atomic.Int64 // VXLAN packets decapsulated
+	MirrorDrop atomic.Int64 // VXLAN packets refused (bad header, VNI not selected)
+}
+
+// Decoder turns link-layer frames into TCP segments. It uses gopacket's
+// DecodingLayerParser for the common stacks (Ethernet, 802.1Q, Linux cooked v1/v2,
+// BSD loopback, raw IP) and falls back to gopacket's full decoder for the rest
+// (MPLS, PPPoE, IPv6 extension headers, ...). Not safe for concurrent use.
+type Decoder struct {
+	// VXLANPort, when non-zero, makes UDP packets to that port be decapsulated with
+	// Decap and their inner frames decoded, keeping only TCP on InnerPorts.
+	VXLANPort  uint16
+	Decap      Decapsulator
+	InnerPorts PortSet
+	Stats      DecodeStats
+
+	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
+	decoded []gopacket.LayerType
+	eth     layers.Ethernet
+	dot1q   layers.Dot1Q
+	sll     layers.LinuxSLL
+	sll2    layers.LinuxSLL2
+	loop    layers.Loopback
+	ip4     layers.IPv4
+	ip6     layers.IPv6
+	tcp     layers.TCP
+	udp     layers.UDP
+}
+
+// NewDecoder returns a decoder ready for any link type.
+func NewDecoder() *Decoder {
+	d := &Decoder{parsers: map[gopacket.LayerType]*gopacket.DecodingLayerParser{}}
+	d.decoded = make([]gopacket.LayerType, 0, 12)
+	return d
+}
+
+// parser returns the fast parser that starts at the given layer; they share the layers.
+func (d *Decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser {
+	p := d.parsers[first]
+	if p == nil {
+		p = gopacket.NewDecodingLayerParser(first,
+			&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.udp)
+		p.IgnoreUnsupported = true
+		d.parsers[first] = p
+	}
+	return p
+}
+
+// Decode decodes one frame and calls fn for the TCP segment it carries, if any.
+func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, fn SegmentFunc) {
+	d.Stats.Packets.Add(1)
+	d.Stats.Bytes.Add(int64(len(data)))
+	if ci.CaptureLength < ci.Length {
+		d.Stats.Truncated.Add(1)
+	}
+	d.decode(data, ci, lt, -1, fn)
+}
+
+func (d *Decoder) decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, vni int, fn SegmentFunc) {
+	first, ok := firstLayer(lt, data)
+	if !ok {
+		d.slow(data, ci, lt.LayerType(), vni, fn)
+		return
+	}
+	err := d.parser(first).DecodeLayers(data, &d.decoded)
+	if err != nil || len(d.decoded) == 0 {
+		d.slow(data, ci, first, vni, fn)
+		return
+	}
+	var netFlow gopacket.Flow
+	for _, t := range d.decoded {
+		switch t {
+		case layers.LayerTypeIPv4:
+			if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
+				d.Stats.Fragments.Add(1)
+				return
+			}
+			netFlow = d.ip4.NetworkFlow()
+		case layers.LayerTypeIPv6:
+			netFlow = d.ip6.NetworkFlow()
+		case layers.LayerTypeTCP:
+			d.emit(netFlow, &d.tcp, ci, vni, fn)
+			return
+		case layers.LayerTypeUDP:
+			d.udpPayload(d.udp.DstPort, d.udp.Payload, ci, vni, fn)
+			return
+		}
+	}
+	// The fast path stopped at a layer it does not know (MPLS, PPPoE, an IPv6
+	// extension header...): the full decoder knows more.
+	last := d.decoded[len(d.decoded)-1]
+	if last == layers.LayerTypeIPv4 || last == layers.LayerTypeIPv6 {
+		if next := d.nextAfterIP(last); next == layers.LayerTypeICMPv4 || next == layers.LayerTypeICMPv6 || next == gopacket.LayerTypePayload {
+			d.Stats.NotTCP.Add(1)
+			return
+		}
+	}
+	d.slow(data, ci, first, vni, fn)
+}
+
+func (d *Decoder) nextAfterIP(t gopacket.LayerType) gopacket.LayerType {
+	if t == layers.LayerTypeIPv4 {
+		return d.ip4.NextLayerType()
+	}
+	return d.ip6.NextLayerType()
+}
+
+func (d *Decoder) emit(netFlow gopacket.Flow, tcp *layers.TCP, ci gopacket.CaptureInfo, vni int, fn SegmentFunc) {
+	if vni >= 0 && !d.InnerPorts.Has(uint16(tcp.SrcPort)) && !d.InnerPorts.Has(uint16(tcp.DstPort)) {
+		d.Stats.NotTCP.Add(1)
+		return
+	}
+	d.Stats.TCP.Add(1)
+	fn(netFlow, tcp, ci, vni)
+}
+
+func (d *Decoder) udpPayload(dst layers.UDPPort, payload []byte, ci gopacket.CaptureInfo, vni int, fn SegmentFunc) {
+	if vni >= 0 || d.VXLANPort == 0 || uint16(dst) != d.VXLANPort || d.Decap == nil {
+		d.Stats.NotTCP.Add(1)
+		return
+	}
+	id, inner, ok := d.Decap.Decap(payload)
+	if !ok {
+		d.Stats.MirrorDrop.Add(1)
+		return
+	}
+	d.Stats.Mirrored.Add(1)
+	d.decode(inner, ci, layers.LinkTypeEthernet, int(id), fn)
+}
+
+// slow decodes with gopacket's full decoder, which knows every encapsulation gopacket does.
+func (d *Decoder) slow(data []byte, ci gopacket.CaptureInfo, first gopacket.Decoder, vni int, fn SegmentFunc) {
+	pkt := gopacket.NewPacket(data, first, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
+	var netFlow gopacket.Flow
+	if nl := pkt.NetworkLayer(); nl != nil {
+		if ip4, ok := nl.(*layers.IPv4); ok && (ip4.Flags&layers.IPv4MoreFragments != 0 || ip4.FragOffset != 0) {
+			d.Stats.Fragments.Add(1)
+			return
+		}
+		netFlow = nl.NetworkFlow()
+	}
+	switch tl := pkt.TransportLayer().(type) {
+	case *layers.TCP:
+		if netFlow == (gopacket.Flow{}) {
+			d.Stats.Undecoded.Add(1)
+			return
+		}
+		d.emit(netFlow, tl, ci, vni, fn)
+	case *layers.UDP:
+		d.udpPayload(tl.DstPort, tl.Payload, ci, vni, fn)
+	default:
+		if pkt.ErrorLayer() != nil || netFlow == (gopacket.Flow{}) {
+			d.Stats.Undecoded.Add(1)
+		} else {
+			d.Stats.NotTCP.Add(1)
+		}
+	}
+}
+
+// firstLayer picks the fast parser's first layer for a link type; ok is false when the
+// fast parser does not handle that link type.
+func firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerType, bool) {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return layers.LayerTypeEthernet, true
+	case layers.LinkTypeLinuxSLL:
+		return layers.LayerTypeLinuxSLL, true
+	case layers.LinkTypeLinuxSLL2:
+		return layers.LayerTypeLinuxSLL2, true
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		return layers.LayerTypeLoopback, true
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
+		if len(data) > 0 && data[0]>>4 == 6 {
+			return layers.LayerTypeIPv6, true
+		}
+		return layers.LayerTypeIPv4, true
+	}
+	return 0, false
+}

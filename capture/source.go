@@ -1,0 +1,268 @@
+// Package capture reads packets from libpcap: a live device (or several), or a capture file.
+// It owns device selection, the BPF filter and the link-layer decoding down to TCP; what it
+// hands on is a TCP segment with its network flow and capture time.
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcap"
+)
+
+// Snaplen is large enough for the GRO/TSO super-packets that veth, docker and cloud NICs
+// hand to libpcap (up to 64 KiB and beyond with BIG TCP); cutting them loses calls.
+const Snaplen = 262144
+
+// Config says where packets come from.
+type Config struct {
+	File       string // capture file to read ("-" for standard input); empty for live capture
+	Device     string // device name, IP address, "prefix*", comma list; empty for every device
+	Filter     string // BPF expression; empty for none
+	Promisc    bool
+	BufferSize int // kernel buffer in bytes; 0 leaves libpcap's default
+}
+
+// Handler receives packets. Packet's data is only valid during the call.
+// Idle is called about every 200 ms on a live source, with the wall clock,
+// so that time-based flushing goes on while no packet arrives.
+type Handler interface {
+	Packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType)
+	Idle(now time.Time)
+}
+
+// Source is an open capture: one libpcap handle per device, or one for a file.
+type Source struct {
+	handles []*pcap.Handle
+	names   []string
+	live    bool
+}
+
+// Open opens the capture described by cfg and installs its filter.
+func Open(cfg Config) (*Source, error) {
+	if cfg.File != "" {
+		h, err := openFile(cfg.File)
+		if err != nil {
+			return nil, err
+		}
+		s := &Source{handles: []*pcap.Handle{h}, names: []string{cfg.File}}
+		if err := s.setFilter(cfg.Filter); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	}
+	devs, err := ResolveDevices(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{live: true}
+	for _, d := range devs {
+		h, err := openLive(d, cfg)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.handles = append(s.handles, h)
+		s.names = append(s.names, d)
+	}
+	if err := s.setFilter(cfg.Filter); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openFile(path string) (*pcap.Handle, error) {
+	if path == "-" {
+		h, err := pcap.OpenOfflineFile(os.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("reading a capture from standard input: %v (pipe a .pcap or .pcapng, e.g. tcpdump -w -)", err)
+		}
+		return h, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("capture file: %w", err)
+	}
+	h, err := pcap.OpenOffline(path)
+	if err != nil {
+		return nil, fmt.Errorf("capture file %s: %v (is it a .pcap or .pcapng file?)", path, err)
+	}
+	return h, nil
+}
+
+func openLive(dev string, cfg Config) (*pcap.Handle, error) {
+	in, err := pcap.NewInactiveHandle(dev)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %v", dev, err)
+	}
+	defer in.CleanUp()
+	_ = in.SetSnapLen(Snaplen)
+	_ = in.SetPromisc(cfg.Promisc)
+	_ = in.SetImmediateMode(true)
+	_ = in.SetTimeout(200 * time.Millisecond)
+	if cfg.BufferSize > 0 {
+		if err := in.SetBufferSize(cfg.BufferSize); err != nil {
+			return nil, fmt.Errorf("device %s: buffer size %d: %v", dev, cfg.BufferSize, err)
+		}
+	}
+	h, err := in.Activate()
+	if err != nil {
+		msg := err.Error()
+		if strings.Contains(msg, "ermission") || strings.Contains(msg, "not permitted") {
+			return nil, fmt.Errorf("device %s: %v: run as root or give the binary CAP_NET_RAW (setcap cap_net_raw+ep sniffer)", dev, err)
+		}
+		return nil, fmt.Errorf("device %s: %v (list devices with: ip link)", dev, err)
+	}
+	return h, nil
+}
+
+func (s *Source) setFilter(expr string) error {
+	if expr == "" {
+		return nil
+	}
+	for i, h := range s.handles {
+		if err := h.SetBPFFilter(expr); err != nil {
+			return fmt.Errorf("BPF filter %q on %s: %v (check the BPF_FILTER syntax, see man pcap-filter)", expr, s.names[i], err)
+		}
+	}
+	return nil
+}
+
+// Names lists the devices (or the file) this source reads.
+func (s *Source) Names() []string { return s.names }
+
+// Live tells whether the source is a device rather than a file.
+func (s *Source) Live() bool { return s.live }
+
+// Close releases the handles.
+func (s *Source) Close() {
+	for _, h := range s.handles {
+		h.Close()
+	}
+	s.handles = nil
+}
+
+// Stats sums libpcap's counters over every handle: packets received and dropped by
+// the kernel and by the interface. Files have none.
+func (s *Source) Stats() (received, dropped, ifDropped int) {
+	if !s.live {
+		return 0, 0, 0
+	}
+	for _, h := range s.handles {
+		if st, err := h.Stats(); err == nil {
+			received += st.PacketsReceived
+			dropped += st.PacketsDropped
+			ifDropped += st.PacketsIfDropped
+		}
+	}
+	return
+}
+
+// ErrTruncated is returned by Run when a capture file ends in the middle of a packet;
+// everything before the cut was delivered.
+var ErrTruncated = errors.New("capture file is truncated (cut in the middle of a packet); the packets before the cut were read")
+
+// Run reads packets until the file ends, ctx is cancelled, or a read fails, calling h
+// from one goroutine. With one handle it reads without copying; with several it merges
+// their packets through a channel.
+func (s *Source) Run(ctx context.Context, h Handler) error {
+	if len(s.handles) == 1 {
+		return s.runOne(ctx, s.handles[0], h)
+	}
+	type pkt struct {
+		data []byte
+		ci   gopacket.CaptureInfo
+		lt   layers.LinkType
+	}
+	ch := make(chan pkt, 4096)
+	errs := make(chan error, len(s.handles))
+	var wg sync.WaitGroup
+	for _, hd := range s.handles {
+		wg.Add(1)
+		go func(hd *pcap.Handle) {
+			defer wg.Done()
+			lt := hd.LinkType()
+			for ctx.Err() == nil {
+				data, ci, err := hd.ReadPacketData() // copies: the data outlives the call
+				if err == pcap.NextErrorTimeoutExpired {
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				select {
+				case ch <- pkt{data, ci, lt}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}(hd)
+	}
+	go func() { wg.Wait(); close(ch) }()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case p, ok := <-ch:
+			if !ok {
+				select {
+				case err := <-errs:
+					return err
+				default:
+					return nil
+				}
+			}
+			h.Packet(p.data, p.ci, p.lt)
+		case now := <-tick.C:
+			h.Idle(now)
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (s *Source) runOne(ctx context.Context, hd *pcap.Handle, h Handler) error {
+	lt := hd.LinkType()
+	lastIdle := time.Now()
+	for n := 0; ; n++ {
+		if n&1023 == 0 && ctx.Err() != nil {
+			return nil
+		}
+		data, ci, err := hd.ZeroCopyReadPacketData()
+		switch {
+		case err == nil:
+			h.Packet(data, ci, lt)
+			if s.live && n&255 == 0 {
+				if now := time.Now(); now.Sub(lastIdle) >= 200*time.Millisecond {
+					lastIdle = now
+					h.Idle(now)
+				}
+			}
+		case err == pcap.NextErrorTimeoutExpired:
+			if ctx.Err() != nil {
+				return nil
+			}
+			lastIdle = time.Now()
+			h.Idle(lastIdle)
+		case err == io.EOF || err == pcap.NextErrorNoMorePackets:
+			return nil
+		case strings.Contains(err.Error(), "truncated"):
+			return ErrTruncated
+		default:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("reading packets from %s: %v", s.names[0], err)
+		}
+	}
+}

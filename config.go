@@ -1,0 +1,104 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Config is every setting. Each is read from the environment (network-sniffer's and the
+// Resurface loggers' variable names where they have one, so their users can switch by
+// changing the image name) and can be overridden by its command-line flag.
+type Config struct {
+	File           string        `envconfig:"PCAP_FILE" flag:"r" desc:"read packets from this .pcap/.pcapng file instead of a device (- for standard input)"`
+	Device         string        `envconfig:"NET_DEVICE" flag:"i" desc:"capture device: name, IP address, prefix* pattern or comma list; empty for every interface that is up"`
+	MirrorDevice   string        `envconfig:"VPC_MIRROR_DEVICE" flag:"mirror-device" desc:"VXLAN device receiving mirrored traffic (used when NET_DEVICE is empty)"`
+	Ports          string        `envconfig:"APP_PORTS" flag:"ports" desc:"application TCP ports, e.g. 80,8080 or 8000-8010 (APP_PORT is read too)"`
+	Port           string        `envconfig:"APP_PORT" flag:"-" desc:"single application port (old name of APP_PORTS)"`
+	BPF            string        `envconfig:"BPF_FILTER" flag:"bpf" desc:"BPF filter replacing the one generated from the ports"`
+	NoFilter       bool          `envconfig:"SNIFFER_NOFILTER" flag:"nofilter" desc:"capture without any BPF filter"`
+	Promisc        bool          `envconfig:"SNIFFER_PROMISC_ENABLED" default:"true" flag:"promisc" desc:"put the device in promiscuous mode"`
+	PcapBuffer     int           `envconfig:"SNIFFER_PCAP_BUFFER_SIZE" default:"16777216" flag:"pcap-buffer" desc:"kernel capture buffer in bytes"`
+	RealIPHeader   string        `envconfig:"SNIFFER_REALIP_HEADER" flag:"realip-header" desc:"header added to requests (when absent) carrying the client address, e.g. X-Real-IP"`
+	Decode         bool          `envconfig:"SNIFFER_DECODE_BODIES" default:"true" flag:"decode" desc:"decode gzip/deflate/br/zstd bodies; false keeps bodies exactly as captured"`
+	BodyLimit      int64         `envconfig:"USAGE_LOGGERS_BODY_LIMIT" default:"1048576" flag:"body-limit" desc:"body bytes kept per message; longer bodies are cut and marked truncated"`
+	KeepIncomplete bool          `envconfig:"SNIFFER_KEEP_INCOMPLETE" flag:"keep-incomplete" desc:"also emit incomplete calls (no response, lost segments), marked with the reason"`
+	IdleTimeout    time.Duration `envconfig:"SNIFFER_IDLE_TIMEOUT" default:"2m" flag:"idle-timeout" desc:"close connections idle this long and flush their calls"`
+	GapTimeout     time.Duration `envconfig:"SNIFFER_GAP_TIMEOUT" default:"5s" flag:"gap-timeout" desc:"wait this long for a lost segment before skipping the hole"`
+	MaxBuffered    int64         `envconfig:"SNIFFER_MAX_BUFFERED_BYTES" default:"33554432" flag:"max-buffered" desc:"out-of-order bytes buffered over all connections; beyond it holes are skipped"`
+	MaxStreams     int           `envconfig:"SNIFFER_MAX_STREAMS" default:"100000" flag:"max-streams" desc:"connections tracked at once; more are counted and ignored"`
+	MaxPending     int           `envconfig:"SNIFFER_MAX_PENDING" default:"256" flag:"max-pending" desc:"requests waiting for responses per connection"`
+	Quiet          bool          `envconfig:"SNIFFER_QUIET" flag:"q" desc:"no summary or progress on standard error"`
+}
+
+// loadConfig reads the environment, then the flags in args.
+func loadConfig(args []string, stderr io.Writer) (*Config, error) {
+	var c Config
+	if err := envconfig.Process("", &c); err != nil {
+		return nil, fmt.Errorf("environment: %v", err)
+	}
+	fs := flag.NewFlagSet("sniffer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	v := reflect.ValueOf(&c).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("flag")
+		if name == "-" {
+			continue
+		}
+		usage := fmt.Sprintf("%s (env %s)", f.Tag.Get("desc"), f.Tag.Get("envconfig"))
+		switch p := v.Field(i).Addr().Interface().(type) {
+		case *string:
+			fs.StringVar(p, name, *p, usage)
+		case *bool:
+			fs.BoolVar(p, name, *p, usage)
+		case *int:
+			fs.IntVar(p, name, *p, usage)
+		case *int64:
+			fs.Int64Var(p, name, *p, usage)
+		case *time.Duration:
+			fs.DurationVar(p, name, *p, usage)
+		default:
+			panic("config field of unsupported type: " + f.Name)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "sniffer captures HTTP/1.x API calls from the network.\n\nUsage: sniffer [flags]\n\nEvery flag can also be set by the environment variable named with it; flags win.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q: settings are flags (see -h)", strings.Join(fs.Args(), " "))
+	}
+	if c.Ports == "" {
+		c.Ports = c.Port
+	}
+	if c.Ports == "" {
+		c.Ports = "80"
+	}
+	if c.Device == "" {
+		c.Device = c.MirrorDevice
+	}
+	switch {
+	case c.BodyLimit < 0:
+		return nil, fmt.Errorf("USAGE_LOGGERS_BODY_LIMIT/-body-limit must be 0 or more, not %d", c.BodyLimit)
+	case c.IdleTimeout <= 0 || c.GapTimeout <= 0:
+		return nil, fmt.Errorf("timeouts must be positive durations such as 2m or 5s")
+	}
+	return &c, nil
+}
+
+// stderrIsTerminal tells whether progress lines would reach a person.
+func stderrIsTerminal() bool {
+	fi, err := os.Stderr.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// proc is a long-running child (a sniffer or the server) whose output is kept for the checks.
+type proc struct {
+	name           string
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	done           chan struct{}
+	err            error
+}
+
+// start runs cmd, and makes sure it is killed when the test ends whatever happens.
+func start(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	if cmd.Stdout == nil {
+		cmd.Stdout = &p.stdout
+	}
+	cmd.Stderr = &p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends sig and waits up to limit for a clean exit (status 0). It returns false, having
+// reported why, if the process had to be killed or exited with an error.
+func (p *proc) stop(t *testing.T, sig syscall.Signal, limit time.Duration) bool {
+	t.Helper()
+	if !p.exited() {
+		p.cmd.Process.Signal(sig)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(limit):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("%s did not exit within %v of %v; killed. stderr:\n%s", p.name, limit, sig, tail(p.stderr.Bytes(), 4000))
+		return false
+	}
+	if p.err != nil {
+		var ee *exec.ExitError
+		if errors.As(p.err, &ee) {
+			t.Errorf("%s exited with %v after %v (want status 0). stderr:\n%s", p.name, ee, sig, tail(p.stderr.Bytes(), 4000))
+		} else {
+			t.Errorf("%s: %v", p.name, p.err)
+		}
+		return false
+	}
+	return true
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		return "..." + string(b[len(b)-n:])
+	}
+	return string(b)
+}

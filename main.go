@@ -1,0 +1,145 @@
+// Command sniffer captures HTTP/1.x API calls from the network (a device or a capture
+// file), reassembles them from TCP and writes them out: NDJSON on standard output.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"sniffer/capture"
+	"sniffer/output"
+	"sniffer/reassembly"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so that tests can drive it: 0 on success, 1 on a
+// failure while running, 2 on bad settings.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "sniffer:", err)
+		return 2
+	}
+	ports, err := capture.ParsePorts(cfg.Ports)
+	if err != nil {
+		fmt.Fprintln(stderr, "sniffer: APP_PORTS/-ports:", err)
+		return 2
+	}
+	filter := capture.Filter(ports)
+	switch {
+	case cfg.NoFilter:
+		filter = ""
+	case cfg.BPF != "":
+		filter = cfg.BPF
+	}
+	src, err := capture.Open(capture.Config{File: cfg.File, Device: cfg.Device, Filter: filter, Promisc: cfg.Promisc, BufferSize: cfg.PcapBuffer})
+	if err != nil {
+		fmt.Fprintln(stderr, "sniffer:", err)
+		return 1
+	}
+	defer src.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	out := output.NewWriter(stdout)
+	calls := make(chan *reassembly.Call, 1024)
+	done := make(chan error, 1)
+	go func() { done <- deliver(cfg, calls, out) }()
+
+	rcfg := reassembly.DefaultConfig()
+	rcfg.MaxBodyBytes = cfg.BodyLimit
+	rcfg.KeepIncomplete = cfg.KeepIncomplete
+	rcfg.IdleTimeout, rcfg.GapTimeout = cfg.IdleTimeout, cfg.GapTimeout
+	rcfg.MaxBufferedBytes, rcfg.MaxStreams, rcfg.MaxPending = cfg.MaxBuffered, cfg.MaxStreams, cfg.MaxPending
+	asm := reassembly.New(rcfg, func(c *reassembly.Call) { calls <- c })
+	dec := capture.NewDecoder()
+	p := &pipeline{dec: dec, asm: asm}
+
+	if !cfg.Quiet {
+		what := "reading " + cfg.File
+		if src.Live() {
+			what = fmt.Sprintf("capturing on %v", src.Names())
+		}
+		fmt.Fprintf(stderr, "sniffer %s: %s, filter %q\n", version, what, filter)
+	}
+	stopProgress := func() {}
+	if !cfg.Quiet && !src.Live() && stderrIsTerminal() {
+		stopProgress = progress(stderr, dec, asm.Stats())
+	}
+	start := time.Now()
+	runErr := src.Run(ctx, p)
+	asm.Close()
+	close(calls)
+	outErr := <-done
+	stopProgress()
+	if !cfg.Quiet {
+		summary(stderr, src, dec, asm.Stats(), time.Since(start))
+	}
+	switch {
+	case errors.Is(runErr, capture.ErrTruncated):
+		fmt.Fprintln(stderr, "sniffer: warning:", runErr)
+	case runErr != nil:
+		fmt.Fprintln(stderr, "sniffer:", runErr)
+		return 1
+	}
+	if outErr != nil {
+		fmt.Fprintln(stderr, "sniffer: writing calls:", outErr)
+		return 1
+	}
+	return 0
+}
+
+// pipeline connects the packet source to the decoder and the reassembler.
+type pipeline struct {
+	dec *capture.Decoder
+	asm *reassembly.Assembler
+}
+
+func (p *pipeline) Packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
+	p.dec.Decode(data, ci, lt, p.asm.Packet)
+}
+
+func (p *pipeline) Idle(now time.Time) { p.asm.Tick(now) }
+
+// deliver runs beside the reassembler: it decodes bodies and writes calls out.
+func deliver(cfg *Config, calls <-chan *reassembly.Call, out *output.Writer) error {
+	var err error
+	for c := range calls {
+		if cfg.Decode {
+			c.Request.Decode(cfg.BodyLimit)
+			if c.Response != nil {
+				c.Response.Decode(cfg.BodyLimit)
+			}
+		}
+		if cfg.RealIPHeader != "" && c.Request.Get(cfg.RealIPHeader) == "" {
+			c.Request.Headers = append(c.Request.Headers, reassembly.Header{Name: cfg.RealIPHeader, Value: c.Client.Addr().String()})
+		}
+		if err == nil {
+			err = out.Write(c)
+		}
+	}
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}

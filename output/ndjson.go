@@ -1,0 +1,190 @@
+// Package output encodes calls and delivers them: NDJSON on standard output or to a
+// file, HAR, or a Resurface collector.
+package output
+
+import (
+	"bufio"
+	"encoding/base64"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"sniffer/reassembly"
+)
+
+// EncodeNDJSON appends the call as one JSON object and a newline to dst.
+//
+// Fields: start (RFC 3339 with nanoseconds), duration_ms, client, server, vni (VXLAN
+// only), request {method, url, target, proto, headers, body, body_size}, response
+// {status, reason, proto, headers, trailers, body, body_size}, interim (1xx statuses),
+// incomplete (the reason, when the call is not complete). Headers are [name, value]
+// pairs in wire order. A body that is not valid UTF-8 is base64 with
+// "body_encoding":"base64"; "truncated":true marks a body cut at the body limit.
+func EncodeNDJSON(dst []byte, c *reassembly.Call) []byte {
+	dst = append(dst, `{"start":"`...)
+	dst = c.Start.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","duration_ms":`...)
+	dst = strconv.AppendFloat(dst, float64(c.Duration().Microseconds())/1000, 'f', -1, 64)
+	dst = append(dst, `,"client":"`...)
+	dst = c.Client.AppendTo(dst)
+	dst = append(dst, `","server":"`...)
+	dst = c.Server.AppendTo(dst)
+	dst = append(dst, '"')
+	if c.VNI >= 0 {
+		dst = append(dst, `,"vni":`...)
+		dst = strconv.AppendInt(dst, int64(c.VNI), 10)
+	}
+	r := &c.Request
+	dst = append(dst, `,"request":{"method":`...)
+	dst = appendString(dst, r.Method)
+	dst = append(dst, `,"url":`...)
+	dst = appendString(dst, c.URL)
+	dst = append(dst, `,"target":`...)
+	dst = appendString(dst, r.Target)
+	dst = appendMessage(dst, &r.Message)
+	dst = append(dst, '}')
+	if p := c.Response; p != nil {
+		dst = append(dst, `,"response":{"status":`...)
+		dst = strconv.AppendInt(dst, int64(p.Status), 10)
+		dst = append(dst, `,"reason":`...)
+		dst = appendString(dst, p.Reason)
+		dst = appendMessage(dst, &p.Message)
+		dst = append(dst, '}')
+	}
+	if len(c.Interim) > 0 {
+		dst = append(dst, `,"interim":[`...)
+		for i, s := range c.Interim {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendInt(dst, int64(s), 10)
+		}
+		dst = append(dst, ']')
+	}
+	if c.Incomplete != "" {
+		dst = append(dst, `,"incomplete":`...)
+		dst = appendString(dst, c.Incomplete)
+	}
+	return append(dst, "}\n"...)
+}
+
+func appendMessage(dst []byte, m *reassembly.Message) []byte {
+	dst = append(dst, `,"proto":`...)
+	dst = appendString(dst, m.Proto)
+	dst = append(dst, `,"headers":`...)
+	dst = appendHeaders(dst, m.Headers)
+	if len(m.Trailers) > 0 {
+		dst = append(dst, `,"trailers":`...)
+		dst = appendHeaders(dst, m.Trailers)
+	}
+	if len(m.Body) > 0 {
+		dst = append(dst, `,"body":`...)
+		if utf8.Valid(m.Body) {
+			dst = appendString(dst, m.Body)
+		} else {
+			dst = append(dst, '"')
+			dst = base64.StdEncoding.AppendEncode(dst, m.Body)
+			dst = append(dst, `","body_encoding":"base64"`...)
+		}
+	}
+	dst = append(dst, `,"body_size":`...)
+	dst = strconv.AppendInt(dst, m.BodySize, 10)
+	if m.Truncated {
+		dst = append(dst, `,"truncated":true`...)
+	}
+	if m.DecodeError != "" {
+		dst = append(dst, `,"decode_error":`...)
+		dst = appendString(dst, m.DecodeError)
+	}
+	return dst
+}
+
+func appendHeaders(dst []byte, hs []reassembly.Header) []byte {
+	dst = append(dst, '[')
+	for i, h := range hs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '[')
+		dst = appendString(dst, h.Name)
+		dst = append(dst, ',')
+		dst = appendString(dst, h.Value)
+		dst = append(dst, ']')
+	}
+	return append(dst, ']')
+}
+
+// safe marks the ASCII bytes that need no escaping in a JSON string.
+var safe = func() (t [utf8.RuneSelf]bool) {
+	for i := 0x20; i < utf8.RuneSelf; i++ {
+		t[i] = i != '"' && i != '\\'
+	}
+	return
+}()
+
+const hex = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json does; this hand-rolled loop exists because bodies dominate the output and
+// it runs several times faster than encoding/json on them, without allocating.
+func appendString[S string | []byte](dst []byte, s S) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if safe[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// Writer writes calls as NDJSON to a stream, buffered; Flush empties the buffer.
+type Writer struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+// NewWriter returns a Writer on w.
+func NewWriter(w io.Writer) *Writer {
+	return &Writer{w: bufio.NewWriterSize(w, 256<<10)}
+}
+
+// Write encodes one call.
+func (w *Writer) Write(c *reassembly.Call) error {
+	w.buf = EncodeNDJSON(w.buf[:0], c)
+	_, err := w.w.Write(w.buf)
+	return err
+}
+
+// Flush writes out what is buffered.
+func (w *Writer) Flush() error { return w.w.Flush() }

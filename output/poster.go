@@ -1,0 +1,573 @@
+package output
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zlib"
+	"github.com/valyala/fasthttp"
+
+	"sniffer/reassembly"
+)
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("output: sink is closed")
+
+// Poster sends calls to a Resurface collector: NDJSON bundles, zlib-compressed, posted by
+// Concurrency senders over keep-alive connections, retried with backoff.
+//
+// Where a call is at any time: the in-memory queue, then (once that is full, or while
+// anything is spooled, to keep the order) the disk spool, then a bundle being filled, then a
+// bundle in flight. Every call ends up counted once: Delivered, Filtered, Dropped[cause], or
+// Pending (left in the spool at Close for the next run).
+type Poster struct {
+	cfg    PostConfig
+	uri    string
+	ua     string
+	client *fasthttp.Client
+
+	mu     sync.Mutex
+	q      msgRing
+	qBytes int64
+	sp     *spool
+	closed bool
+	left   []*bundle // bundles that Close's deadline interrupted, to spool or count
+
+	kick        chan struct{} // a message arrived
+	drain       chan struct{} // closed by Close: post everything, then stop
+	abort       chan struct{} // closed when Close's ctx ends: stop now
+	abortAt     atomic.Int64  // Close's deadline in UnixNano, 0 when none
+	bundles     chan *bundle
+	bundlerDone chan struct{}
+	senders     sync.WaitGroup
+	seq         atomic.Int64
+
+	written, filtered, delivered, recovered atomic.Int64
+	dmu                                     sync.Mutex
+	dropped                                 map[string]int64
+
+	dropWarn, postWarn warnLimiter
+	log                *slog.Logger
+}
+
+type bundle struct {
+	seq   int64
+	msgs  [][]byte
+	bytes int // NDJSON size: messages plus newlines
+}
+
+// NewPoster validates cfg.URL, opens the spool if any and starts the bundler and senders.
+func NewPoster(cfg PostConfig) (*Poster, error) {
+	u, err := ValidateURL(cfg.URL, cfg.AllowHTTP)
+	if err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	p := &Poster{
+		cfg: cfg,
+		uri: u.String(),
+		ua:  "sniffer",
+		client: &fasthttp.Client{
+			Name:                     "sniffer",
+			NoDefaultUserAgentHeader: true,
+			MaxConnsPerHost:          cfg.Concurrency * 2,
+			MaxConnWaitTimeout:       cfg.Timeout,
+			MaxIdleConnDuration:      30 * time.Second,
+			MaxResponseBodySize:      1 << 20,
+			ReadTimeout:              cfg.Timeout,
+			WriteTimeout:             cfg.Timeout,
+			DisablePathNormalizing:   true,
+		},
+		kick:        make(chan struct{}, 1),
+		drain:       make(chan struct{}),
+		abort:       make(chan struct{}),
+		bundles:     make(chan *bundle),
+		bundlerDone: make(chan struct{}),
+		dropped:     map[string]int64{},
+		dropWarn:    warnLimiter{period: time.Minute},
+		postWarn:    warnLimiter{period: time.Minute},
+		log:         slog.Default().With("sink", "collector"),
+	}
+	if cfg.Version != "" {
+		p.ua = "sniffer/" + cfg.Version
+	}
+	if cfg.SpoolDir != "" {
+		if p.sp, err = openSpool(cfg.SpoolDir, cfg.SpoolMax); err != nil {
+			return nil, err
+		}
+		if n := p.sp.count; n > 0 {
+			p.recovered.Store(n)
+			p.log.Info("replaying calls an earlier run left in the spool", "calls", n, "dir", cfg.SpoolDir)
+		}
+	}
+	go p.bundler()
+	p.senders.Add(cfg.Concurrency)
+	for range cfg.Concurrency {
+		go p.sender()
+	}
+	return p, nil
+}
+
+// Write encodes the call, runs the Transform and queues the message. It never waits for
+// the network: when memory and spool are full a call is dropped and counted.
+func (p *Poster) Write(c *reassembly.Call) error {
+	p.written.Add(1)
+	d := ResurfaceDetails(c)
+	if p.cfg.Transform != nil {
+		var ok bool
+		if d, ok = p.cfg.Transform(d); !ok {
+			p.filtered.Add(1)
+			return nil
+		}
+	}
+	d = AppendTrailer(d, p.cfg.Agent, p.cfg.Version)
+	size := 0
+	for _, kv := range d {
+		size += len(kv[0]) + len(kv[1]) + 8
+	}
+	return p.enqueue(AppendResurfaceJSON(make([]byte, 0, size+size/16+2), d))
+}
+
+// enqueue places one encoded message: memory while it has room and nothing is spooled (so
+// order holds), else the spool, else the drop policy.
+func (p *Poster) enqueue(msg []byte) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.drop(DropClosed, 1)
+		return ErrClosed
+	}
+	spooling := p.sp != nil && p.sp.count > 0
+	if !spooling && p.q.len() < p.cfg.QueueSize && p.qBytes+int64(len(msg)) <= p.cfg.QueueBytes {
+		p.push(msg)
+		p.mu.Unlock()
+		p.wake()
+		return nil
+	}
+	var cause string
+	var n int64
+	switch {
+	case p.sp != nil:
+		for !p.sp.room(len(msg)) && p.cfg.DropOldest {
+			k, ok := p.sp.dropOldest()
+			if !ok {
+				break
+			}
+			n += k
+		}
+		if n > 0 {
+			p.mu.Unlock()
+			p.drop(DropSpoolFull, n)
+			p.mu.Lock()
+		}
+		cause, n = DropSpoolFull, 1
+		if p.sp.room(len(msg)) {
+			if err := p.sp.append(msg); err != nil {
+				cause = DropSpoolError
+				p.log.Error("cannot write to the spool; calls are lost until it works again", "err", err)
+			} else {
+				n = 0
+			}
+		}
+	case p.cfg.DropOldest && int64(len(msg)) <= p.cfg.QueueBytes:
+		cause = DropQueueFull
+		for p.q.len() > 0 && (p.q.len() >= p.cfg.QueueSize || p.qBytes+int64(len(msg)) > p.cfg.QueueBytes) {
+			p.pop()
+			n++
+		}
+		p.push(msg)
+	default:
+		cause, n = DropQueueFull, 1
+	}
+	p.mu.Unlock()
+	p.wake()
+	if n > 0 {
+		p.drop(cause, n)
+	}
+	return nil
+}
+
+func (p *Poster) push(msg []byte) {
+	p.q.push(msg)
+	p.qBytes += int64(len(msg))
+}
+
+func (p *Poster) pop() []byte {
+	m := p.q.pop()
+	p.qBytes -= int64(len(m))
+	return m
+}
+
+func (p *Poster) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// next takes the oldest queued message: memory first, the spool once memory is empty.
+func (p *Poster) next() ([]byte, bool) {
+	p.mu.Lock()
+	if p.q.len() > 0 {
+		m := p.pop()
+		p.mu.Unlock()
+		return m, true
+	}
+	if p.sp == nil || p.sp.count == 0 {
+		p.mu.Unlock()
+		return nil, false
+	}
+	msg, ok, lost := p.sp.next()
+	p.mu.Unlock()
+	if lost > 0 {
+		p.drop(DropSpoolError, lost)
+	}
+	return msg, ok
+}
+
+func (p *Poster) drop(cause string, n int64) {
+	p.dmu.Lock()
+	p.dropped[cause] += n
+	total := p.dropped[cause]
+	p.dmu.Unlock()
+	if ok, held := p.dropWarn.allow(time.Now()); ok {
+		why := map[string]string{
+			DropQueueFull:  "the in-memory queue is full (collector slow or down); set SPOOL_DIR or a bigger USAGE_LOGGERS_MESSAGE_QUEUE_SIZE",
+			DropSpoolFull:  "the spool is full (collector down too long); raise the spool cap",
+			DropSpoolError: "the spool could not be written or read",
+			DropRejected:   "the collector rejected bundles (4xx)",
+			DropRetries:    "bundles failed more than MaxRetries times",
+			DropShutdown:   "the flush deadline passed",
+			DropClosed:     "calls arrived after the output was closed",
+		}[cause]
+		p.log.Warn("dropping calls: "+why, "cause", cause, "dropped_now", n, "dropped_total", total, "warnings_held_back", held)
+	}
+}
+
+// bundler fills bundles in queue order and hands them to the senders.
+func (p *Poster) bundler() {
+	defer close(p.bundlerDone)
+	defer close(p.bundles)
+	tick := time.NewTicker(p.cfg.FlushInterval)
+	defer tick.Stop()
+	var carry []byte
+	draining := false
+	for {
+		b := &bundle{}
+		var flushBy <-chan time.Time
+		var timer *time.Timer
+		for len(b.msgs) < p.cfg.BundleCount {
+			msg, ok := carry, carry != nil
+			carry = nil
+			if !ok {
+				msg, ok = p.next()
+			}
+			if ok {
+				if len(b.msgs) > 0 && b.bytes+len(msg)+1 > p.cfg.BundleSize {
+					carry = msg
+					break
+				}
+				if len(b.msgs) == 0 && !draining {
+					timer = time.NewTimer(p.cfg.FlushInterval)
+					flushBy = timer.C
+				}
+				b.msgs = append(b.msgs, msg)
+				b.bytes += len(msg) + 1
+				continue
+			}
+			if draining {
+				break
+			}
+			timedOut := false
+			select {
+			case <-p.kick:
+			case <-tick.C:
+				p.flushSpool()
+			case <-flushBy:
+				timedOut = true
+			case <-p.drain:
+				draining = true
+			case <-p.abort:
+				p.keep(b, carry)
+				return
+			}
+			if timedOut {
+				break
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if len(b.msgs) == 0 {
+			if draining {
+				return
+			}
+			continue
+		}
+		b.seq = p.seq.Add(1)
+	hand:
+		for {
+			select {
+			case p.bundles <- b:
+				break hand
+			case <-tick.C: // senders busy (collector slow or down): keep the spool on disk
+				p.flushSpool()
+			case <-p.abort:
+				p.keep(b, carry)
+				return
+			}
+		}
+	}
+}
+
+func (p *Poster) flushSpool() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sp != nil {
+		if err := p.sp.flush(); err != nil {
+			p.log.Error("cannot flush the spool", "err", err)
+		}
+	}
+}
+
+// keep sets aside a bundle that Close's deadline stopped, plus a message read past it.
+func (p *Poster) keep(b *bundle, carry []byte) {
+	if carry != nil {
+		b.msgs = append(b.msgs, carry)
+	}
+	if len(b.msgs) == 0 {
+		return
+	}
+	if b.seq == 0 {
+		b.seq = p.seq.Add(1)
+	}
+	p.mu.Lock()
+	p.left = append(p.left, b)
+	p.mu.Unlock()
+}
+
+// sender posts bundles until the bundler closes the channel.
+func (p *Poster) sender() {
+	defer p.senders.Done()
+	var zbuf bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&zbuf, zlib.DefaultCompression)
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	var raw []byte
+	for b := range p.bundles {
+		p.send(b, req, resp, &raw, &zbuf, zw)
+	}
+}
+
+func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer, zw *zlib.Writer) {
+	*raw = (*raw)[:0]
+	for _, m := range b.msgs {
+		*raw = append(*raw, m...)
+		*raw = append(*raw, '\n')
+	}
+	body := *raw
+	if p.cfg.Compress {
+		zbuf.Reset()
+		zw.Reset(zbuf)
+		zw.Write(body)
+		zw.Close()
+		body = zbuf.Bytes()
+	}
+	req.Reset()
+	req.SetRequestURI(p.uri)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/ndjson; charset=UTF-8")
+	if p.cfg.Compress {
+		req.Header.Set("Content-Encoding", "deflated")
+	}
+	req.Header.SetUserAgent(p.ua)
+	req.SetBodyRaw(body)
+
+	delay := p.cfg.BackoffMin
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-p.abort:
+			p.keep(b, nil)
+			return
+		default:
+		}
+		deadline := time.Now().Add(p.cfg.Timeout)
+		if at := p.abortAt.Load(); at != 0 && at < deadline.UnixNano() {
+			deadline = time.Unix(0, at)
+		}
+		resp.Reset()
+		err := p.client.DoDeadline(req, resp, deadline)
+		status := 0
+		if err == nil {
+			status = resp.StatusCode()
+			if status >= 200 && status < 300 {
+				p.delivered.Add(int64(len(b.msgs)))
+				return
+			}
+			if status == fasthttp.StatusRequestEntityTooLarge && len(b.msgs) > 1 {
+				p.split(b, req, resp, raw, zbuf, zw)
+				return
+			}
+			if status >= 400 && status < 500 && status != 408 && status != 429 {
+				p.log.Error("collector rejected a bundle; its calls are dropped", "status", status, "calls", len(b.msgs), "url", p.uri)
+				p.drop(DropRejected, int64(len(b.msgs)))
+				return
+			}
+		}
+		if ok, held := p.postWarn.allow(time.Now()); ok {
+			p.log.Warn("posting to the collector failed; retrying with backoff", "url", p.uri, "status", status, "err", err, "attempt", attempt, "warnings_held_back", held)
+		}
+		if p.cfg.MaxRetries > 0 && attempt > p.cfg.MaxRetries {
+			p.drop(DropRetries, int64(len(b.msgs)))
+			return
+		}
+		wait := delay/2 + rand.N(delay/2+1)
+		delay = min(delay*2, p.cfg.BackoffMax)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-p.abort:
+			t.Stop()
+			p.keep(b, nil)
+			return
+		}
+	}
+}
+
+// split answers a 413 by sending each half of the bundle on its own.
+func (p *Poster) split(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer, zw *zlib.Writer) {
+	h := len(b.msgs) / 2
+	first := &bundle{seq: b.seq, msgs: b.msgs[:h]}
+	second := &bundle{seq: b.seq, msgs: b.msgs[h:]}
+	p.send(first, req, resp, raw, zbuf, zw)
+	p.send(second, req, resp, raw, zbuf, zw)
+}
+
+// Stats is a live account, for metrics; Close returns the final one.
+func (p *Poster) Stats() Summary {
+	s := Summary{
+		Written:   p.written.Load(),
+		Filtered:  p.filtered.Load(),
+		Delivered: p.delivered.Load(),
+		Recovered: p.recovered.Load(),
+		Dropped:   map[string]int64{},
+	}
+	p.dmu.Lock()
+	for k, v := range p.dropped {
+		s.Dropped[k] = v
+	}
+	p.dmu.Unlock()
+	p.mu.Lock()
+	if p.sp != nil {
+		s.Pending = p.sp.count
+	}
+	s.Queued = int64(p.q.len())
+	p.mu.Unlock()
+	return s
+}
+
+// Close posts everything still queued or spooled, waiting at most until ctx ends. What is
+// not delivered by then goes back to the spool, in order, for the next run (Pending), or,
+// without a spool, is counted as Dropped["shutdown"]. Pass a ctx with a deadline: while the
+// collector is down, bundles are retried until it passes.
+func (p *Poster) Close(ctx context.Context) (Summary, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return p.Stats(), nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	if dl, ok := ctx.Deadline(); ok {
+		p.abortAt.Store(dl.UnixNano())
+	}
+	close(p.drain)
+	done := make(chan struct{})
+	go func() {
+		<-p.bundlerDone
+		p.senders.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		close(p.abort)
+		<-done // requests end by the deadline, backoffs on abort: this is short
+		err = ctx.Err()
+	}
+	p.client.CloseIdleConnections()
+
+	p.mu.Lock()
+	sort.SliceStable(p.left, func(i, j int) bool { return p.left[i].seq < p.left[j].seq })
+	var rest [][]byte
+	for _, b := range p.left {
+		rest = append(rest, b.msgs...)
+	}
+	p.left = nil
+	for p.q.len() > 0 {
+		rest = append(rest, p.pop())
+	}
+	var serr error
+	lost := int64(0)
+	if p.sp != nil {
+		if perr := p.sp.prepend(rest); perr != nil {
+			lost = int64(len(rest))
+			serr = perr
+		}
+		serr = errors.Join(serr, p.sp.close())
+	} else {
+		lost = int64(len(rest))
+	}
+	p.mu.Unlock()
+	if lost > 0 {
+		cause := DropShutdown
+		if serr != nil {
+			cause = DropSpoolError
+		}
+		p.drop(cause, lost)
+	}
+	s := p.Stats()
+	if err != nil {
+		err = fmt.Errorf("output: flush deadline passed with %d calls undelivered (%d kept in the spool for the next run): %w", s.Undelivered(), s.Pending, err)
+	}
+	return s, errors.Join(err, serr)
+}
+
+// msgRing is a FIFO of messages that reuses its backing array.
+type msgRing struct {
+	buf        [][]byte
+	head, size int
+}
+
+func (r *msgRing) len() int { return r.size }
+
+func (r *msgRing) push(m []byte) {
+	if r.size == len(r.buf) {
+		n := max(2*len(r.buf), 16)
+		nb := make([][]byte, n)
+		for i := 0; i < r.size; i++ {
+			nb[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = nb, 0
+	}
+	r.buf[(r.head+r.size)%len(r.buf)] = m
+	r.size++
+}
+
+func (r *msgRing) pop() []byte {
+	m := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) % len(r.buf)
+	r.size--
+	return m
+}

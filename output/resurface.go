@@ -1,0 +1,204 @@
+package output
+
+import (
+	"mime"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"sniffer/reassembly"
+)
+
+// maxParams bounds the request_param pairs taken from one query string or one form body, so
+// a hostile "a=1&a=1&..." body cannot blow up a message far beyond the body limit's intent.
+const maxParams = 1000
+
+// Resurface returns the message details of a call in the order Resurface's loggers send them
+// (logger-java HttpMessage.build + HttpLogger.submitIfPassing): request_method, request_url,
+// response_code, request headers, request params, response headers, request_body,
+// response_body, now, interval, then agent, host, version. Empty values are left out.
+func Resurface(c *reassembly.Call, agent, version string) [][2]string {
+	return AppendTrailer(ResurfaceDetails(c), agent, version)
+}
+
+// ResurfaceDetails is Resurface without the trailing agent, host and version: the part the
+// loggers hand to their rules. The Poster applies its Transform to this and then appends the
+// trailer, so rules can neither remove nor rewrite who sent the message.
+func ResurfaceDetails(c *reassembly.Call) [][2]string {
+	req := &c.Request
+	m := make([][2]string, 0, 16+len(req.Headers)+respHeaderCount(c))
+	add := func(name, value string) {
+		if value != "" {
+			m = append(m, [2]string{name, value})
+		}
+	}
+	add("request_method", req.Method)
+	u, query := splitURL(c.URL)
+	add("request_url", u)
+	if c.Response != nil {
+		add("response_code", strconv.Itoa(c.Response.Status))
+	}
+
+	hasXFF := false
+	for _, hs := range [][]reassembly.Header{req.Headers, req.Trailers} {
+		for _, h := range hs {
+			name := strings.ToLower(h.Name)
+			if name == "x-forwarded-for" {
+				hasXFF = true
+			}
+			add("request_header:"+name, h.Value)
+		}
+	}
+	// The Resurface server takes the call's address from x-forwarded-for; without a proxy in
+	// front there is none, so the client address we saw on the wire stands in, as the
+	// loggers do with the socket's remote address.
+	if !hasXFF && c.Client.IsValid() {
+		add("request_header:x-forwarded-for", c.Client.Addr().Unmap().String())
+	}
+
+	m = appendParams(m, query, false)
+	if body := formBody(req); body != "" {
+		m = appendParams(m, body, req.Truncated)
+	}
+
+	if c.Response != nil {
+		for _, hs := range [][]reassembly.Header{c.Response.Headers, c.Response.Trailers} {
+			for _, h := range hs {
+				add("response_header:"+strings.ToLower(h.Name), h.Value)
+			}
+		}
+	}
+	add("request_body", string(req.Body))
+	if c.Response != nil {
+		add("response_body", string(c.Response.Body))
+	}
+	if !c.Start.IsZero() {
+		add("now", strconv.FormatInt(c.Start.UnixMilli(), 10))
+		if c.Response != nil && !c.End.IsZero() {
+			iv := c.End.Sub(c.Start).Milliseconds()
+			if iv < 0 {
+				iv = 0
+			}
+			add("interval", strconv.FormatInt(iv, 10))
+		}
+	}
+	return m
+}
+
+// AppendTrailer adds agent, host and version, as HttpLogger.submitIfPassing does after the rules.
+func AppendTrailer(m [][2]string, agent, version string) [][2]string {
+	for _, kv := range [...][2]string{{"agent", agent}, {"host", hostName()}, {"version", version}} {
+		if kv[1] != "" {
+			m = append(m, kv)
+		}
+	}
+	return m
+}
+
+// AppendResurfaceJSON appends details as one JSON array of [name, value] string pairs, with
+// no trailing newline: one line of a Resurface NDJSON bundle.
+func AppendResurfaceJSON(dst []byte, details [][2]string) []byte {
+	dst = append(dst, '[')
+	for i, kv := range details {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '[')
+		dst = appendJSONStr(dst, kv[0])
+		dst = append(dst, ',')
+		dst = appendJSONStr(dst, kv[1])
+		dst = append(dst, ']')
+	}
+	return append(dst, ']')
+}
+
+// hostName is the "host" detail: the machine running sniffer, as the loggers report theirs.
+var hostName = sync.OnceValue(func() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "unknown"
+})
+
+func respHeaderCount(c *reassembly.Call) int {
+	if c.Response == nil {
+		return 0
+	}
+	return len(c.Response.Headers)
+}
+
+// splitURL cuts the query string (and any fragment) off an absolute URL: the server keys
+// calls by scheme, host and path, and the query's parameters travel as request_param pairs.
+func splitURL(raw string) (u, query string) {
+	if i := strings.IndexByte(raw, '#'); i >= 0 {
+		raw = raw[:i]
+	}
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		return raw[:i], raw[i+1:]
+	}
+	return raw, ""
+}
+
+// formBody returns the request body when it is an application/x-www-form-urlencoded form
+// whose text we actually have (content-decoded, or never encoded).
+func formBody(req *reassembly.Request) string {
+	if len(req.Body) == 0 {
+		return ""
+	}
+	ct := req.Get("Content-Type")
+	if ct == "" {
+		return ""
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return ""
+	}
+	if !req.Decoded {
+		if ce := strings.TrimSpace(req.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+			return ""
+		}
+	}
+	return string(req.Body)
+}
+
+// appendParams appends request_param:<lower-case name> pairs parsed from a query string or a
+// form body, in their order. Pairs that fail to unescape keep their raw text; empty names
+// and values are left out. When the text was cut at the body limit its last pair is dropped,
+// since it may be a fragment.
+func appendParams(m [][2]string, s string, truncated bool) [][2]string {
+	if truncated {
+		if i := strings.LastIndexByte(s, '&'); i >= 0 {
+			s = s[:i]
+		} else {
+			return m
+		}
+	}
+	n := 0
+	for s != "" && n < maxParams {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, v = unescape(k), unescape(v)
+		if k == "" || v == "" {
+			continue
+		}
+		m = append(m, [2]string{"request_param:" + strings.ToLower(k), v})
+		n++
+	}
+	return m
+}
+
+func unescape(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}

@@ -1,0 +1,72 @@
+// Package output delivers captured calls: to a Resurface collector (Poster), to NDJSON on
+// standard output or in files, or to an HTTP Archive. Every sink accounts for every call it
+// was given, so the process can say at exit how many were delivered and how many were not.
+package output
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"sniffer/reassembly"
+)
+
+// Sink is where calls go once the rules have let them through.
+// Write must not block on the network; Close flushes what it can before ctx ends.
+type Sink interface {
+	Write(c *reassembly.Call) error
+	Close(ctx context.Context) (Summary, error)
+}
+
+// Causes of drops, the keys of Summary.Dropped.
+const (
+	DropQueueFull  = "queue_full"  // in-memory queue full and no spool (or spool refused)
+	DropSpoolFull  = "spool_full"  // spool at its size cap
+	DropSpoolError = "spool_error" // the spool could not be written or read (disk error)
+	DropRejected   = "rejected"    // the collector refused the bundle with a 4xx that retrying cannot fix
+	DropRetries    = "retries"     // MaxRetries attempts failed
+	DropShutdown   = "shutdown"    // still queued when Close's deadline passed and there is no spool
+	DropEncode     = "encode"      // the sink could not encode or write the call
+	DropClosed     = "closed"      // Write after Close
+)
+
+// Summary is what a sink did with the calls it was given.
+type Summary struct {
+	Written   int64            // calls handed to Write
+	Filtered  int64            // calls the Transform (rules) chose not to send: not a loss
+	Delivered int64            // calls the destination acknowledged (2xx) or that were written out
+	Dropped   map[string]int64 // calls lost, by cause (Drop* constants)
+	Pending   int64            // calls kept in the disk spool for the next run
+	Queued    int64            // calls in the in-memory queue (live Stats only; 0 after Close)
+	Recovered int64            // calls found in the spool at start, left by an earlier run
+}
+
+// DroppedTotal sums Dropped over all causes.
+func (s Summary) DroppedTotal() int64 {
+	var n int64
+	for _, v := range s.Dropped {
+		n += v
+	}
+	return n
+}
+
+// Undelivered is every call that did not reach its destination: dropped or still spooled.
+func (s Summary) Undelivered() int64 { return s.DroppedTotal() + s.Pending }
+
+// String is a one-line account suitable for the exit log.
+func (s Summary) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "written=%d delivered=%d filtered=%d pending=%d dropped=%d", s.Written, s.Delivered, s.Filtered, s.Pending, s.DroppedTotal())
+	keys := make([]string, 0, len(s.Dropped))
+	for k, v := range s.Dropped {
+		if v != 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " dropped_%s=%d", k, s.Dropped[k])
+	}
+	return b.String()
+}

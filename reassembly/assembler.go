@@ -1,0 +1,166 @@
+// Package reassembly turns TCP segments into HTTP/1.x calls. gopacket's reassembly puts
+// each direction of a connection back in sequence order (out-of-order, retransmitted and
+// overlapping segments, sequence wrap-around); this package parses both directions as
+// HTTP/1.x and pairs every request with its response.
+package reassembly
+
+import (
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	tcp "github.com/gopacket/gopacket/reassembly"
+)
+
+// Config bounds what the reassembler keeps.
+type Config struct {
+	MaxBodyBytes     int64         // body bytes kept per message; the rest is counted, not kept
+	MaxHeaderBytes   int           // largest head (start line + headers) accepted
+	MaxHeaders       int           // most header lines per message
+	MaxPending       int           // requests waiting for a response per connection (pipelining)
+	MaxStreams       int           // connections tracked at once; more are counted and ignored
+	MaxBufferedBytes int64         // out-of-order bytes buffered over all connections
+	MaxConnBuffered  int64         // out-of-order bytes buffered per connection
+	IdleTimeout      time.Duration // a connection idle this long is closed and its calls flushed
+	GapTimeout       time.Duration // a hole in a stream is given up (skipped) after this long
+	KeepIncomplete   bool          // emit incomplete calls too (marked), not only count them
+}
+
+// DefaultConfig is what sniffer uses unless told otherwise.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:     1 << 20,
+		MaxHeaderBytes:   64 << 10,
+		MaxHeaders:       256,
+		MaxPending:       256,
+		MaxStreams:       100000,
+		MaxBufferedBytes: 32 << 20,
+		MaxConnBuffered:  4 << 20,
+		IdleTimeout:      2 * time.Minute,
+		GapTimeout:       5 * time.Second,
+	}
+}
+
+// Assembler feeds TCP segments to per-connection HTTP parsers and emits calls. It is not
+// safe for concurrent use: one goroutine owns it. Traffic from different VXLAN networks
+// goes to separate gopacket assemblers, so that equal addresses in two mirror sessions
+// never share a connection.
+type Assembler struct {
+	cfg       Config
+	emit      func(*Call)
+	stats     *Stats
+	asm       map[int]*tcp.Assembler
+	lastFlush time.Time
+	now       time.Time
+	ctx       context
+}
+
+type context struct{ ci gopacket.CaptureInfo }
+
+func (c *context) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
+
+// New returns an Assembler that calls emit, from the goroutine that feeds it, with every
+// call it completes.
+func New(cfg Config, emit func(*Call)) *Assembler {
+	d := DefaultConfig()
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if cfg.MaxHeaders <= 0 {
+		cfg.MaxHeaders = d.MaxHeaders
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = d.IdleTimeout
+	}
+	if cfg.GapTimeout <= 0 {
+		cfg.GapTimeout = d.GapTimeout
+	}
+	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}}
+}
+
+// Stats returns the live counters.
+func (a *Assembler) Stats() *Stats { return a.stats }
+
+type factory struct {
+	a   *Assembler
+	vni int
+}
+
+func (f factory) New(netFlow, tcpFlow gopacket.Flow, t *layers.TCP, ac tcp.AssemblerContext) tcp.Stream {
+	a := f.a
+	if a.cfg.MaxStreams > 0 && a.stats.StreamsOpen.Load() >= int64(a.cfg.MaxStreams) {
+		a.stats.StreamsRefused.Add(1)
+		return refused{}
+	}
+	a.stats.Streams.Add(1)
+	a.stats.StreamsOpen.Add(1)
+	return newConn(a, netFlow, tcpFlow, t, f.vni)
+}
+
+// refused stands for a connection over the MaxStreams cap: its packets are ignored.
+type refused struct{}
+
+func (refused) Accept(*layers.TCP, gopacket.CaptureInfo, tcp.TCPFlowDirection, tcp.Sequence, *bool, tcp.AssemblerContext) bool {
+	return false
+}
+func (refused) ReassembledSG(tcp.ScatterGather, tcp.AssemblerContext) {}
+func (refused) ReassemblyComplete(tcp.AssemblerContext) bool          { return true }
+
+// maxVNIs bounds the number of separate VXLAN networks tracked.
+const maxVNIs = 4096
+
+const pageBytes = 1900 // gopacket reassembly's page size
+
+func (a *Assembler) assembler(vni int) *tcp.Assembler {
+	as := a.asm[vni]
+	if as == nil {
+		if len(a.asm) >= maxVNIs {
+			return nil
+		}
+		as = tcp.NewAssembler(tcp.NewStreamPool(factory{a, vni}))
+		as.MaxBufferedPagesTotal = int(a.cfg.MaxBufferedBytes / pageBytes)
+		as.MaxBufferedPagesPerConnection = int(a.cfg.MaxConnBuffered / pageBytes)
+		a.asm[vni] = as
+	}
+	return as
+}
+
+// Packet feeds one TCP segment. vni is -1 for traffic that was not VXLAN-encapsulated.
+func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.CaptureInfo, vni int) {
+	as := a.assembler(vni)
+	if as == nil {
+		a.stats.StreamsRefused.Add(1)
+		return
+	}
+	a.ctx.ci = ci
+	as.AssembleWithContext(netFlow, t, &a.ctx)
+	if ci.Timestamp.After(a.now) {
+		a.now = ci.Timestamp
+	}
+	if a.now.Sub(a.lastFlush) >= time.Second {
+		a.flush(a.now)
+	}
+}
+
+// Tick flushes by the clock when no packets come (live capture): holes older than the
+// gap timeout are skipped and connections idle past the idle timeout are closed.
+func (a *Assembler) Tick(now time.Time) {
+	if now.Sub(a.lastFlush) >= time.Second {
+		a.flush(now)
+	}
+}
+
+func (a *Assembler) flush(now time.Time) {
+	a.lastFlush = now
+	for _, as := range a.asm {
+		as.FlushWithOptions(tcp.FlushOptions{T: now.Add(-a.cfg.GapTimeout), TC: now.Add(-a.cfg.IdleTimeout)})
+	}
+}
+
+// Close flushes every connection: buffered bytes are delivered (holes skipped) and
+// every pending call is completed or counted as incomplete.
+func (a *Assembler) Close() {
+	for _, as := range a.asm {
+		as.FlushAll()
+	}
+}

@@ -1,0 +1,302 @@
+package reassembly
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	tcp "github.com/gopacket/gopacket/reassembly"
+)
+
+// exchange is a call under construction: a request waiting for, or receiving, its response.
+type exchange struct {
+	call    *Call
+	resp    *Response // the final response being read
+	reqDone bool
+	reqEnd  time.Time
+}
+
+// conn is one TCP connection: two half-stream parsers and the FIFO of requests waiting
+// for their responses. It implements gopacket's reassembly.Stream.
+type conn struct {
+	a       *Assembler
+	halves  [2]half // indexed by gopacket's direction: 0 client-to-server as first seen
+	ends    [2]netip.AddrPort
+	vni     int
+	pending []*exchange
+	// respGap is set when response bytes were lost: the next response may belong to a
+	// later request than the oldest pending one.
+	respGap bool
+	sg      tcp.ScatterGather
+	lastAt  time.Time
+	closed  bool
+}
+
+func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
+	ip, _ := netip.AddrFromSlice(n.Raw())
+	var port uint16
+	if r := t.Raw(); len(r) == 2 {
+		port = binary.BigEndian.Uint16(r)
+	}
+	return netip.AddrPortFrom(ip.Unmap(), port)
+}
+
+func newConn(a *Assembler, netFlow, tcpFlow gopacket.Flow, t *layers.TCP, vni int) *conn {
+	c := &conn{a: a, vni: vni}
+	c.ends[0] = endpoint(netFlow.Src(), tcpFlow.Src())
+	c.ends[1] = endpoint(netFlow.Dst(), tcpFlow.Dst())
+	for i := range c.halves {
+		c.halves[i].c = c
+	}
+	switch {
+	case t.SYN && !t.ACK: // the first packet seen opens the connection: its sender is the client
+		c.halves[0].role, c.halves[1].role = roleClient, roleServer
+		c.halves[0].st, c.halves[1].st = sHead, sHead
+	case t.SYN && t.ACK: // handshake seen from its answer (reordered capture)
+		c.halves[0].role, c.halves[1].role = roleServer, roleClient
+		c.halves[0].st, c.halves[1].st = sHead, sHead
+	}
+	return c
+}
+
+// setRoles fixes which half is the client once a start line tells.
+func (c *conn) setRoles(h *half, request bool) {
+	me, other := roleServer, roleClient
+	if request {
+		me, other = roleClient, roleServer
+	}
+	h.role = me
+	h.other().role = other
+}
+
+func (c *conn) clientServer() (client, server netip.AddrPort) {
+	if c.halves[0].role == roleServer {
+		return c.ends[1], c.ends[0]
+	}
+	return c.ends[0], c.ends[1]
+}
+
+// at is the capture time of the byte at off in the current chunk.
+func (c *conn) at(off int) time.Time {
+	if c.sg != nil && off >= 0 {
+		if n, _ := c.sg.Lengths(); off < n {
+			return c.sg.CaptureInfo(off).Timestamp
+		}
+	}
+	return c.lastAt
+}
+
+// url builds the absolute URL of a request: http:// + Host (or the server address) + target.
+func (c *conn) url(r *Request) string {
+	t := r.Target
+	if len(t) > 7 && (t[:7] == "http://" || len(t) > 8 && t[:8] == "https://") {
+		return t // absolute-form, as sent to proxies
+	}
+	host := r.Get("Host")
+	if host == "" {
+		_, server := c.clientServer()
+		host = server.String()
+		if server.Port() == 80 {
+			host = server.Addr().String()
+			if server.Addr().Is6() {
+				host = "[" + host + "]"
+			}
+		}
+	}
+	if r.Method == "CONNECT" || t == "*" {
+		return "http://" + host
+	}
+	return "http://" + host + t
+}
+
+func (c *conn) newExchange(start time.Time) *exchange {
+	call := &Call{Start: start, VNI: c.vni}
+	call.Client, call.Server = c.clientServer()
+	x := &exchange{call: call}
+	if max := c.a.cfg.MaxPending; max > 0 && len(c.pending) >= max {
+		// Pipelining with no answers: give up the oldest not being answered.
+		i := 0
+		if c.server().x == c.pending[0] {
+			i = 1
+		}
+		old := c.pending[i]
+		c.pending = append(c.pending[:i], c.pending[i+1:]...)
+		old.call.Incomplete = TooManyPending
+		c.finish(old)
+		c.respGap = true
+	}
+	c.pending = append(c.pending, x)
+	return x
+}
+
+func (c *conn) server() *half {
+	if c.halves[0].role == roleServer {
+		return &c.halves[0]
+	}
+	return &c.halves[1]
+}
+
+// pairResponse finds the request a response that started at t answers: the oldest
+// pending one, except after lost response bytes, when the responses of some requests
+// may have been lost: it then takes the latest request that had ended by t. A response
+// that starts before its request did cannot be its answer: it is an orphan.
+func (c *conn) pairResponse(t time.Time) *exchange {
+	if c.respGap && len(c.pending) > 1 {
+		k := 0
+		for i, x := range c.pending {
+			if x.reqDone && !x.reqEnd.After(t) {
+				k = i
+			}
+		}
+		for _, x := range c.pending[:k] {
+			if x.call.Incomplete == "" {
+				x.call.Incomplete = ResponseLost
+			}
+			c.finish(x)
+		}
+		c.pending = c.pending[k:]
+	}
+	c.respGap = false
+	if len(c.pending) == 0 || c.pending[0].call.Start.After(t) {
+		c.a.stats.Orphans.Add(1)
+		return nil
+	}
+	return c.pending[0]
+}
+
+func (c *conn) requestDone(x *exchange, at time.Time) {
+	x.reqDone, x.reqEnd = true, at
+}
+
+// requestBroken marks a request whose bytes were lost or malformed. It stays pending:
+// the server still answers it, and that answer must not go to the next request.
+func (c *conn) requestBroken(x *exchange, reason string) {
+	if x.call.Incomplete == "" {
+		x.call.Incomplete = reason
+	}
+	x.reqDone, x.reqEnd = true, c.lastAt
+}
+
+func (c *conn) responseDone(x *exchange, at time.Time) {
+	x.call.Response, x.call.End = x.resp, at
+	c.remove(x)
+	if !x.reqDone {
+		// The server answered before the request ended (an early error, say): the
+		// rest of the request body is not kept.
+		x.call.Request.Truncated = true
+		for i := range c.halves {
+			if h := &c.halves[i]; h.x == x {
+				h.x, h.msg = nil, nil
+			}
+		}
+	}
+	c.finish(x)
+}
+
+func (c *conn) responseBroken(x *exchange, reason string) {
+	if x.call.Incomplete == "" {
+		x.call.Incomplete = reason
+	}
+	x.call.Response, x.call.End = x.resp, c.lastAt
+	c.remove(x)
+	for i := range c.halves {
+		if h := &c.halves[i]; h.x == x {
+			h.x, h.msg = nil, nil
+		}
+	}
+	c.finish(x)
+}
+
+func (c *conn) remove(x *exchange) {
+	for i, p := range c.pending {
+		if p == x {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			return
+		}
+	}
+}
+
+// finish hands a call on: complete calls always, incomplete ones when asked to.
+func (c *conn) finish(x *exchange) {
+	call := x.call
+	if call.End.IsZero() {
+		call.End = x.reqEnd
+		if call.End.IsZero() {
+			call.End = c.lastAt
+		}
+	}
+	if call.Incomplete == "" {
+		c.a.stats.Calls.Add(1)
+		c.a.emit(call)
+		return
+	}
+	c.a.stats.countIncomplete(call.Incomplete)
+	if c.a.cfg.KeepIncomplete {
+		c.a.stats.IncompleteOut.Add(1)
+		c.a.emit(call)
+	}
+}
+
+// --- gopacket reassembly.Stream ---
+
+// Accept takes every segment. A direction whose start was not seen (the connection was
+// open before the capture) is started at its first segment; the parser then
+// resynchronises on the next start line.
+func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDirection, nextSeq tcp.Sequence, start *bool, ac tcp.AssemblerContext) bool {
+	if !*start && !t.SYN && nextSeq == tcp.Sequence(-1) {
+		*start = true
+	}
+	return true
+}
+
+// ReassembledSG receives the next contiguous bytes of one direction.
+func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
+	dir, _, end, skip := sg.Info()
+	h := &c.halves[0]
+	if dir == tcp.TCPDirServerToClient {
+		h = &c.halves[1]
+	}
+	n, _ := sg.Lengths()
+	if skip > 0 {
+		h.gap()
+	}
+	c.sg = sg
+	h.off = 0
+	if n > 0 {
+		c.lastAt = sg.CaptureInfo(n - 1).Timestamp
+		h.feed(sg.Fetch(n))
+	} else if ac != nil {
+		c.lastAt = ac.GetCaptureInfo().Timestamp
+	}
+	c.sg = nil
+	if end && !h.ended {
+		h.ended = true
+		h.end(true)
+	}
+}
+
+// ReassemblyComplete ends the connection: whatever is still open is incomplete.
+func (c *conn) ReassemblyComplete(ac tcp.AssemblerContext) bool {
+	if c.closed {
+		return true
+	}
+	c.closed = true
+	// The server first: a close-delimited response ends here.
+	s := c.server()
+	for _, h := range []*half{s, s.other()} {
+		if !h.ended {
+			h.end(false)
+		}
+	}
+	for _, x := range c.pending {
+		if x.call.Incomplete == "" {
+			x.call.Incomplete = NoResponse
+		}
+		c.finish(x)
+	}
+	c.pending = nil
+	c.a.stats.StreamsOpen.Add(-1)
+	return true
+}

@@ -1,0 +1,426 @@
+package reassembly
+
+import (
+	"bytes"
+	"time"
+)
+
+// state is where a half-stream parser stands in the HTTP/1.x grammar.
+type state uint8
+
+const (
+	sSync      state = iota // looking for a start line (mid-stream start, after a gap or an error)
+	sHead                   // reading a start line and headers
+	sBody                   // reading a Content-Length body
+	sChunkSize              // reading a chunk-size line
+	sChunkData              // reading chunk data
+	sChunkEnd               // reading the CRLF after chunk data
+	sTrailer                // reading the trailer section
+	sCloseBody              // reading a body that ends with the connection
+	sTunnel                 // CONNECT or Upgrade: the rest is not HTTP
+)
+
+type role uint8
+
+const (
+	roleUnknown role = iota
+	roleClient
+	roleServer
+)
+
+// maxLine bounds a chunk-size line and the partial line kept while resynchronising.
+const maxLine = 4096
+
+// half parses the bytes of one direction of a connection. A client half produces
+// requests, a server half responses; a half whose role is not known yet (capture started
+// mid-connection) takes it from the first start line it finds.
+type half struct {
+	c    *conn
+	role role
+	st   state
+	buf  []byte // a head, chunk line or partial line not complete yet
+	// headAt is the capture time of the first byte of the head being read.
+	headAt    time.Time
+	remaining int64     // bytes left in a fixed body or chunk
+	frame     framing   // framing of the current body
+	x         *exchange // the exchange this half works on; nil when none or discarding
+	msg       *Message  // where body bytes go; nil discards them
+	ended     bool      // FIN or RST seen
+	// off is the offset in the current ScatterGather of the byte being looked at,
+	// used to find capture times.
+	off int
+}
+
+func (h *half) other() *half {
+	if h == &h.c.halves[0] {
+		return &h.c.halves[1]
+	}
+	return &h.c.halves[0]
+}
+
+// feed parses data, the next contiguous bytes of this direction.
+func (h *half) feed(data []byte) {
+	for len(data) > 0 {
+		n := h.step(data)
+		data = data[n:]
+		h.off += n
+	}
+}
+
+// step consumes a prefix of data and returns its length.
+func (h *half) step(data []byte) int {
+	switch h.st {
+	case sSync:
+		return h.sync(data)
+	case sHead:
+		return h.head(data)
+	case sBody, sChunkData:
+		n := int(min(h.remaining, int64(len(data))))
+		h.body(data[:n])
+		h.remaining -= int64(n)
+		if h.remaining == 0 {
+			if h.st == sBody {
+				h.done(h.off + n - 1)
+			} else {
+				h.st = sChunkEnd
+			}
+		}
+		return n
+	case sChunkSize:
+		return h.chunkSize(data)
+	case sChunkEnd:
+		// CRLF (or a bare LF) after the chunk data.
+		switch data[0] {
+		case '\r':
+			return 1
+		case '\n':
+			h.st = sChunkSize
+			return 1
+		}
+		h.fail(nil)
+		return 0
+	case sTrailer:
+		return h.trailer(data)
+	case sCloseBody:
+		h.body(data)
+		return len(data)
+	default: // sTunnel
+		return len(data)
+	}
+}
+
+// sync looks for the next start line of the kind this half carries. Only whole lines
+// are tested; a partial last line is kept (bounded) for the next call.
+func (h *half) sync(data []byte) int {
+	wantReq, wantResp := h.role != roleServer, h.role != roleClient
+	carried := len(h.buf)
+	p := data
+	if carried > 0 {
+		h.buf = append(h.buf, data...)
+		p = h.buf
+	}
+	for start := 0; start < len(p); {
+		nl := bytes.IndexByte(p[start:], '\n')
+		if nl < 0 {
+			rest := p[start:]
+			if len(rest) > maxLine {
+				h.c.a.stats.SkippedBytes.Add(int64(len(rest)))
+				h.buf = h.buf[:0]
+			} else {
+				h.buf = append(h.buf[:0], rest...)
+			}
+			return len(data)
+		}
+		if looksLikeStart(trimEOL(p[start:start+nl+1]), wantReq, wantResp) {
+			h.c.a.stats.SkippedBytes.Add(int64(start))
+			h.st = sHead
+			if start >= carried {
+				h.buf = h.buf[:0]
+				return start - carried
+			}
+			// The start line began in the carried bytes: keep them as the head's start.
+			h.buf = append(h.buf[:0], h.buf[start:carried]...)
+			h.headAt = h.c.at(h.off)
+			return 0
+		}
+		start += nl + 1
+	}
+	h.c.a.stats.SkippedBytes.Add(int64(len(p)))
+	h.buf = h.buf[:0]
+	return len(data)
+}
+
+// head gathers a message head and acts on it once the blank line is there.
+func (h *half) head(data []byte) int {
+	if len(h.buf) == 0 {
+		h.headAt = h.c.at(h.off)
+		// Common case: the whole head is in this chunk; parse it in place.
+		if end := headEnd(data, 0); end >= 0 && (data[0] != '\r' && data[0] != '\n') {
+			h.onHead(data[:end], h.off+end-1)
+			return end
+		}
+		// Stray blank lines between messages are allowed (RFC 9112 2.2).
+		if data[0] == '\n' || data[0] == '\r' {
+			return 1
+		}
+	}
+	from := max(0, len(h.buf)-3)
+	h.buf = append(h.buf, data...)
+	end := headEnd(h.buf, from)
+	if end < 0 {
+		if len(h.buf) > h.c.a.cfg.MaxHeaderBytes {
+			h.fail(nil)
+		}
+		return len(data)
+	}
+	used := end - (len(h.buf) - len(data))
+	head := h.buf[:end]
+	h.buf = h.buf[:0]
+	h.onHead(head, h.off+used-1)
+	return used
+}
+
+// onHead acts on a complete head; last is the offset of its final byte.
+func (h *half) onHead(b []byte, last int) {
+	sl, hs, err := parseHead(b, h.c.a.cfg.MaxHeaders)
+	if err != nil || (sl.request && h.role == roleServer) || (!sl.request && h.role == roleClient) {
+		h.fail(nil)
+		return
+	}
+	if h.role == roleUnknown {
+		h.c.setRoles(h, sl.request)
+	}
+	if sl.request {
+		h.onRequest(sl, hs, last)
+	} else {
+		h.onResponse(sl, hs, last)
+	}
+}
+
+func (h *half) onRequest(sl startLine, hs []Header, last int) {
+	c := h.c
+	x := c.newExchange(h.headAt)
+	call := x.call
+	call.Request = Request{Method: sl.method, Target: sl.target, Message: Message{Proto: sl.proto, Headers: hs}}
+	call.URL = c.url(&call.Request)
+	h.x, h.msg = x, &call.Request.Message
+	fr, n, err := requestFraming(hs)
+	if err != nil {
+		c.a.stats.ParseErrors.Add(1)
+	}
+	h.startBody(fr, n, last)
+}
+
+func (h *half) onResponse(sl startLine, hs []Header, last int) {
+	c := h.c
+	x := c.pairResponse(h.headAt)
+	method := ""
+	if x != nil {
+		method = x.call.Request.Method
+	}
+	if sl.status/100 == 1 && sl.status != 101 {
+		// An interim response: the final one is still to come.
+		if x != nil {
+			x.call.Interim = append(x.call.Interim, sl.status)
+		}
+		return
+	}
+	resp := &Response{Status: sl.status, Reason: sl.reason, Message: Message{Proto: sl.proto, Headers: hs}}
+	h.x, h.msg = x, nil
+	if x != nil {
+		x.resp = resp
+		h.msg = &resp.Message
+	}
+	fr, n, err := responseFraming(method, sl.status, hs)
+	if err != nil {
+		c.a.stats.ParseErrors.Add(1)
+		fr = closeBody // a server with a bad length gives the client no other way to frame it
+	}
+	h.startBody(fr, n, last)
+}
+
+func (h *half) startBody(fr framing, n int64, last int) {
+	h.frame = fr
+	switch fr {
+	case noBody:
+		h.done(last)
+	case fixedBody:
+		h.st, h.remaining = sBody, n
+	case chunkedBody:
+		h.st = sChunkSize
+	case closeBody:
+		h.st = sCloseBody
+	case tunnelBody:
+		h.done(last)
+	}
+}
+
+// body keeps body bytes up to the body limit and counts the rest.
+func (h *half) body(p []byte) {
+	m := h.msg
+	if m == nil {
+		return
+	}
+	m.BodySize += int64(len(p))
+	room := h.c.a.cfg.MaxBodyBytes - int64(len(m.Body))
+	if room >= int64(len(p)) {
+		m.Body = append(m.Body, p...)
+		return
+	}
+	if room > 0 {
+		m.Body = append(m.Body, p[:room]...)
+	}
+	if !m.Truncated {
+		m.Truncated = true
+		h.c.a.stats.TruncatedBody.Add(1)
+	}
+}
+
+func (h *half) chunkSize(data []byte) int {
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
+		h.buf = append(h.buf, data...)
+		if len(h.buf) > maxLine {
+			h.fail(nil)
+		}
+		return len(data)
+	}
+	line := data[:nl+1]
+	if len(h.buf) > 0 {
+		h.buf = append(h.buf, line...)
+		line = h.buf
+	}
+	size, ok := parseChunkSize(line)
+	h.buf = h.buf[:0]
+	if !ok {
+		h.fail(nil)
+		return 0
+	}
+	if size == 0 {
+		h.st = sTrailer
+	} else {
+		h.st, h.remaining = sChunkData, size
+	}
+	return nl + 1
+}
+
+// trailer reads the trailer section after the last chunk, up to its blank line.
+func (h *half) trailer(data []byte) int {
+	if len(h.buf) == 0 {
+		if data[0] == '\n' {
+			h.done(h.off)
+			return 1
+		}
+		if data[0] == '\r' && len(data) > 1 && data[1] == '\n' {
+			h.done(h.off + 1)
+			return 2
+		}
+	}
+	from := max(0, len(h.buf)-3)
+	h.buf = append(h.buf, data...)
+	if len(h.buf) == 2 && string(h.buf) == "\r\n" {
+		h.buf = h.buf[:0]
+		h.done(h.off)
+		return len(data)
+	}
+	end := headEnd(h.buf, from)
+	if end < 0 {
+		if len(h.buf) > h.c.a.cfg.MaxHeaderBytes {
+			h.fail(nil)
+		}
+		return len(data)
+	}
+	used := end - (len(h.buf) - len(data))
+	if tr, err := parseFields(h.buf[:end], h.c.a.cfg.MaxHeaders); err == nil && h.msg != nil {
+		h.msg.Trailers = tr
+	}
+	h.buf = h.buf[:0]
+	h.done(h.off + used - 1)
+	return used
+}
+
+// done ends the current message; last is the offset of its final byte.
+func (h *half) done(last int) {
+	at := h.c.at(last)
+	x, fr := h.x, h.frame
+	h.x, h.msg, h.st, h.frame = nil, nil, sHead, noBody
+	if h.role == roleClient {
+		if x != nil {
+			h.c.requestDone(x, at)
+		}
+		return
+	}
+	if x != nil {
+		h.c.responseDone(x, at)
+	}
+	if fr == tunnelBody {
+		h.c.a.stats.Tunnels.Add(1)
+		h.st = sTunnel
+		h.other().st = sTunnel
+		h.other().x, h.other().msg = nil, nil
+	}
+}
+
+// fail abandons the message being read (malformed) and looks for the next one.
+// reason, when set, marks the exchange incomplete; without it this is a parse error.
+func (h *half) fail(reason *string) {
+	if reason == nil {
+		h.c.a.stats.ParseErrors.Add(1)
+	}
+	x := h.x
+	h.x, h.msg, h.st, h.frame = nil, nil, sSync, noBody
+	h.buf = h.buf[:0]
+	if x == nil {
+		return
+	}
+	r := "malformed"
+	if reason != nil {
+		r = *reason
+	}
+	if h.role == roleClient {
+		h.c.requestBroken(x, r)
+	} else {
+		h.c.responseBroken(x, r)
+	}
+}
+
+// gap handles lost bytes before the data about to be fed.
+func (h *half) gap() {
+	h.c.a.stats.Gaps.Add(1)
+	switch h.st {
+	case sTunnel:
+		return
+	case sSync:
+		h.buf = h.buf[:0]
+		return
+	}
+	r := GapInResponse
+	if h.role == roleClient {
+		r = GapInRequest
+	} else {
+		h.c.respGap = true
+	}
+	h.fail(&r)
+}
+
+// end handles the end of this direction: a FIN or RST was reached (fin), or the stream
+// was flushed without one (idle timeout, end of the capture).
+func (h *half) end(fin bool) {
+	if h.st == sCloseBody && fin {
+		h.done(h.off - 1)
+		return
+	}
+	if h.st == sSync || h.st == sTunnel || (h.st == sHead && len(h.buf) == 0) {
+		return
+	}
+	var r string
+	switch {
+	case !fin:
+		r = CaptureEnded
+	case h.role == roleClient:
+		r = ClosedInRequest
+	default:
+		r = ClosedInResp
+	}
+	h.fail(&r)
+}

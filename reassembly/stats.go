@@ -1,0 +1,63 @@
+package reassembly
+
+import "sync/atomic"
+
+// Reasons a call is incomplete. They are the values of Call.Incomplete and the keys of
+// the incomplete-call counters.
+const (
+	NoResponse      = "no response"               // the stream ended or timed out before a response
+	GapInRequest    = "gap in request"            // segments of the request were lost
+	GapInResponse   = "gap in response"           // segments of the response were lost
+	ClosedInRequest = "stream closed in request"  // connection closed before the request ended
+	ClosedInResp    = "stream closed in response" // connection closed before the response ended
+	CaptureEnded    = "capture ended"             // the capture ended inside the response
+	TooManyPending  = "too many pending requests" // pipelining beyond the per-connection cap
+	ResponseLost    = "response lost"             // its response fell into a gap
+)
+
+var reasons = []string{NoResponse, GapInRequest, GapInResponse, ClosedInRequest, ClosedInResp, CaptureEnded, TooManyPending, ResponseLost}
+
+// Stats are the reassembler's counters. They are safe to read from other goroutines.
+type Stats struct {
+	Streams        atomic.Int64 // TCP connections seen
+	StreamsOpen    atomic.Int64 // connections currently tracked
+	StreamsRefused atomic.Int64 // connections not tracked because MaxStreams was reached
+	Calls          atomic.Int64 // complete calls emitted
+	IncompleteOut  atomic.Int64 // incomplete calls emitted (KeepIncomplete)
+	Gaps           atomic.Int64 // holes in a stream (lost segments, buffer cap hit)
+	ParseErrors    atomic.Int64 // malformed messages skipped (the stream resynchronises)
+	Orphans        atomic.Int64 // responses with no request to pair with
+	Tunnels        atomic.Int64 // CONNECT/Upgrade streams whose rest was skipped
+	SkippedBytes   atomic.Int64 // bytes skipped while looking for the next message
+	TruncatedBody  atomic.Int64 // bodies cut at the body limit
+	incomplete     [8]atomic.Int64
+}
+
+func (s *Stats) countIncomplete(reason string) {
+	for i, r := range reasons {
+		if r == reason {
+			s.incomplete[i].Add(1)
+			return
+		}
+	}
+}
+
+// Incomplete returns the number of incomplete calls by reason (emitted or not).
+func (s *Stats) Incomplete() map[string]int64 {
+	m := map[string]int64{}
+	for i, r := range reasons {
+		if n := s.incomplete[i].Load(); n > 0 {
+			m[r] = n
+		}
+	}
+	return m
+}
+
+// IncompleteTotal is the sum of Incomplete.
+func (s *Stats) IncompleteTotal() int64 {
+	var n int64
+	for i := range reasons {
+		n += s.incomplete[i].Load()
+	}
+	return n
+}

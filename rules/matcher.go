@@ -1,0 +1,235 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strings"
+	"time"
+
+	"github.com/dlclark/regexp2/v2"
+)
+
+// MatchTimeout bounds one match of a regex that needs the backtracking engine
+// (look-around, backreferences). Such a regex can take exponential time on hostile
+// input; a match that runs out of time counts as a match failure and the rule fails
+// closed (see Apply).
+const MatchTimeout = 100 * time.Millisecond
+
+// maxBacktrackStack bounds the backtracking engine's stack per match (in slots).
+const maxBacktrackStack = 1 << 20
+
+// errEngine is returned when the backtracking engine gives up (timeout, stack limit)
+// or fails in a way it should not (a recovered panic).
+var errEngine = errors.New("regex engine gave up")
+
+// matcher is one compiled regex of a rule. Exactly one of re and bt is set: re (Go's
+// linear-time RE2 engine) whenever the regex can be expressed there with Java's meaning,
+// bt (regexp2, backtracking, with MatchTimeout) otherwise.
+type matcher struct {
+	src  string // the regex as the user wrote it (after delimiter unescaping)
+	full bool   // must match the whole value (Java's Matcher.matches)
+	re   *regexp.Regexp
+	bt   *regexp2.Regexp
+
+	// Fast paths, all exact (they never change what matches):
+	lits map[string]struct{} // full match of a finite set of plain strings
+	seg  *segmenter          // find: matches can only lie inside runs of certain bytes
+}
+
+// compileMatcher compiles a rule's regex. full selects Java matches() semantics (the
+// whole string must match) over find() (a match anywhere).
+func compileMatcher(src string, full bool) (*matcher, error) {
+	if len(src) > maxRegexLen {
+		return nil, fmt.Errorf("regex is %d bytes long; at most %d are allowed", len(src), maxRegexLen)
+	}
+	sc, err := checkJava(src)
+	if err != nil {
+		return nil, err
+	}
+	p := src
+	if sc.openQuote {
+		p += `\E`
+	}
+	m := &matcher{src: src, full: full}
+	expr := p
+	if full {
+		expr = `^(?:` + p + `)$`
+	}
+	if !sc.backtrack {
+		re, err := regexp.Compile(expr)
+		if err == nil {
+			m.re = re
+			m.addFastPaths(p)
+			return m, nil
+		}
+		// RE2 refused it; the backtracking engine may still know the syntax (\uFFFF, \e, ...).
+		bt, err2 := compileBacktrack(expr)
+		if err2 != nil {
+			return nil, fmt.Errorf("invalid regex: %v", cleanRegexErr(err))
+		}
+		m.bt = bt
+		return m, nil
+	}
+	bt, err := compileBacktrack(expr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid regex: %v", err)
+	}
+	m.bt = bt
+	return m, nil
+}
+
+const maxRegexLen = 16 << 10
+
+// compileBacktrack compiles with regexp2 in RE2 mode (ASCII \d \w \s like Java, and the
+// same meaning as the RE2 path for everything both know), numbering groups in pattern
+// order as Java does.
+func compileBacktrack(expr string) (re *regexp2.Regexp, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			re, err = nil, fmt.Errorf("regex rejected by the backtracking engine: %v", r)
+		}
+	}()
+	re, err = regexp2.Compile(expr, regexp2.RE2, regexp2.OptionMaintainCaptureOrder(),
+		regexp2.OptionMaxBacktrackingStackSize(maxBacktrackStack))
+	if err != nil {
+		return nil, err
+	}
+	re.MatchTimeout = MatchTimeout
+	return re, nil
+}
+
+func cleanRegexErr(err error) string {
+	return strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+}
+
+// numGroups is the number of capturing groups.
+func (m *matcher) numGroups() int {
+	if m.re != nil {
+		return m.re.NumSubexp()
+	}
+	nums := m.bt.GetGroupNumbers()
+	return len(nums) - 1
+}
+
+// groupIndex returns the number of the named group, or -1.
+func (m *matcher) groupIndex(name string) int {
+	if m.re != nil {
+		return m.re.SubexpIndex(name)
+	}
+	n := m.bt.GroupNumberFromName(name)
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// match reports whether s matches (whole or anywhere, per m.full). The error is
+// non-nil only when the backtracking engine gave up; callers fail closed.
+func (m *matcher) match(s string) (bool, error) {
+	if m.lits != nil {
+		_, ok := m.lits[s]
+		return ok, nil
+	}
+	if m.re != nil {
+		if m.seg != nil {
+			return m.seg.any(m.re, s), nil
+		}
+		return m.re.MatchString(s), nil
+	}
+	return btMatch(m.bt, s)
+}
+
+func btMatch(re *regexp2.Regexp, s string) (ok bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ok, err = false, errEngine
+		}
+	}()
+	ok, err = re.MatchString(s)
+	if err != nil {
+		return false, errEngine
+	}
+	return ok, nil
+}
+
+// addFastPaths analyses the RE2-compatible regex p for exact shortcuts.
+func (m *matcher) addFastPaths(p string) {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return
+	}
+	re = re.Simplify()
+	if m.full {
+		if set, ok := finiteStrings(re, 64); ok {
+			m.lits = make(map[string]struct{}, len(set))
+			for _, s := range set {
+				m.lits[s] = struct{}{}
+			}
+		}
+		return
+	}
+	m.seg = newSegmenter(re)
+}
+
+// finiteStrings lists every string re matches in full, if re is a small finite set of
+// plain strings without anchors or case folding (typical scopes such as
+// "request_header:cookie|response_header:set-cookie"), so matching is a map lookup.
+func finiteStrings(re *syntax.Regexp, limit int) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpEmptyMatch:
+		return []string{""}, true
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return nil, false
+		}
+		return []string{string(re.Rune)}, true
+	case syntax.OpCharClass:
+		var out []string
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if len(out) >= limit {
+					return nil, false
+				}
+				out = append(out, string(r))
+			}
+		}
+		return out, true
+	case syntax.OpCapture:
+		return finiteStrings(re.Sub[0], limit)
+	case syntax.OpQuest:
+		sub, ok := finiteStrings(re.Sub[0], limit-1)
+		if !ok {
+			return nil, false
+		}
+		return append(sub, ""), true
+	case syntax.OpAlternate:
+		var out []string
+		for _, s := range re.Sub {
+			sub, ok := finiteStrings(s, limit-len(out))
+			if !ok {
+				return nil, false
+			}
+			out = append(out, sub...)
+		}
+		return out, true
+	case syntax.OpConcat:
+		out := []string{""}
+		for _, s := range re.Sub {
+			sub, ok := finiteStrings(s, limit)
+			if !ok || len(out)*len(sub) > limit {
+				return nil, false
+			}
+			next := make([]string, 0, len(out)*len(sub))
+			for _, a := range out {
+				for _, b := range sub {
+					next = append(next, a+b)
+				}
+			}
+			out = next
+		}
+		return out, true
+	}
+	return nil, false
+}

@@ -1,0 +1,120 @@
+package callset
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Tally accumulates what the checks need from one sniffer output: the multiset of keys, the
+// markers, whether chosen response bodies are valid JSON (the proof that a gzip'd body was decoded
+// and reassembled byte for byte), and a digest of the whole output to compare runs.
+type Tally struct {
+	Got        Set
+	Calls      int
+	Incomplete int
+	Truncated  int
+	// JSONPaths are request paths (query ignored) whose 200 response bodies must be valid JSON.
+	JSONPaths   []string
+	JSONValid   int
+	JSONInvalid int
+	// FirstInvalid describes the first body that failed the JSON check.
+	FirstInvalid string
+	digest       hash.Hash
+}
+
+// NewTally starts an empty tally; see Tally.JSONPaths for jsonPaths.
+func NewTally(jsonPaths ...string) *Tally {
+	return &Tally{Got: Set{}, JSONPaths: jsonPaths, digest: sha256.New()}
+}
+
+// Add counts one call; its signature fits ReadNDJSON.
+func (t *Tally) Add(line []byte, c *Call) error {
+	t.digest.Write(line)
+	t.digest.Write([]byte{'\n'})
+	t.Calls++
+	t.Got.Add(c.Key())
+	if c.IsIncomplete() {
+		t.Incomplete++
+	}
+	if c.IsTruncated() {
+		t.Truncated++
+	}
+	path, _, _ := strings.Cut(Target(c.Request.URL), "?")
+	if c.Response == nil || c.Response.Status != 200 || !slices.Contains(t.JSONPaths, path) {
+		return nil
+	}
+	body, err := c.Response.BodyBytes()
+	switch {
+	case err != nil:
+		t.invalid(fmt.Sprintf("%s: body: %v", c.Request.URL, err))
+	case !json.Valid(body):
+		t.invalid(fmt.Sprintf("%s: %d-byte body (body_encoding %q) is not valid JSON, starts %q",
+			c.Request.URL, len(body), c.Response.BodyEncoding, clip(body, 40)))
+	default:
+		t.JSONValid++
+	}
+	return nil
+}
+
+func (t *Tally) invalid(why string) {
+	if t.JSONInvalid == 0 {
+		t.FirstInvalid = why
+	}
+	t.JSONInvalid++
+}
+
+// Sum is the hex SHA-256 of every line added, in order.
+func (t *Tally) Sum() string { return hex.EncodeToString(t.digest.Sum(nil)) }
+
+// Report writes a summary of t against the served calls want, listing at most maxList keys of each
+// kind of difference, and says whether everything matched: same multiset, and every checked body
+// valid JSON.
+func Report(w io.Writer, want Set, t *Tally, maxList int) bool {
+	missing, extra, matched := Diff(want, t.Got)
+	fmt.Fprintf(w, "served %d, printed %d (incomplete %d, truncated %d), matched %d (%.2f%%), missing %d, extra %d\n",
+		want.Len(), t.Calls, t.Incomplete, t.Truncated, matched, pct(matched, want.Len()), count(missing), count(extra))
+	list(w, "missing (served, not printed)", missing, maxList)
+	list(w, "extra (printed, not served)", extra, maxList)
+	if len(t.JSONPaths) > 0 {
+		fmt.Fprintf(w, "JSON bodies of %s: %d valid, %d invalid\n", strings.Join(t.JSONPaths, ","), t.JSONValid, t.JSONInvalid)
+		if t.JSONInvalid > 0 {
+			fmt.Fprintf(w, "  first invalid: %s\n", t.FirstInvalid)
+		}
+	}
+	return len(missing) == 0 && len(extra) == 0 && t.JSONInvalid == 0
+}
+
+func list(w io.Writer, title string, es []Entry, max int) {
+	if len(es) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  %s, %d distinct:\n", title, len(es))
+	for i, e := range es {
+		if i == max {
+			fmt.Fprintf(w, "    ... %d more\n", len(es)-max)
+			break
+		}
+		fmt.Fprintf(w, "    %dx %s\n", e.Count, e.Key)
+	}
+}
+
+func count(es []Entry) int {
+	n := 0
+	for _, e := range es {
+		n += e.Count
+	}
+	return n
+}
+
+func pct(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}
