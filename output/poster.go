@@ -359,16 +359,18 @@ func (p *Poster) sender() {
 	defer p.senders.Done()
 	var zbuf bytes.Buffer
 	zw, _ := zlib.NewWriterLevel(&zbuf, zlib.DefaultCompression)
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
+	req, resp := &fasthttp.Request{}, &fasthttp.Response{}
 	var raw []byte
 	for b := range p.bundles {
-		p.send(b, req, resp, &raw, &zbuf, zw)
+		if !p.send(b, req, resp, &raw, &zbuf, zw) {
+			return // abandoned a request that still owns req and resp: no release, no reuse
+		}
 	}
 }
 
-func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer, zw *zlib.Writer) {
+// send posts one bundle until it is delivered, dropped or set aside by Close's abort. It
+// returns false when it abandoned a request still in progress.
+func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer, zw *zlib.Writer) bool {
 	*raw = (*raw)[:0]
 	for _, m := range b.msgs {
 		*raw = append(*raw, m...)
@@ -397,7 +399,7 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 		select {
 		case <-p.abort:
 			p.keep(b, nil)
-			return
+			return true
 		default:
 		}
 		deadline := time.Now().Add(p.cfg.Timeout)
@@ -405,22 +407,32 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 			deadline = time.Unix(0, at)
 		}
 		resp.Reset()
-		err := p.client.DoDeadline(req, resp, deadline)
+		// fasthttp cannot cancel a request, so it runs aside and Close's abort abandons it:
+		// req, resp and body stay with that goroutine (the sender returns and reuses none of
+		// them), and it ends by its own deadline.
+		errc := make(chan error, 1)
+		go func() { errc <- p.client.DoDeadline(req, resp, deadline) }()
+		var err error
+		select {
+		case err = <-errc:
+		case <-p.abort:
+			p.keep(b, nil)
+			return false
+		}
 		status := 0
 		if err == nil {
 			status = resp.StatusCode()
 			if status >= 200 && status < 300 {
 				p.delivered.Add(int64(len(b.msgs)))
-				return
+				return true
 			}
 			if status == fasthttp.StatusRequestEntityTooLarge && len(b.msgs) > 1 {
-				p.split(b, req, resp, raw, zbuf, zw)
-				return
+				return p.split(b, req, resp, raw, zbuf, zw)
 			}
 			if status >= 400 && status < 500 && status != 408 && status != 429 {
 				p.log.Error("collector rejected a bundle; its calls are dropped", "status", status, "calls", len(b.msgs), "url", p.uri)
 				p.drop(DropRejected, int64(len(b.msgs)))
-				return
+				return true
 			}
 		}
 		if ok, held := p.postWarn.allow(time.Now()); ok {
@@ -428,7 +440,7 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 		}
 		if p.cfg.MaxRetries > 0 && attempt > p.cfg.MaxRetries {
 			p.drop(DropRetries, int64(len(b.msgs)))
-			return
+			return true
 		}
 		wait := delay/2 + rand.N(delay/2+1)
 		delay = min(delay*2, p.cfg.BackoffMax)
@@ -438,18 +450,21 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 		case <-p.abort:
 			t.Stop()
 			p.keep(b, nil)
-			return
+			return true
 		}
 	}
 }
 
 // split answers a 413 by sending each half of the bundle on its own.
-func (p *Poster) split(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer, zw *zlib.Writer) {
+func (p *Poster) split(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer, zw *zlib.Writer) bool {
 	h := len(b.msgs) / 2
 	first := &bundle{seq: b.seq, msgs: b.msgs[:h]}
 	second := &bundle{seq: b.seq, msgs: b.msgs[h:]}
-	p.send(first, req, resp, raw, zbuf, zw)
-	p.send(second, req, resp, raw, zbuf, zw)
+	if !p.send(first, req, resp, raw, zbuf, zw) {
+		p.keep(second, nil)
+		return false
+	}
+	return p.send(second, req, resp, raw, zbuf, zw)
 }
 
 // Stats is a live account, for metrics; Close returns the final one.

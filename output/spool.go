@@ -195,6 +195,9 @@ func (s *spool) next() (msg []byte, ok bool, lost int64) {
 		if err == nil {
 			head.consumed++
 			s.count--
+			if head.consumed >= head.count {
+				s.removeHead() // read to the end: nothing left to replay
+			}
 			return line[:len(line)-1], true, lost
 		}
 		// EOF (a torn last line is skipped) or a read error: done with this segment.
@@ -276,6 +279,10 @@ func (s *spool) rewriteHead() error {
 	}
 	if i := bytes.LastIndexByte(rest, '\n'); i+1 < len(rest) {
 		rest = rest[:i+1] // a torn last line
+	}
+	if len(rest) == 0 {
+		s.removeHead()
+		return nil
 	}
 	if err := writeFileAtomic(s.segPath(head.seq), rest); err != nil {
 		return fmt.Errorf("spool: %w", err)

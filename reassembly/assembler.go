@@ -53,6 +53,22 @@ type Assembler struct {
 	lastFlush time.Time
 	now       time.Time
 	ctx       context
+	// closed remembers connections that just ended, by flowKey, so that their last
+	// ACKs, FINs and RSTs do not open new, empty connections that would wait for the
+	// idle timeout.
+	closed map[uint64]time.Time
+}
+
+// closedKeep is how long an ended connection's stray control segments are ignored, and
+// maxClosed bounds how many ended connections are remembered.
+const (
+	closedKeep = 10 * time.Second
+	maxClosed  = 1 << 17
+)
+
+// flowKey is the same for both directions of a connection.
+func flowKey(netFlow, tcpFlow gopacket.Flow, vni int) uint64 {
+	return netFlow.FastHash()*0x9e3779b97f4a7c15 ^ tcpFlow.FastHash() ^ uint64(vni+1)<<48
 }
 
 type context struct{ ci gopacket.CaptureInfo }
@@ -75,7 +91,7 @@ func New(cfg Config, emit func(*Call)) *Assembler {
 	if cfg.GapTimeout <= 0 {
 		cfg.GapTimeout = d.GapTimeout
 	}
-	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}}
+	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}, closed: map[uint64]time.Time{}}
 }
 
 // Stats returns the live counters.
@@ -94,7 +110,9 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, t *layers.TCP, ac tcp.Assem
 	}
 	a.stats.Streams.Add(1)
 	a.stats.StreamsOpen.Add(1)
-	return newConn(a, netFlow, tcpFlow, t, f.vni)
+	c := newConn(a, netFlow, tcpFlow, t, f.vni)
+	c.key = flowKey(netFlow, tcpFlow, f.vni)
+	return c
 }
 
 // refused stands for a connection over the MaxStreams cap: its packets are ignored.
@@ -132,6 +150,11 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 		a.stats.StreamsRefused.Add(1)
 		return
 	}
+	if !t.SYN && len(t.Payload) == 0 && len(a.closed) > 0 {
+		if _, ok := a.closed[flowKey(netFlow, t.TransportFlow(), vni)]; ok {
+			return
+		}
+	}
 	a.ctx.ci = ci
 	as.AssembleWithContext(netFlow, t, &a.ctx)
 	if ci.Timestamp.After(a.now) {
@@ -152,6 +175,11 @@ func (a *Assembler) Tick(now time.Time) {
 
 func (a *Assembler) flush(now time.Time) {
 	a.lastFlush = now
+	for k, t := range a.closed {
+		if now.Sub(t) > closedKeep {
+			delete(a.closed, k)
+		}
+	}
 	for _, as := range a.asm {
 		as.FlushWithOptions(tcp.FlushOptions{T: now.Add(-a.cfg.GapTimeout), TC: now.Add(-a.cfg.IdleTimeout)})
 	}

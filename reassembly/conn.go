@@ -32,6 +32,7 @@ type conn struct {
 	sg      tcp.ScatterGather
 	lastAt  time.Time
 	closed  bool
+	key     uint64 // flowKey
 }
 
 func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
@@ -298,5 +299,8 @@ func (c *conn) ReassemblyComplete(ac tcp.AssemblerContext) bool {
 	}
 	c.pending = nil
 	c.a.stats.StreamsOpen.Add(-1)
+	if len(c.a.closed) < maxClosed && !c.lastAt.IsZero() {
+		c.a.closed[c.key] = c.lastAt
+	}
 	return true
 }

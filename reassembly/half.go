@@ -182,7 +182,7 @@ func (h *half) head(data []byte) int {
 
 // onHead acts on a complete head; last is the offset of its final byte.
 func (h *half) onHead(b []byte, last int) {
-	sl, hs, err := parseHead(b, h.c.a.cfg.MaxHeaders)
+	sl, hs, err := parseHead(b, h.c.a.cfg.MaxHeaders, h.role != roleUnknown)
 	if err != nil || (sl.request && h.role == roleServer) || (!sl.request && h.role == roleClient) {
 		h.fail(nil)
 		return

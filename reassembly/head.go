@@ -34,29 +34,35 @@ func isProto(b []byte) bool {
 // parseStartLine reads a request line (METHOD SP target SP HTTP/1.x) or a status line
 // (HTTP/1.x SP 3DIGIT [SP reason]); line has no line ending. Request targets may hold
 // spaces (some clients send them raw), so the protocol is taken from the end.
-func parseStartLine(line []byte) (startLine, error) {
+//
+// lenient accepts what servers answer although it is malformed: a request line with a
+// damaged or missing protocol ("GET / HTTP/1.", "GET /path") and a status code that is
+// not three digits ("HTTP/1.0 2XX OK", reported as status 0). It is used once the
+// direction is known to carry that kind of message; resynchronisation stays strict.
+func parseStartLine(line []byte, lenient bool) (startLine, error) {
 	if bytes.HasPrefix(line, []byte("HTTP/")) {
-		if len(line) < 12 || !isProto(line[:8]) || line[8] != ' ' {
+		if len(line) < 12 || !isProto(line[:8]) || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
 			return startLine{}, errBadStart
 		}
 		code := line[9:12]
-		for _, c := range code {
-			if c < '0' || c > '9' {
+		st, err := strconv.Atoi(string(code))
+		if err != nil || code[0] < '0' || code[0] > '9' {
+			if !lenient || bytes.IndexByte(code, ' ') >= 0 {
 				return startLine{}, errBadStart
 			}
+			st = 0
 		}
-		if len(line) > 12 && line[12] != ' ' {
-			return startLine{}, errBadStart
-		}
-		st, _ := strconv.Atoi(string(code))
 		reason := ""
 		if len(line) > 13 {
 			reason = string(line[13:])
 		}
+		if st == 0 {
+			reason = string(line[9:])
+		}
 		return startLine{proto: string(line[:8]), status: st, reason: reason}, nil
 	}
 	sp := bytes.IndexByte(line, ' ')
-	if sp <= 0 || sp > 32 {
+	if sp <= 0 || sp > 32 || sp+1 == len(line) {
 		return startLine{}, errBadStart
 	}
 	for _, c := range line[:sp] {
@@ -64,17 +70,26 @@ func parseStartLine(line []byte) (startLine, error) {
 			return startLine{}, errBadStart
 		}
 	}
-	last := bytes.LastIndexByte(line, ' ')
-	if last <= sp+1 || !isProto(line[last+1:]) {
+	sl := startLine{request: true, method: string(line[:sp])}
+	rest := line[sp+1:]
+	last := bytes.LastIndexByte(rest, ' ')
+	switch {
+	case last > 0 && isProto(rest[last+1:]):
+		sl.target, sl.proto = string(rest[:last]), string(rest[last+1:])
+	case !lenient:
 		return startLine{}, errBadStart
+	case last > 0 && bytes.HasPrefix(rest[last+1:], []byte("HTTP/")):
+		sl.target, sl.proto = string(rest[:last]), string(rest[last+1:])
+	default:
+		sl.target = string(rest)
 	}
-	return startLine{request: true, method: string(line[:sp]), target: string(line[sp+1 : last]), proto: string(line[last+1:])}, nil
+	return sl, nil
 }
 
 // looksLikeStart reports whether line (without its ending) starts a message of the
 // wanted kind: wantReq for requests, wantResp for responses.
 func looksLikeStart(line []byte, wantReq, wantResp bool) bool {
-	sl, err := parseStartLine(line)
+	sl, err := parseStartLine(line, false)
 	if err != nil {
 		return false
 	}
@@ -114,12 +129,12 @@ var errBadHeader = errors.New("malformed header line")
 // parseHead splits a complete head (start line, header lines, blank line) into its
 // start line and headers in wire order. Obsolete line folding joins the value to the
 // previous header's.
-func parseHead(b []byte, maxHeaders int) (startLine, []Header, error) {
+func parseHead(b []byte, maxHeaders int, lenient bool) (startLine, []Header, error) {
 	nl := bytes.IndexByte(b, '\n')
 	if nl < 0 {
 		return startLine{}, nil, errBadStart
 	}
-	sl, err := parseStartLine(trimEOL(b[:nl+1]))
+	sl, err := parseStartLine(trimEOL(b[:nl+1]), lenient)
 	if err != nil {
 		return sl, nil, err
 	}

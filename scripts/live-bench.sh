@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The live check: capture-workload.sh runs nginx + wrk and, with SNIFF_CMD, `sniffer -i $DEV
+# -ports 80` on the server's device during the load; then OUT.sniffed (what sniffer printed) is
+# compared with OUT.calls (what nginx served). Also reports the live sniffer's CPU and peak RSS.
+# Needs root. Files stay under .cache/live for a look afterwards (overwritten on the next run).
+#
+#   scripts/live-bench.sh [SECONDS] [CONNECTIONS]     default 30 64
+#   SNIFF_FLAGS='-decode=false'   extra sniffer flags
+#   KEEP_PCAP=1   let tcpdump record the traffic too (by default it records nothing, NO_PCAP=1,
+#                 so that sniffer alone takes the packets, as in production)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+secs=${1:-30}
+conns=${2:-64}
+((EUID == 0)) || { echo "live-bench: needs root (network namespaces, live capture)" >&2; exit 1; }
+[[ -x /usr/bin/time ]] || { echo "live-bench: GNU time is missing (apt-get install time, or scripts/setup.sh)" >&2; exit 1; }
+script=$(workload_script)
+build_tools
+dir=$cache/live
+rm -rf "$dir"
+mkdir -p "$dir"
+out=$dir/live.pcap
+# GNU time ignores SIGINT while it waits; the script's `pkill -INT -P` reaches sniffer, time's
+# child, and time writes its figures once sniffer has flushed and exited.
+export SNIFF_CMD="exec /usr/bin/time -f '%e %U %S %M' -o '$dir/time' '$root/bin/sniffer' -i \$DEV -ports 80 ${SNIFF_FLAGS:-}"
+[[ -n ${KEEP_PCAP:-} ]] || export NO_PCAP=1
+echo "SNIFF_CMD=$SNIFF_CMD"
+bash "$script" "$out" "$secs" "$conns"
+echo "--- sniffer stderr (last lines):"
+tail -n 20 "$dir/live.sniff-err"
+if [[ -s $dir/time ]]; then
+  read -r wall user sys rss <"$dir/time"
+  awk -v n="$(wc -l <"$dir/live.sniffed")" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
+    c = u + s; printf "live sniffer: %d calls, %.1f s running, %.2f CPU-s (%.0f calls per CPU-second), peak RSS %.1f MiB\n", n, w, c, (c > 0 ? n / c : 0), r / 1024 }'
+else
+  echo "live sniffer: no timing (it did not exit cleanly on SIGINT?)"
+fi
+json=(-json /large.json)
+[[ ${SNIFF_FLAGS:-} == *-decode=false* ]] && json=()
+echo "--- completeness, $dir/live.sniffed against nginx's record:"
+"$root/bin/compare" -calls "$dir/live.calls" "${json[@]}" "$dir/live.sniffed"
