@@ -34,6 +34,7 @@ type Config struct {
 	MaxBuffered    int64         `envconfig:"SNIFFER_MAX_BUFFERED_BYTES" default:"33554432" flag:"max-buffered" desc:"out-of-order bytes buffered over all connections; beyond it holes are skipped"`
 	MaxStreams     int           `envconfig:"SNIFFER_MAX_STREAMS" default:"100000" flag:"max-streams" desc:"connections tracked at once; more are counted and ignored"`
 	MaxPending     int           `envconfig:"SNIFFER_MAX_PENDING" default:"256" flag:"max-pending" desc:"requests waiting for responses per connection"`
+	CPUProfile     string        `envconfig:"SNIFFER_CPUPROFILE" flag:"cpuprofile" desc:"write a Go CPU profile to this file (for performance work)"`
 	Quiet          bool          `envconfig:"SNIFFER_QUIET" flag:"q" desc:"no summary or progress on standard error"`
 }
 

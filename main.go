@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -51,6 +52,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case cfg.BPF != "":
 		filter = cfg.BPF
 	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "sniffer: cpu profile:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	src, err := capture.Open(capture.Config{File: cfg.File, Device: cfg.Device, Filter: filter, Promisc: cfg.Promisc, BufferSize: cfg.PcapBuffer})
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer:", err)
@@ -62,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	out := output.NewWriter(stdout)
-	calls := make(chan *reassembly.Call, 1024)
+	calls := make(chan *reassembly.Call, 128) // small: a queued call holds its bodies
 	done := make(chan error, 1)
 	go func() { done <- deliver(cfg, calls, out) }()
 

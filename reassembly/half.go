@@ -246,6 +246,9 @@ func (h *half) startBody(fr framing, n int64, last int) {
 		h.done(last)
 	case fixedBody:
 		h.st, h.remaining = sBody, n
+		if h.msg != nil {
+			h.msg.Body = make([]byte, 0, min(n, h.c.a.cfg.MaxBodyBytes))
+		}
 	case chunkedBody:
 		h.st = sChunkSize
 	case closeBody:
