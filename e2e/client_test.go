@@ -51,7 +51,7 @@ func clientMain() int {
 	v4, v6, other := os.Getenv("SNIFFER_E2E_V4"), os.Getenv("SNIFFER_E2E_V6"), os.Getenv("SNIFFER_E2E_OTHER")
 	err := func() error {
 		// Three keep-alive rounds on one IPv4 connection, one round over IPv6.
-		if err := goClient(ctx, v4, 3, round(1), round(2), round(3)); err != nil {
+		if err := goClient(ctx, v4, 1, round(1), round(2), round(3)); err != nil {
 			return err
 		}
 		if err := goClient(ctx, v6, 1, round(50)); err != nil {

@@ -48,8 +48,8 @@ func TestLiveVeth(t *testing.T) {
 	srv := start(t, "server", srvCmd)
 	waitReady(t, srv, ready)
 
-	decoded := start(t, "sniffer", inNS(p.serverNS, bin, "-i", p.serverDev, "-ports", port))
-	raw := start(t, "sniffer -decode=false", inNS(p.serverNS, bin, "-i", p.serverDev, "-ports", port, "-decode=false"))
+	decoded := start(t, "sniffer", snifferCmd(inNS(p.serverNS, bin, "-i", p.serverDev, "-ports", port)))
+	raw := start(t, "sniffer -decode=false", snifferCmd(inNS(p.serverNS, bin, "-i", p.serverDev, "-ports", port, "-decode=false")))
 	time.Sleep(2 * time.Second) // libpcap is open well before this; the capture script waits as long
 	for _, s := range []*proc{decoded, raw} {
 		if s.exited() {
@@ -89,6 +89,11 @@ func TestLiveVeth(t *testing.T) {
 	if rawOK {
 		checkLive(t, "sniffer -decode=false", raw.stdout.Bytes(), served, p, true)
 	}
+}
+
+func snifferCmd(c *exec.Cmd) *exec.Cmd {
+	c.Env = snifferEnv()
+	return c
 }
 
 func waitReady(t *testing.T, srv *proc, r interface{ Read([]byte) (int, error) }) {

@@ -78,6 +78,16 @@ func sniffer(t *testing.T, race bool) string {
 	return b.path
 }
 
+// snifferEnv is the environment sniffer runs with: PATH (and GORACE) only, so that settings in
+// the caller's environment (NET_DEVICE, APP_PORTS, SNIFFER_*...) cannot change what is tested.
+func snifferEnv() []string {
+	env := []string{"PATH=" + os.Getenv("PATH")}
+	if v, ok := os.LookupEnv("GORACE"); ok {
+		env = append(env, "GORACE="+v)
+	}
+	return env
+}
+
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p

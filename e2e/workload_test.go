@@ -75,10 +75,10 @@ func TestWorkloadCapture(t *testing.T) {
 	if first == "" {
 		return
 	}
-	if again := digest(t, exec.Command(bin, "-r", pcap)); again != first {
+	if again := digest(t, snifferCmd(exec.Command(bin, "-r", pcap))); again != first {
 		t.Errorf("a second run over the same capture printed different output (sha256 %s, then %s)", first, again)
 	}
-	stdin := exec.Command(bin, "-r", "-")
+	stdin := snifferCmd(exec.Command(bin, "-r", "-"))
 	in, err := os.Open(pcap)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func runOnCapture(t *testing.T, bin, pcap string, served callset.Set, jsonPath s
 	}
 	tally := callset.NewTally(paths...)
 	rawGzipChecked := 0
-	cmd := exec.Command(bin, append(flags, "-r", pcap)...)
+	cmd := snifferCmd(exec.Command(bin, append(flags, "-r", pcap)...))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	outPipe, err := cmd.StdoutPipe()
