@@ -34,6 +34,15 @@ type Config struct {
 	MaxBuffered    int64         `envconfig:"SNIFFER_MAX_BUFFERED_BYTES" default:"33554432" flag:"max-buffered" desc:"out-of-order bytes buffered over all connections; beyond it holes are skipped"`
 	MaxStreams     int           `envconfig:"SNIFFER_MAX_STREAMS" default:"100000" flag:"max-streams" desc:"connections tracked at once; more are counted and ignored"`
 	MaxPending     int           `envconfig:"SNIFFER_MAX_PENDING" default:"256" flag:"max-pending" desc:"requests waiting for responses per connection"`
+	Engine         string        `envconfig:"SNIFFER_ENGINE" default:"libpcap" flag:"engine" desc:"libpcap, or mirror: decapsulate VXLAN-mirrored traffic (UDP, SNIFFER_MIRROR_VXLANPORT) in user space"`
+	MirrorPort     int           `envconfig:"SNIFFER_MIRROR_VXLANPORT" default:"4789" flag:"mirror-port" desc:"UDP port of mirrored VXLAN traffic (mirror engine)"`
+	MirrorVNIs     string        `envconfig:"SNIFFER_MIRROR_VNIS" flag:"mirror-vnis" desc:"VNIs to decapsulate, comma list; empty for all; -N excludes N (mirror engine)"`
+	VXLANCreate    bool          `envconfig:"VXLAN_CREATE" flag:"vxlan-create" desc:"create VPC_MIRROR_DEVICE as a VXLAN device via netlink if it does not exist (deleted again on exit)"`
+	VXLANVNI       int           `envconfig:"VXLAN_VNI" default:"-1" flag:"vxlan-vni" desc:"VNI of the VXLAN device to create; setting it implies -vxlan-create"`
+	VXLANPort      int           `envconfig:"VXLAN_PORT" default:"4789" flag:"vxlan-port" desc:"UDP port of the VXLAN device to create"`
+	VXLANParent    string        `envconfig:"VXLAN_PARENT" flag:"vxlan-parent" desc:"underlay device of the VXLAN device to create"`
+	VXLANLocal     string        `envconfig:"VXLAN_LOCAL" flag:"vxlan-local" desc:"local tunnel address of the VXLAN device to create (optional)"`
+	VXLANRemote    string        `envconfig:"VXLAN_REMOTE" flag:"vxlan-remote" desc:"remote tunnel address of the VXLAN device to create (optional)"`
 	CPUProfile     string        `envconfig:"SNIFFER_CPUPROFILE" flag:"cpuprofile" desc:"write a Go CPU profile to this file (for performance work)"`
 	Quiet          bool          `envconfig:"SNIFFER_QUIET" flag:"q" desc:"no summary or progress on standard error"`
 }

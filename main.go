@@ -45,12 +45,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sniffer: APP_PORTS/-ports:", err)
 		return 2
 	}
+	dec := capture.NewDecoder()
 	filter := capture.Filter(ports)
+	switch cfg.Engine {
+	case "libpcap", "pcap", "":
+	case "mirror":
+		if filter, err = mirrorMode(cfg, ports, dec); err != nil {
+			fmt.Fprintln(stderr, "sniffer:", err)
+			return 2
+		}
+	default:
+		fmt.Fprintf(stderr, "sniffer: SNIFFER_ENGINE/-engine %q: want libpcap or mirror\n", cfg.Engine)
+		return 2
+	}
 	switch {
 	case cfg.NoFilter:
 		filter = ""
 	case cfg.BPF != "":
 		filter = cfg.BPF
+	}
+	if cfg.File == "" && cfg.MirrorDevice != "" && (cfg.VXLANCreate || cfg.VXLANVNI >= 0) {
+		cleanup, err := vxlanDevice(cfg, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "sniffer:", err)
+			return 1
+		}
+		defer cleanup()
 	}
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
@@ -84,7 +104,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg.IdleTimeout, rcfg.GapTimeout = cfg.IdleTimeout, cfg.GapTimeout
 	rcfg.MaxBufferedBytes, rcfg.MaxStreams, rcfg.MaxPending = cfg.MaxBuffered, cfg.MaxStreams, cfg.MaxPending
 	asm := reassembly.New(rcfg, func(c *reassembly.Call) { calls <- c })
-	dec := capture.NewDecoder()
 	p := &pipeline{dec: dec, asm: asm}
 
 	if !cfg.Quiet {

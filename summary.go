@@ -8,6 +8,7 @@ import (
 
 	"sniffer/capture"
 	"sniffer/reassembly"
+	"sniffer/vxlan"
 )
 
 // summary prints the end-of-run counters: what was read, what came out, and what was
@@ -36,8 +37,6 @@ func summary(w io.Writer, src *capture.Source, d *capture.Decoder, s *reassembly
 		{"packets undecodable", ds.Undecoded.Load()},
 		{"IP fragments skipped", ds.Fragments.Load()},
 		{"packets truncated by snaplen", ds.Truncated.Load()},
-		{"VXLAN packets decapsulated", ds.Mirrored.Load()},
-		{"VXLAN packets refused", ds.MirrorDrop.Load()},
 		{"stream gaps (lost segments)", s.Gaps.Load()},
 		{"malformed messages skipped", s.ParseErrors.Load()},
 		{"responses without request", s.Orphans.Load()},
@@ -50,6 +49,9 @@ func summary(w io.Writer, src *capture.Source, d *capture.Decoder, s *reassembly
 		if d.n > 0 {
 			fmt.Fprintf(w, "sniffer:   %s: %d\n", d.what, d.n)
 		}
+	}
+	if v, ok := d.Decap.(*vxlan.Decapsulator); ok {
+		fmt.Fprintf(w, "sniffer:   %s\n", v.Stats())
 	}
 	if src.Live() {
 		recv, drop, ifdrop := src.Stats()

@@ -20,15 +20,13 @@ type Decapsulator interface {
 
 // DecodeStats counts what the decoder saw and what it skipped, and why.
 type DecodeStats struct {
-	Packets    atomic.Int64 // packets handed to Decode
-	Bytes      atomic.Int64 // their captured bytes
-	TCP        atomic.Int64 // TCP segments passed on
-	NotTCP     atomic.Int64 // packets that are not TCP (or not a wanted port inside VXLAN)
-	Undecoded  atomic.Int64 // packets no decoder could read down to TCP
-	Fragments  atomic.Int64 // IP fragments (TCP over fragmented IP is not reassembled)
-	Truncated  atomic.Int64 // packets cut by the snap length (the stream sees a gap)
-	Mirrored   atomic.Int64 // VXLAN packets decapsulated
-	MirrorDrop atomic.Int64 // VXLAN packets refused (bad header, VNI not selected)
+	Packets   atomic.Int64 // packets handed to Decode
+	Bytes     atomic.Int64 // their captured bytes
+	TCP       atomic.Int64 // TCP segments passed on
+	NotTCP    atomic.Int64 // packets that are not TCP (or not a wanted port inside VXLAN)
+	Undecoded atomic.Int64 // packets no decoder could read down to TCP
+	Fragments atomic.Int64 // IP fragments (TCP over fragmented IP is not reassembled)
+	Truncated atomic.Int64 // packets cut by the snap length (the stream sees a gap)
 }
 
 // Decoder turns link-layer frames into TCP segments. It uses gopacket's
@@ -149,11 +147,9 @@ func (d *Decoder) udpPayload(dst layers.UDPPort, payload []byte, ci gopacket.Cap
 		return
 	}
 	id, inner, ok := d.Decap.Decap(payload)
-	if !ok {
-		d.Stats.MirrorDrop.Add(1)
+	if !ok { // counted by the Decapsulator
 		return
 	}
-	d.Stats.Mirrored.Add(1)
 	d.decode(inner, ci, layers.LinkTypeEthernet, int(id), fn)
 }
 

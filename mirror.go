@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+
+	"sniffer/capture"
+	"sniffer/vxlan"
+)
+
+// mirrorMode sets the decoder up to decapsulate VXLAN-mirrored traffic in user space
+// and returns the BPF filter for the outer packets; the application ports then filter
+// the inner packets.
+func mirrorMode(cfg *Config, ports capture.PortSet, dec *capture.Decoder) (string, error) {
+	sel, err := vxlan.ParseVNIs(cfg.MirrorVNIs)
+	if err != nil {
+		return "", fmt.Errorf("SNIFFER_MIRROR_VNIS/-mirror-vnis: %v", err)
+	}
+	d, err := vxlan.New(cfg.MirrorPort, sel)
+	if err != nil {
+		return "", err
+	}
+	dec.VXLANPort, dec.Decap, dec.InnerPorts = d.Port(), d, ports
+	return vxlan.FilterExpr(int(d.Port())), nil
+}
+
+// vxlanDevice makes sure the VPC_MIRROR_DEVICE VXLAN device exists and is up, creating
+// it when needed; the returned cleanup deletes it only if it was created here.
+func vxlanDevice(cfg *Config, stderr io.Writer) (func(), error) {
+	dc := vxlan.DeviceConfig{Name: cfg.MirrorDevice, Port: cfg.VXLANPort, Parent: cfg.VXLANParent}
+	if cfg.VXLANVNI > 0 {
+		dc.VNI = uint32(cfg.VXLANVNI)
+	}
+	for _, a := range []struct {
+		s   string
+		dst *netip.Addr
+		env string
+	}{{cfg.VXLANLocal, &dc.Local, "VXLAN_LOCAL"}, {cfg.VXLANRemote, &dc.Remote, "VXLAN_REMOTE"}} {
+		if a.s == "" {
+			continue
+		}
+		ip, err := netip.ParseAddr(a.s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not an IP address", a.env, a.s)
+		}
+		*a.dst = ip
+	}
+	created, cleanup, err := vxlan.EnsureDevice(dc)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(stderr, "sniffer: created VXLAN device %s (VNI %d, port %d); it is deleted on exit\n", cfg.MirrorDevice, dc.VNI, cfg.VXLANPort)
+	}
+	return func() {
+		if err := cleanup(); err != nil {
+			fmt.Fprintln(stderr, "sniffer: removing the VXLAN device:", err)
+		}
+	}, nil
+}
