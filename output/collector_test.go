@@ -28,7 +28,9 @@ type collector struct {
 	status atomic.Int32 // answer with this status; 0 = 204
 	failN  atomic.Int32 // answer 500 to this many more requests
 	dropN  atomic.Int32 // close the connection mid-request this many more times
-	hang   chan struct{}
+	hang   atomic.Bool  // hold requests without answering until unhang
+	unhung chan struct{}
+	once   sync.Once
 	posts  atomic.Int32
 	mu     sync.Mutex
 	msgs   [][][2]string
@@ -37,7 +39,7 @@ type collector struct {
 }
 
 func newCollector(t *testing.T, addr string) *collector {
-	c := &collector{t: t, wantCE: "deflated"}
+	c := &collector{t: t, wantCE: "deflated", unhung: make(chan struct{})}
 	c.start(addr)
 	t.Cleanup(c.stop)
 	return c
@@ -63,14 +65,10 @@ func (c *collector) start(addr string) {
 	go c.srv.Serve(ln)
 }
 
+func (c *collector) unhang() { c.once.Do(func() { close(c.unhung) }) }
+
 func (c *collector) stop() {
-	if c.hang != nil {
-		select {
-		case <-c.hang:
-		default:
-			close(c.hang)
-		}
-	}
+	c.unhang()
 	c.srv.Close()
 }
 
@@ -84,12 +82,12 @@ func (c *collector) fail(format string, a ...any) {
 
 func (c *collector) serve(w http.ResponseWriter, r *http.Request) {
 	c.posts.Add(1)
-	if c.hang != nil {
+	if c.hang.Load() {
 		select {
-		case <-c.hang:
+		case <-c.unhung:
 		case <-r.Context().Done():
+			return
 		}
-		return
 	}
 	if c.dropN.Add(-1) >= 0 {
 		io.CopyN(io.Discard, r.Body, 10)

@@ -305,7 +305,7 @@ func TestPosterSpoolReplayConcurrent(t *testing.T) {
 
 func TestPosterQueueOverflowDropsNewest(t *testing.T) {
 	col := newCollector(t, "")
-	col.hang = make(chan struct{})
+	col.hang.Store(true)
 	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, QueueSize: 10, BundleCount: 5, Concurrency: 1, Timeout: 30 * time.Second})
 	p.Write(testCall(0))
 	waitFor(t, 5*time.Second, "the first bundle to be in flight", func() bool { return col.posts.Load() == 1 })
@@ -318,8 +318,7 @@ func TestPosterQueueOverflowDropsNewest(t *testing.T) {
 	if got := st.Dropped[DropQueueFull]; got < 99-15 || got > 99-10 {
 		t.Errorf("queue_full drops = %d, want 84..89: %v", got, st)
 	}
-	close(col.hang) // the collector answers again (204 after the hang)
-	col.hang = nil
+	col.unhang() // the collector answers again
 	s, err := closeWithin(t, p, 500*time.Millisecond)
 	t.Logf("close: %v, %v", s, err)
 	if s.Delivered+s.DroppedTotal() != 100 {
@@ -360,7 +359,7 @@ func TestPosterQueueOverflowDropsOldest(t *testing.T) {
 // and with a spool keeps every call for the next run, which delivers them in order.
 func TestPosterCloseDeadlineKeepsCallsInSpool(t *testing.T) {
 	col := newCollector(t, "")
-	col.hang = make(chan struct{})
+	col.hang.Store(true)
 	dir := t.TempDir()
 	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, QueueSize: 30, BundleCount: 10, Concurrency: 2, SpoolDir: dir, Timeout: 5 * time.Second})
 	const n = 200
@@ -398,7 +397,7 @@ func TestPosterCloseDeadlineKeepsCallsInSpool(t *testing.T) {
 
 func TestPosterCloseDeadlineWithoutSpoolCountsShutdown(t *testing.T) {
 	col := newCollector(t, "")
-	col.hang = make(chan struct{})
+	col.hang.Store(true)
 	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, Concurrency: 1})
 	for i := 0; i < 50; i++ {
 		p.Write(testCall(i))

@@ -106,9 +106,9 @@ func AppendResurfaceJSON(dst []byte, details [][2]string) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, '[')
-		dst = appendJSONStr(dst, kv[0])
+		dst = appendString(dst, kv[0])
 		dst = append(dst, ',')
-		dst = appendJSONStr(dst, kv[1])
+		dst = appendString(dst, kv[1])
 		dst = append(dst, ']')
 	}
 	return append(dst, ']')

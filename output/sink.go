@@ -1,7 +1,7 @@
-// Package output delivers captured calls: to a Resurface collector (Poster), to NDJSON on
-// standard output or in files, or to an HTTP Archive. Every sink accounts for every call it
-// was given, so the process can say at exit how many were delivered and how many were not.
 package output
+
+// Every sink accounts for every call it was given, so the process can say at exit how many
+// were delivered and how many were not.
 
 import (
 	"context"
