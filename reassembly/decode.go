@@ -2,8 +2,10 @@ package reassembly
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/flate"
@@ -40,16 +42,28 @@ func (m *Message) Decode(limit int64) {
 	m.Truncated = m.Truncated || truncated
 }
 
+// gzipReaders keeps gzip readers (and their 32 KiB windows) between bodies.
+var gzipReaders sync.Pool
+
 func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, err error) {
 	var r io.Reader
+	var size int64 // expected decoded size, when the format tells
 	switch coding {
 	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
+		zr, _ := gzipReaders.Get().(*gzip.Reader)
+		if zr == nil {
+			zr = new(gzip.Reader)
+		}
+		defer gzipReaders.Put(zr)
+		if err := zr.Reset(bytes.NewReader(b)); err != nil {
 			return nil, false, err
 		}
-		zr.Multistream(true)
 		r = zr
+		if n := len(b); n >= 18 {
+			// The gzip trailer holds the uncompressed size (mod 2^32) of the last
+			// member: size the buffer once.
+			size = int64(binary.LittleEndian.Uint32(b[n-4:]))
+		}
 	case "deflate":
 		// "deflate" is meant to be zlib-wrapped (RFC 9110 8.4.1.2), but some servers
 		// send raw deflate: take the wrapper when it is there.
@@ -74,8 +88,11 @@ func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, err 
 	default:
 		return nil, false, fmt.Errorf("unknown content coding %q", coding)
 	}
+	if size <= 0 {
+		size = 4*int64(len(b)) + 512
+	}
 	var buf bytes.Buffer
-	buf.Grow(min(int(limit), 4*len(b)+512))
+	buf.Grow(int(min(limit+1, size)) + bytes.MinRead) // ReadFrom wants MinRead spare bytes
 	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
 	if n > limit {
 		return buf.Bytes()[:limit], true, nil
