@@ -1,7 +1,6 @@
 package output
 
 import (
-	"mime"
 	"net/url"
 	"os"
 	"strconv"
@@ -147,12 +146,7 @@ func formBody(req *reassembly.Request) string {
 	if len(req.Body) == 0 {
 		return ""
 	}
-	ct := req.Get("Content-Type")
-	if ct == "" {
-		return ""
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/x-www-form-urlencoded" {
+	if !isForm(req.Get("Content-Type")) {
 		return ""
 	}
 	if !req.Decoded {
@@ -164,33 +158,38 @@ func formBody(req *reassembly.Request) string {
 }
 
 // appendParams appends request_param:<lower-case name> pairs parsed from a query string or a
-// form body, in their order. Pairs that fail to unescape keep their raw text; empty names
-// and values are left out. When the text was cut at the body limit its last pair is dropped,
-// since it may be a fragment.
+// form body, in their order; empty names and values are left out.
 func appendParams(m [][2]string, s string, truncated bool) [][2]string {
-	if truncated {
-		if i := strings.LastIndexByte(s, '&'); i >= 0 {
-			s = s[:i]
-		} else {
-			return m
+	for _, kv := range parsePairs(s, truncated) {
+		if kv[0] != "" && kv[1] != "" {
+			m = append(m, [2]string{"request_param:" + strings.ToLower(kv[0]), kv[1]})
 		}
 	}
-	n := 0
-	for s != "" && n < maxParams {
+	return m
+}
+
+// parsePairs splits name=value pairs on '&' and unescapes them (a pair that fails to
+// unescape keeps its raw text), at most maxParams of them. When the text was cut at the
+// body limit its last pair is dropped, since it may be a fragment.
+func parsePairs(s string, truncated bool) [][2]string {
+	if truncated {
+		i := strings.LastIndexByte(s, '&')
+		if i < 0 {
+			return nil
+		}
+		s = s[:i]
+	}
+	var out [][2]string
+	for s != "" && len(out) < maxParams {
 		var pair string
 		pair, s, _ = strings.Cut(s, "&")
 		if pair == "" {
 			continue
 		}
 		k, v, _ := strings.Cut(pair, "=")
-		k, v = unescape(k), unescape(v)
-		if k == "" || v == "" {
-			continue
-		}
-		m = append(m, [2]string{"request_param:" + strings.ToLower(k), v})
-		n++
+		out = append(out, [2]string{unescape(k), unescape(v)})
 	}
-	return m
+	return out
 }
 
 func unescape(s string) string {
