@@ -214,4 +214,6 @@ func TestHARIsValidAndHoldsEveryCall(t *testing.T) {
 	}
 }
 
-func reassemblyHeader(name, value string) reassembly.Header { return reassembly.Header{Name: name, Value: value} }
+func reassemblyHeader(name, value string) reassembly.Header {
+	return reassembly.Header{Name: name, Value: value}
+}
