@@ -261,7 +261,7 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 	}
 	n, _ := sg.Lengths()
 	if skip > 0 {
-		h.gap()
+		h.gap(skip)
 	}
 	c.sg = sg
 	h.off = 0

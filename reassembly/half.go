@@ -123,6 +123,7 @@ func (h *half) sync(data []byte) int {
 		nl := bytes.IndexByte(p[start:], '\n')
 		if nl < 0 {
 			rest := p[start:]
+			h.c.a.stats.SkippedBytes.Add(int64(start))
 			if len(rest) > maxLine {
 				h.c.a.stats.SkippedBytes.Add(int64(len(rest)))
 				h.buf = h.buf[:0]
@@ -131,23 +132,40 @@ func (h *half) sync(data []byte) int {
 			}
 			return len(data)
 		}
-		if looksLikeStart(trimEOL(p[start:start+nl+1]), wantReq, wantResp) {
-			h.c.a.stats.SkippedBytes.Add(int64(start))
-			h.st = sHead
-			if start >= carried {
-				h.buf = h.buf[:0]
-				return start - carried
-			}
-			// The start line began in the carried bytes: keep them as the head's start.
-			h.buf = append(h.buf[:0], h.buf[start:carried]...)
-			h.headAt = h.c.at(h.off)
-			return 0
+		k := startIn(trimEOL(p[start:start+nl+1]), wantReq, wantResp)
+		if k < 0 || !h.plausibleHead(p[start+k:], k > 0) {
+			start += nl + 1
+			continue
 		}
-		start += nl + 1
+		start += k
+		h.c.a.stats.SkippedBytes.Add(int64(start))
+		h.st = sHead
+		if start >= carried {
+			h.buf = h.buf[:0]
+			return start - carried
+		}
+		// The start line began in the carried bytes: keep them as the head's start.
+		h.buf = append(h.buf[:0], h.buf[start:carried]...)
+		h.headAt = h.c.at(h.off)
+		return 0
 	}
 	h.c.a.stats.SkippedBytes.Add(int64(len(p)))
 	h.buf = h.buf[:0]
 	return len(data)
+}
+
+// plausibleHead tells whether b, which starts with a start line, holds a head that
+// parses, or (unless whole is asked for) not all of it yet: resynchronisation must not
+// take body content that looks like a start line (a JSON value "HTTP/1.1 200 OK") when
+// what follows is not a head. A start line found inside a line (after the tail of a
+// body) must come with its whole head.
+func (h *half) plausibleHead(b []byte, whole bool) bool {
+	end := headEnd(b, 0)
+	if end < 0 {
+		return !whole
+	}
+	_, _, err := parseHead(b[:end], h.c.a.cfg.MaxHeaders, false)
+	return err == nil
 }
 
 // head gathers a message head and acts on it once the blank line is there.
@@ -387,8 +405,13 @@ func (h *half) fail(reason *string) {
 	}
 }
 
-// gap handles lost bytes before the data about to be fed.
-func (h *half) gap() {
+// gap handles skip lost bytes before the data about to be fed. Inside a body whose
+// length is known (Content-Length, or a chunk) the framing survives the hole: the
+// message is marked incomplete, its body is kept only up to the hole, and parsing goes
+// on at the right byte, so that the next message on the connection is not lost with it
+// (its start line would otherwise follow the body's tail on one line, and resync would
+// never find it). Elsewhere the message is abandoned and the parser resynchronises.
+func (h *half) gap(skip int) {
 	h.c.a.stats.Gaps.Add(1)
 	switch h.st {
 	case sTunnel:
@@ -400,10 +423,40 @@ func (h *half) gap() {
 	r := GapInResponse
 	if h.role == roleClient {
 		r = GapInRequest
-	} else {
+	}
+	switch {
+	case (h.st == sBody || h.st == sChunkData) && int64(skip) <= h.remaining:
+		h.holed(r)
+		h.remaining -= int64(skip)
+		if h.remaining == 0 {
+			if h.st == sBody {
+				h.done(-1)
+			} else {
+				h.st = sChunkEnd
+			}
+		}
+		return
+	case h.st == sCloseBody:
+		h.holed(r)
+		return
+	}
+	if h.role != roleClient {
 		h.c.respGap = true
 	}
 	h.fail(&r)
+}
+
+// holed marks the message being read as incomplete for reason, a hole in its body:
+// the body bytes after the hole are counted, not kept, so that no body is ever the
+// bytes before a hole glued to the bytes after it.
+func (h *half) holed(reason string) {
+	if h.x != nil && h.x.call.Incomplete == "" {
+		h.x.call.Incomplete = reason
+	}
+	if h.msg != nil {
+		h.msg.Truncated = true
+	}
+	h.msg = nil
 }
 
 // end handles the end of this direction: a FIN or RST was reached (fin), or the stream

@@ -96,6 +96,59 @@ func looksLikeStart(line []byte, wantReq, wantResp bool) bool {
 	return sl.request && wantReq || !sl.request && wantResp
 }
 
+// knownMethods are the methods looked for inside a line while resynchronising.
+var knownMethods = []string{"GET ", "POST ", "PUT ", "DELETE ", "PATCH ", "HEAD ", "OPTIONS ", "CONNECT ", "TRACE "}
+
+// startIn returns where a start line of the wanted kind begins in line, or -1. After
+// a hole or a mid-stream start the bytes before a start line are often the tail of
+// the previous body with no line break of their own ("...}HTTP/1.1 200 OK"), and a
+// request line glued to such a tail would even parse, its method token swallowing
+// the tail ("abcGET /x HTTP/1.1"): so a line that does not start with the protocol or
+// a method looking like one (upper case, '_' and '-': "GET", "CCM_POST", "M-SEARCH")
+// is also searched for the protocol or a well-known method.
+func startIn(line []byte, wantReq, wantResp bool) int {
+	whole := looksLikeStart(line, wantReq, wantResp)
+	if whole && (bytes.HasPrefix(line, []byte("HTTP/")) || upperMethod(line)) {
+		return 0
+	}
+	for i := 1; i+8 < len(line); i++ {
+		if c := line[i]; c != 'H' && c != 'G' && c != 'P' && c != 'D' && c != 'O' && c != 'C' && c != 'T' {
+			continue
+		}
+		if (bytes.HasPrefix(line[i:], []byte("HTTP/1.")) || knownMethodAt(line[i:])) && looksLikeStart(line[i:], wantReq, wantResp) {
+			return i
+		}
+	}
+	if whole {
+		return 0
+	}
+	return -1
+}
+
+// upperMethod reports whether the line's first token is made of upper-case letters,
+// '_' and '-', as methods are in practice.
+func upperMethod(line []byte) bool {
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return false
+	}
+	for _, c := range line[:sp] {
+		if !('A' <= c && c <= 'Z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func knownMethodAt(b []byte) bool {
+	for _, m := range knownMethods {
+		if len(b) >= len(m) && string(b[:len(m)]) == m {
+			return true
+		}
+	}
+	return false
+}
+
 // trimEOL drops a trailing "\n" or "\r\n".
 func trimEOL(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte("\n"))
