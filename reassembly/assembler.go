@@ -155,14 +155,17 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 			return
 		}
 	}
-	a.ctx.ci = ci
-	as.AssembleWithContext(netFlow, t, &a.ctx)
+	// Time-based flushing comes first: a hole that this packet's time makes older than
+	// the gap timeout is skipped before the packet is assembled, so that a response
+	// arriving after the timeout finds its request parsed, not stuck behind the hole.
 	if ci.Timestamp.After(a.now) {
 		a.now = ci.Timestamp
 	}
 	if a.now.Sub(a.lastFlush) >= time.Second {
 		a.flush(a.now)
 	}
+	a.ctx.ci = ci
+	as.AssembleWithContext(netFlow, t, &a.ctx)
 }
 
 // Tick flushes by the clock when no packets come (live capture): holes older than the
