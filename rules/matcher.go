@@ -36,6 +36,7 @@ type matcher struct {
 	// Fast paths, all exact (they never change what matches):
 	lits map[string]struct{} // full match of a finite set of plain strings
 	seg  *segmenter          // find: matches can only lie inside runs of certain bytes
+	pre  *prefilter          // find: every match contains one of a few literals
 }
 
 // compileMatcher compiles a rule's regex. full selects Java matches() semantics (the
@@ -136,6 +137,9 @@ func (m *matcher) match(s string) (bool, error) {
 		if m.seg != nil {
 			return m.seg.any(m.re, s), nil
 		}
+		if m.pre != nil && !m.pre.mayMatch(s) {
+			return false, nil
+		}
 		return m.re.MatchString(s), nil
 	}
 	return btMatch(m.bt, s)
@@ -170,7 +174,9 @@ func (m *matcher) addFastPaths(p string) {
 		}
 		return
 	}
-	m.seg = newSegmenter(re)
+	if m.seg = newSegmenter(re); m.seg == nil {
+		m.pre = newPrefilter(re)
+	}
 }
 
 // finiteStrings lists every string re matches in full, if re is a small finite set of

@@ -110,6 +110,8 @@ func replaceAll(m *matcher, parts []replPart, s string) (string, error) {
 		var locs [][]int
 		if m.seg != nil {
 			locs = m.seg.allIndex(m.re, s)
+		} else if m.pre != nil && !m.pre.mayMatch(s) {
+			return s, nil
 		} else {
 			locs = m.re.FindAllStringSubmatchIndex(s, -1)
 		}

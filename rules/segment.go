@@ -2,6 +2,7 @@ package rules
 
 import (
 	"regexp"
+	"slices"
 	"regexp/syntax"
 	"strings"
 	"unicode"
@@ -22,6 +23,9 @@ type segmenter struct {
 	in      [256]bool // bytes that can be part of a match
 	minLen  int       // bytes in the shortest possible match
 	require []string  // literals every match contains
+	// wholeRun is set for a regex of the form [class]{n,} over ASCII: every run of at
+	// least minLen bytes is then exactly one (greedy) match, found without the regex.
+	wholeRun bool
 }
 
 // newSegmenter returns nil when the regex does not qualify.
@@ -41,10 +45,46 @@ func newSegmenter(re *syntax.Regexp) *segmenter {
 			n++
 		}
 	}
-	if n > 200 {
-		return nil // nearly every byte can match: no gain
+	if n == 256 {
+		return nil // every byte can match: no gain
 	}
+	sg.wholeRun = isClassRun(re)
 	return sg
+}
+
+// isClassRun tells whether re (simplified) is C{n,} for an ASCII-only class C: Simplify
+// writes it as n-1 copies of C followed by C+.
+func isClassRun(re *syntax.Regexp) bool {
+	var class *syntax.Regexp
+	same := func(c *syntax.Regexp) bool {
+		if c.Op != syntax.OpCharClass {
+			return false
+		}
+		if class == nil {
+			for _, r := range c.Rune {
+				if r >= utf8.RuneSelf {
+					return false
+				}
+			}
+			class = c
+			return true
+		}
+		return slices.Equal(c.Rune, class.Rune)
+	}
+	subs := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		subs = re.Sub
+	}
+	last := subs[len(subs)-1]
+	if last.Op != syntax.OpPlus || !same(last.Sub[0]) {
+		return false
+	}
+	for _, c := range subs[:len(subs)-1] {
+		if !same(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // collect marks the bytes each part of re can match; false if re has assertions or
@@ -155,15 +195,39 @@ func required(re *syntax.Regexp) []string {
 // next returns the bounds of the next run at or after i that could hold a match, or
 // start == len(s) when there is none.
 func (sg *segmenter) next(s string, i int) (start, end int) {
+	in := &sg.in
+	if len(sg.require) > 0 {
+		// Jump to the next occurrence of a required literal (its bytes are match bytes,
+		// so it lies inside a run) and widen it to its run.
+		lit := sg.require[0]
+		for i < len(s) {
+			j := strings.Index(s[i:], lit)
+			if j < 0 {
+				break
+			}
+			start, end = i+j, i+j+len(lit)
+			for start > i && in[s[start-1]] {
+				start--
+			}
+			for end < len(s) && in[s[end]] {
+				end++
+			}
+			if end-start >= sg.minLen && sg.hasRequired(s[start:end]) {
+				return start, end
+			}
+			i = end
+		}
+		return len(s), len(s)
+	}
 	for i < len(s) {
-		for i < len(s) && !sg.in[s[i]] {
+		for i < len(s) && !in[s[i]] {
 			i++
 		}
 		start = i
-		for i < len(s) && sg.in[s[i]] {
+		for i < len(s) && in[s[i]] {
 			i++
 		}
-		if i-start >= sg.minLen && sg.hasRequired(s[start:i]) {
+		if i-start >= sg.minLen {
 			return start, i
 		}
 	}
@@ -186,7 +250,7 @@ func (sg *segmenter) any(re *regexp.Regexp, s string) bool {
 		if start >= len(s) {
 			return false
 		}
-		if re.MatchString(s[start:end]) {
+		if sg.wholeRun || re.MatchString(s[start:end]) {
 			return true
 		}
 		i = end
@@ -202,6 +266,11 @@ func (sg *segmenter) allIndex(re *regexp.Regexp, s string) [][]int {
 		start, end := sg.next(s, i)
 		if start >= len(s) {
 			break
+		}
+		if sg.wholeRun {
+			out = append(out, []int{start, end})
+			i = end
+			continue
 		}
 		for _, loc := range re.FindAllStringSubmatchIndex(s[start:end], -1) {
 			for k := range loc {

@@ -47,7 +47,7 @@ const secretNames = `password|passwd|pwd|passphrase|secret|client_secret|clients
 const DefaultRules = "include standard\n" +
 	"/request_header:(authorization|proxy-authorization|x-api-key|api-key|x-auth-token|x-access-token|x-amz-security-token)/ remove\n" +
 	"/request_body|response_body/ replace /(?i)(\"(?:" + secretNames + ")\"\\s*:\\s*)\"(?:[^\"\\\\]|\\\\.)*\"/, /$1\"xxx\"/\n" +
-	"/request_url|request_body/ replace /(?i)((?:^|[?&;])(?:" + secretNames + ")=)[^&;#\\s]*/, /$1xxx/\n" +
+	"/request_url|request_body/ replace /(?i)((?:" + secretNames + ")=)[^&;#\\s\"]*/, /$1xxx/\n" +
 	"/(?i)request_param:(?:" + secretNames + ")/ replace /(?s).+/, /xxx/\n"
 
 var defaultText = DefaultRules

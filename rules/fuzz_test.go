@@ -1,0 +1,128 @@
+package rules
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Seeds are also kept in testdata/fuzz/FuzzParse and testdata/fuzz/FuzzApply.
+var fuzzRuleSeeds = []string{
+	"include standard", "include strict", "include debug", "include default", "",
+	"allow_http_url\nskip_compression\nskip_submission\nsample 50",
+	"copy_session_field /.*/",
+	"/request_header:cookie|response_header:set-cookie/remove",
+	"!request_body|response_body! remove_if |<!--IGNORE_LOGGING-->\\|<!-SKIP-->|",
+	"%response_body% replace %kurt%, %vagner%",
+	"/request_url/ replace /([^\\?;]+).*/, /$1/",
+	"/request_header:(?!user-agent).*/ remove",
+	"/request_body/ replace /(?<=card=)\\d+/, /****/",
+	"/request_body/ remove_if /(\\w+)-\\1/",
+	"~a~ stop_unless_found ~b~\n~c~ stop_if ~d~\n~e~ stop_if_found ~f~\n~g~ stop_unless ~h~\n~i~ stop",
+	"/x/ remove_unless /y/\n/x/ remove_unless_found /z/\n/x/ remove_if_found /q/",
+	"/a/ replace /(?<n>b)/, /${n}\\$$0/",
+	"/[a&&b]/ remove", "/(?U)a/ remove", "sample 0", "sample 10\nsample 20", "file:///nonexistent",
+	"/\\Qa.b/ remove", "/a{2,}+/ remove",
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range fuzzRuleSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if strings.HasPrefix(text, "file://") {
+			return // reads files; covered by TestFileRules
+		}
+		r, err := Parse(text)
+		if err != nil {
+			if r != nil {
+				t.Fatal("rules returned with an error")
+			}
+			var pe *Error
+			if len(text) <= maxRulesBytes && !asError(err, &pe) {
+				t.Fatalf("error without a line number: %v", err)
+			}
+			return
+		}
+		in := wireCall()
+		out, keep := r.Apply(clone(in))
+		checkApplyInvariants(t, in, out, keep)
+	})
+}
+
+func asError(err error, pe **Error) bool {
+	e, ok := err.(*Error)
+	*pe = e
+	return ok
+}
+
+func checkApplyInvariants(t *testing.T, in, out [][2]string, keep bool) {
+	t.Helper()
+	if !keep {
+		if out != nil {
+			t.Fatal("dropped call returned details")
+		}
+		return
+	}
+	if len(out) == 0 || len(out) > len(in) {
+		t.Fatalf("kept %d details of %d", len(out), len(in))
+	}
+	for _, d := range out {
+		if d[1] == "" {
+			t.Fatalf("empty value kept for %s", d[0])
+		}
+	}
+}
+
+var (
+	fuzzSets = map[string]*Rules{}
+	digits9  = regexp.MustCompile(`[0-9.\-/]{9,}`)
+)
+
+func init() {
+	for _, s := range []string{"include standard", "include strict", "include default",
+		"/request_body/ replace /(?<=k=)[^&]*/, /x/\n/(?!now).*/ remove_if_found /(?<=x)y/"} {
+		fuzzSets[s] = mustParse(s)
+	}
+}
+
+// FuzzApply runs fuzzed rules, and the predefined sets, on a call with a fuzzed detail.
+func FuzzApply(f *testing.F) {
+	f.Add("include standard", "request_body", `{"mail":"jo@example.org","cc":"4111111111111111"}`)
+	f.Add("/request_body/ replace /(\\d{4})\\d+/, /$1****/", "request_body", "card 4111111111111111")
+	f.Add("/request_header:(?!user-agent).*/ remove", "request_header:x", "v")
+	f.Add("!.*! replace !.*!, !!", "response_body", "x")
+	f.Add("/(request|response)_body/ replace /\\\\/, /\\$/", "request_body", "a\\b\xff\xfe")
+	f.Fuzz(func(t *testing.T, rules, name, value string) {
+		in := append(wireCall(), [2]string{name, value})
+		if !strings.HasPrefix(rules, "file://") && len(rules) < 4096 {
+			if r, err := Parse(rules); err == nil {
+				out, keep := r.Apply(clone(in))
+				checkApplyInvariants(t, in, out, keep)
+			}
+		}
+		for text, r := range fuzzSets {
+			out, keep := r.Apply(clone(in))
+			checkApplyInvariants(t, in, out, keep)
+			for _, d := range out {
+				switch text {
+				case "include standard", "include default":
+					if d[0] == "request_header:cookie" || d[0] == "response_header:set-cookie" {
+						t.Fatalf("%s kept %s", text, d[0])
+					}
+					if (d[0] == "request_body" || d[0] == "response_body") && digits9.MatchString(d[1]) {
+						t.Fatalf("%s left a run of 9+ digits in %s: %q", text, d[0], d[1])
+					}
+				case "include strict":
+					if strings.ContainsAny(d[0], "\n") {
+						continue // Java's '.' (and so its strict scope) stops at line ends too
+					}
+					if strings.HasPrefix(d[0], "request_param:") || d[0] == "request_body" || d[0] == "response_body" ||
+						strings.HasPrefix(d[0], "request_header:") && !strings.HasPrefix(d[0], "request_header:user-agent") {
+						t.Fatalf("strict kept %s", d[0])
+					}
+				}
+			}
+		}
+	})
+}
