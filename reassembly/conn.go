@@ -29,10 +29,14 @@ type conn struct {
 	// respGap is set when response bytes were lost: the next response may belong to a
 	// later request than the oldest pending one.
 	respGap bool
-	sg      tcp.ScatterGather
-	lastAt  time.Time
-	closed  bool
-	key     uint64 // flowKey
+	// owed counts the requests given up because of MaxPending whose responses have not
+	// come yet: the next that many responses answer them and are discarded, not paired
+	// with later requests.
+	owed   int
+	sg     tcp.ScatterGather
+	lastAt time.Time
+	closed bool
+	key    uint64 // flowKey
 }
 
 func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
@@ -126,7 +130,7 @@ func (c *conn) newExchange(start time.Time) *exchange {
 		c.pending = append(c.pending[:i], c.pending[i+1:]...)
 		old.call.Incomplete = TooManyPending
 		c.finish(old)
-		c.respGap = true
+		c.owed++
 	}
 	c.pending = append(c.pending, x)
 	return x
@@ -144,6 +148,10 @@ func (c *conn) server() *half {
 // may have been lost: it then takes the latest request that had ended by t. A response
 // that starts before its request did cannot be its answer: it is an orphan.
 func (c *conn) pairResponse(t time.Time) *exchange {
+	if c.owed > 0 && !c.respGap {
+		c.owed--
+		return nil
+	}
 	if c.respGap && len(c.pending) > 1 {
 		k := 0
 		for i, x := range c.pending {
