@@ -17,22 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcap"
 	"github.com/vishvananda/netlink"
 )
-
-// innerPacket is one decapsulated frame as the test sees it.
-type innerPacket struct {
-	vni              uint32
-	outerSrc, outerD net.IP
-	srcMAC           net.HardwareAddr
-	src, dst         net.IP
-	proto            layers.IPProtocol
-	srcPort, dstPort uint16
-	payload          []byte
-}
 
 // TestKernelVXLANEndToEnd: two namespaces joined by a veth pair (the underlay), a
 // kernel VXLAN device made by EnsureDevice on each (VNI 42), and traffic on the overlay
@@ -95,27 +82,16 @@ func TestKernelVXLANEndToEnd(t *testing.T) {
 
 	// B: libpcap on the underlay, a UDP socket and an HTTP server on the overlay.
 	var (
-		handle *pcap.Handle
-		udpB   net.PacketConn
-		httpL  net.Listener
+		udpB  net.PacketConn
+		httpL net.Listener
 	)
-	err := inNetns(hB, func() error {
-		in, err := pcap.NewInactiveHandle("ulB")
-		if err != nil {
-			return err
-		}
-		defer in.CleanUp()
-		for _, e := range []error{in.SetSnapLen(65535), in.SetPromisc(true), in.SetTimeout(50 * time.Millisecond), in.SetImmediateMode(true)} {
-			if e != nil {
-				return e
-			}
-		}
-		if handle, err = in.Activate(); err != nil {
-			return err
-		}
-		if err := handle.SetBPFFilter(FilterExpr(DefaultPort)); err != nil {
-			return err
-		}
+	handle, err := openCapture(hB, "ulB", FilterExpr(DefaultPort))
+	if err != nil {
+		t.Fatalf("capturing on B's underlay: %v", err)
+	}
+	defer handle.Close()
+	err = inNetns(hB, func() error {
+		var err error
 		if udpB, err = net.ListenPacket("udp4", "10.202.0.2:9999"); err != nil {
 			return err
 		}
@@ -125,7 +101,6 @@ func TestKernelVXLANEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("setting up B: %v", err)
 	}
-	defer handle.Close()
 	defer udpB.Close()
 	var served sync.WaitGroup
 	served.Add(1)
@@ -136,49 +111,9 @@ func TestKernelVXLANEndToEnd(t *testing.T) {
 	go srv.Serve(httpL)
 	defer srv.Close()
 
-	// Decapsulate everything B's underlay receives until the deadline.
+	// Decapsulate everything B's underlay carries, both directions.
 	d := mustNew(t, 0, "")
-	var (
-		mu      sync.Mutex
-		packets []innerPacket
-	)
-	stop := make(chan struct{})
-	readerDone := make(chan error, 1)
-	go func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for n := 0; n < 10000 && time.Now().Before(deadline); n++ {
-			select {
-			case <-stop:
-				readerDone <- nil
-				return
-			default:
-			}
-			data, _, err := handle.ReadPacketData()
-			if errors.Is(err, pcap.NextErrorTimeoutExpired) {
-				continue
-			}
-			if err != nil {
-				readerDone <- err
-				return
-			}
-			p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
-			ip4, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-			udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-			if ip4 == nil || udp == nil || uint16(udp.DstPort) != d.Port() {
-				continue
-			}
-			vni, inner, ok := d.Decap(udp.Payload)
-			if !ok {
-				continue
-			}
-			ip := innerPacket{vni: vni, outerSrc: ip4.SrcIP, outerD: ip4.DstIP}
-			ip.decode(inner)
-			mu.Lock()
-			packets = append(packets, ip)
-			mu.Unlock()
-		}
-		readerDone <- errors.New("capture loop ended by its bound before the test stopped it")
-	}()
+	capture := startCapture(handle, d)
 
 	// A: send over the overlay. The first datagram may wait for ARP over the tunnel,
 	// so resend until B's socket has one (bounded).
@@ -235,8 +170,7 @@ func TestKernelVXLANEndToEnd(t *testing.T) {
 	oa, ob := net.IP{10, 202, 0, 1}, net.IP{10, 202, 0, 2}
 	var sawUDP, sawGET, saw200 bool
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && !(sawUDP && sawGET && saw200); time.Sleep(20 * time.Millisecond) {
-		mu.Lock()
-		for _, p := range packets {
+		for _, p := range capture.snapshot() {
 			if p.vni != 42 {
 				continue
 			}
@@ -251,12 +185,11 @@ func TestKernelVXLANEndToEnd(t *testing.T) {
 				saw200 = true
 			}
 		}
-		mu.Unlock()
 	}
-	close(stop)
-	if err := <-readerDone; err != nil {
+	if err := capture.finish(); err != nil {
 		t.Fatalf("capture: %v", err)
 	}
+	packets := capture.snapshot()
 	st := d.Stats()
 	t.Logf("%d inner frames on B's underlay; %s", len(packets), st)
 	if !sawUDP || !sawGET || !saw200 {
@@ -267,22 +200,5 @@ func TestKernelVXLANEndToEnd(t *testing.T) {
 	}
 	if st.BadHeader != 0 || st.VNIsSeen != 1 || st.Decapsulated != uint64(len(packets)) {
 		t.Fatalf("stats %+v for %d frames", st, len(packets))
-	}
-}
-
-// decode fills the inner fields from an inner Ethernet frame.
-func (ip *innerPacket) decode(frame []byte) {
-	p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
-	if eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet); eth != nil {
-		ip.srcMAC = eth.SrcMAC
-	}
-	if v4, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); v4 != nil {
-		ip.src, ip.dst, ip.proto = v4.SrcIP, v4.DstIP, v4.Protocol
-	}
-	switch l := p.TransportLayer().(type) {
-	case *layers.UDP:
-		ip.srcPort, ip.dstPort, ip.payload = uint16(l.SrcPort), uint16(l.DstPort), l.Payload
-	case *layers.TCP:
-		ip.srcPort, ip.dstPort, ip.payload = uint16(l.SrcPort), uint16(l.DstPort), l.Payload
 	}
 }
