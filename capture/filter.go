@@ -68,3 +68,19 @@ func Filter(ports []PortRange) string {
 	base := strings.Join(terms, " or ")
 	return fmt.Sprintf("(%s) or (vlan and (%s))", base, base)
 }
+
+// withoutVLAN returns the untagged half of an expression Filter generated, for link
+// types libpcap has no VLAN support on; ok is false for any other expression.
+func withoutVLAN(expr string) (string, bool) {
+	if expr == Filter(nil) {
+		return "tcp", true
+	}
+	if !strings.HasPrefix(expr, "(") {
+		return "", false
+	}
+	base, rest, found := strings.Cut(expr[1:], ") or (vlan and (")
+	if !found || rest != base+"))" {
+		return "", false
+	}
+	return "(" + base + ")", true
+}

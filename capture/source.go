@@ -130,7 +130,16 @@ func (s *Source) setFilter(expr string) error {
 		return nil
 	}
 	for i, h := range s.handles {
-		if err := h.SetBPFFilter(expr); err != nil {
+		e := expr
+		if h.LinkType() != layers.LinkTypeEthernet {
+			// libpcap knows VLAN tags on Ethernet only ("no VLAN support for Linux
+			// cooked v1" on the any device, raw IP, loopback): the generated filter
+			// keeps its untagged half there.
+			if base, ok := withoutVLAN(expr); ok {
+				e = base
+			}
+		}
+		if err := h.SetBPFFilter(e); err != nil {
 			return fmt.Errorf("BPF filter %q on %s: %v (check the BPF_FILTER syntax, see man pcap-filter)", expr, s.names[i], err)
 		}
 	}
