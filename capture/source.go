@@ -267,6 +267,16 @@ func (s *Source) runOne(ctx context.Context, hd *pcap.Handle, h Handler) error {
 			return nil
 		case strings.Contains(err.Error(), "truncated"):
 			return ErrTruncated
+		case err == pcap.NextErrorReadError && !s.live:
+			// gopacket says only "Read Error"; libpcap's own message says why,
+			// "truncated dump file; tried to read ..." for a file cut short.
+			if why := hd.Error(); why != nil {
+				if strings.Contains(why.Error(), "truncated") {
+					return ErrTruncated
+				}
+				return fmt.Errorf("reading packets from %s: %v", s.names[0], why)
+			}
+			return fmt.Errorf("reading packets from %s: %v", s.names[0], err)
 		default:
 			if ctx.Err() != nil {
 				return nil
