@@ -37,6 +37,10 @@ type segment struct {
 	pause time.Duration
 }
 
+// maxSegment bounds a segment's payload even without mss: an IPv4 packet is at most
+// 64 KiB long.
+const maxSegment = 32000
+
 // conv is a TCP conversation under construction.
 type conv struct {
 	client, server netip.AddrPort
@@ -98,6 +102,7 @@ func (c *conv) send(fromClient bool, data []byte, cuts ...int) []int {
 			if c.mss > 0 && n > c.mss {
 				n = c.mss
 			}
+			n = min(n, maxSegment)
 			idx = append(idx, c.add(segment{fromClient: fromClient, ack: true, payload: piece[:n]}))
 			piece = piece[n:]
 		}

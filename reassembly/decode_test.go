@@ -1,0 +1,136 @@
+package reassembly
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
+)
+
+func compress(t testing.TB, enc string, plain []byte) []byte {
+	var b bytes.Buffer
+	var w io.WriteCloser
+	switch enc {
+	case "gzip":
+		w = gzip.NewWriter(&b)
+	case "deflate": // zlib-wrapped, as RFC 9110 means it
+		w = zlib.NewWriter(&b)
+	case "raw-deflate": // what some servers send as "deflate"
+		w, _ = flate.NewWriter(&b, flate.BestSpeed)
+	case "br":
+		w = brotli.NewWriter(&b)
+	case "zstd":
+		zw, err := zstd.NewWriter(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w = zw
+	default:
+		t.Fatalf("no encoder for %s", enc)
+	}
+	if _, err := w.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestDecodeBodies(t *testing.T) {
+	plain := []byte(`{"items":[` + strings.Repeat(`{"id":1,"name":"compressible"},`, 200) + `{}]}`)
+	for _, enc := range []string{"gzip", "deflate", "raw-deflate", "br", "zstd"} {
+		t.Run(enc, func(t *testing.T) {
+			header := enc
+			if enc == "raw-deflate" {
+				header = "deflate"
+			}
+			m := decodedBody(t, header, compress(t, enc, plain), 1<<20)
+			if m.DecodeError != "" || !m.Decoded || !bytes.Equal(m.Body, plain) || m.Truncated {
+				t.Errorf("decoded %v, error %q, truncated %v, %d bytes (want %d)", m.Decoded, m.DecodeError, m.Truncated, len(m.Body), len(plain))
+			}
+			if m.Get("Content-Encoding") != header {
+				t.Errorf("original headers changed: %v", m.Headers)
+			}
+		})
+	}
+	t.Run("stacked", func(t *testing.T) {
+		body := compress(t, "gzip", compress(t, "br", plain))
+		m := decodedBody(t, "br, identity, gzip", body, 1<<20)
+		if !bytes.Equal(m.Body, plain) {
+			t.Errorf("stacked codings: error %q, %d bytes", m.DecodeError, len(m.Body))
+		}
+	})
+	t.Run("corrupt body left as captured", func(t *testing.T) {
+		body := []byte("\x1f\x8b\x08\x00garbage that is not gzip")
+		m := decodedBody(t, "gzip", body, 1<<20)
+		if m.Decoded || m.DecodeError == "" || !bytes.Equal(m.Body, body) {
+			t.Errorf("decoded %v error %q body %q", m.Decoded, m.DecodeError, m.Body)
+		}
+	})
+	t.Run("unknown coding left as captured", func(t *testing.T) {
+		m := decodedBody(t, "compress", []byte("LZW"), 1<<20)
+		if m.Decoded || m.DecodeError == "" || string(m.Body) != "LZW" {
+			t.Errorf("decoded %v error %q body %q", m.Decoded, m.DecodeError, m.Body)
+		}
+	})
+}
+
+// TestDecodeBomb: 64 MiB of zeros compress to a few hundred KiB; decoding keeps only the
+// limit and marks the body truncated, without allocating the gigabyte.
+func TestDecodeBomb(t *testing.T) {
+	for _, enc := range []string{"gzip", "zstd", "br"} {
+		t.Run(enc, func(t *testing.T) {
+			var b bytes.Buffer
+			var w io.WriteCloser
+			switch enc {
+			case "gzip":
+				w, _ = gzip.NewWriterLevel(&b, gzip.BestSpeed)
+			case "zstd":
+				w, _ = zstd.NewWriter(&b, zstd.WithEncoderLevel(zstd.SpeedFastest))
+			case "br":
+				w = brotli.NewWriterLevel(&b, 1)
+			}
+			zeros := make([]byte, 1<<20)
+			n := 64 // MiB of zeros: enough to show the cap, quick to build
+			for i := 0; i < n; i++ {
+				w.Write(zeros)
+			}
+			w.Close()
+			const limit = 64 << 10
+			m := decodedBody(t, enc, b.Bytes(), limit)
+			if !m.Decoded || !m.Truncated || len(m.Body) != limit {
+				t.Errorf("%d MiB bomb (%d bytes on the wire): decoded %v truncated %v, kept %d bytes, error %q", n, b.Len(), m.Decoded, m.Truncated, len(m.Body), m.DecodeError)
+			}
+		})
+	}
+}
+
+// TestDecodeTruncatedOnTheWire: a gzip body cut at the body limit decodes as far as it
+// goes.
+func TestDecodeTruncatedOnTheWire(t *testing.T) {
+	plain := []byte(strings.Repeat("not so compressible 0123456789 abcdefghij ", 2000))
+	z := compress(t, "gzip", plain)
+	c := defaultConv().handshake()
+	c.req(get("/cut"))
+	c.resp("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " + strconv.Itoa(len(z)) + "\r\n\r\n" + string(z))
+	c.close()
+	cfg := DefaultConfig()
+	cfg.MaxBodyBytes = int64(len(z) / 2)
+	r := c.runWith(t, cfg, linkEthernet)
+	if len(r.calls) != 1 {
+		t.Fatal(summaries(r.calls))
+	}
+	m := &r.calls[0].Response.Message
+	m.Decode(1 << 20)
+	if !m.Decoded || !m.Truncated || len(m.Body) == 0 || !bytes.HasPrefix(plain, m.Body) {
+		t.Errorf("decoded %v truncated %v, %d bytes, error %q", m.Decoded, m.Truncated, len(m.Body), m.DecodeError)
+	}
+}
