@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,41 +37,78 @@ func workloadScript(t *testing.T) string {
 
 var droppedRE = regexp.MustCompile(`requests=(\d+) dropped=(\S+)`)
 
-// TestWorkloadCapture records 5 s of real nginx + wrk traffic (keep-alive, chunked gzip, POST
+type recorded struct {
+	once                 sync.Once
+	pcap, calls, summary string
+	err                  error
+}
+
+var workload recorded
+
+// workloadCapture records 5 s of capture-workload.sh traffic over 16 connections, once per test
+// run, and returns the pcap and nginx's record of the calls it served.
+func workloadCapture(t *testing.T) (pcap string, served callset.Set) {
+	t.Helper()
+	needRoot(t, "ip", "nginx", "wrk", "tcpdump", "python3")
+	script := workloadScript(t)
+	workload.once.Do(func() {
+		workload.pcap = filepath.Join(buildDir, "workload.pcap")
+		workload.calls = filepath.Join(buildDir, "workload.calls")
+		workload.summary, workload.err = runWorkload(script, workload.pcap, 5, 16, "")
+	})
+	if workload.err != nil {
+		t.Fatal(workload.err)
+	}
+	t.Logf("capture: %s", workload.summary)
+	return workload.pcap, readCalls(t, workload.calls)
+}
+
+// runWorkload runs capture-workload.sh, with a live sniffer when sniffCmd is set, and returns
+// its summary line; an error unless the script succeeded and tcpdump dropped nothing.
+func runWorkload(script, pcap string, secs, conns int, sniffCmd string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", script, pcap, strconv.Itoa(secs), strconv.Itoa(conns))
+	cmd.Env = os.Environ()
+	if sniffCmd != "" {
+		cmd.Env = append(cmd.Env, "SNIFF_CMD="+sniffCmd)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("capture-workload.sh: %v\n%s", err, out)
+	}
+	m := droppedRE.FindSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("capture-workload.sh printed no summary:\n%s", out)
+	}
+	if string(m[2]) != "0" {
+		return "", fmt.Errorf("tcpdump dropped %s packets, so nginx's count cannot be held against the capture:\n%s", m[2], out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func readCalls(t *testing.T, path string) callset.Set {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := callset.ReadNginx(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestWorkloadCapture reads 5 s of real nginx + wrk traffic (keep-alive, chunked gzip, POST
 // bodies, 404s) and checks that `sniffer -r` prints exactly one call for each call nginx logged
 // (same multiset of method, path and query, status), with every gzip'd /large.json body decoded
 // to valid JSON, and that the output is the same on a second run and when the capture comes on
 // standard input. With -decode=false the same calls come out with the gzip bytes as sent.
 func TestWorkloadCapture(t *testing.T) {
-	needRoot(t, "ip", "nginx", "wrk", "tcpdump", "python3")
-	script := workloadScript(t)
+	pcap, served := workloadCapture(t)
 	bin := sniffer(t, false)
-	dir := t.TempDir()
-	pcap := filepath.Join(dir, "w.pcap")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "bash", script, pcap, "5", "16").CombinedOutput()
-	if err != nil {
-		t.Fatalf("capture-workload.sh: %v\n%s", err, out)
-	}
-	m := droppedRE.FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("capture-workload.sh printed no summary:\n%s", out)
-	}
-	if string(m[2]) != "0" {
-		t.Fatalf("tcpdump dropped %s packets, so nginx's count cannot be held against the capture:\n%s", m[2], out)
-	}
-	t.Logf("capture: %s", strings.TrimSpace(string(out)))
-	f, err := os.Open(strings.TrimSuffix(pcap, ".pcap") + ".calls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served, err := callset.ReadNginx(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	first := runOnCapture(t, bin, pcap, served, "/large.json")
 	if first == "" {
@@ -171,4 +210,39 @@ func digest(t *testing.T, cmd *exec.Cmd) string {
 		t.Errorf("%v: %v; stderr:\n%s", cmd.Args, err, tail(stderr.Bytes(), 4000))
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestWorkloadLive is the live half of the issue's check: capture-workload.sh runs
+// `sniffer -i $DEV -ports 80` on the server's device during 5 s of load, and sniffer must print
+// exactly the calls nginx served.
+func TestWorkloadLive(t *testing.T) {
+	needRoot(t, "ip", "nginx", "wrk", "tcpdump", "python3")
+	script := workloadScript(t)
+	bin := sniffer(t, false)
+	pcap := filepath.Join(t.TempDir(), "live.pcap")
+	base := strings.TrimSuffix(pcap, ".pcap")
+	// env -i: the sniffer sees none of the caller's settings (see snifferEnv).
+	sniff := fmt.Sprintf("exec env -i PATH=%q %q -i \"$DEV\" -ports 80", os.Getenv("PATH"), bin)
+	summary, err := runWorkload(script, pcap, 5, 16, sniff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("capture: %s", summary)
+	stderr, _ := os.ReadFile(base + ".sniff-err")
+	t.Logf("sniffer summary (stderr):\n%s", tail(stderr, 2000))
+	out, err := os.Open(base + ".sniffed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	tally := callset.NewTally("/large.json")
+	if err := callset.ReadNDJSON(out, tally.Add); err != nil {
+		t.Fatal(err)
+	}
+	var rep strings.Builder
+	if !callset.Report(&rep, readCalls(t, base+".calls"), tally, 30) {
+		t.Errorf("the live sniffer did not print exactly the calls nginx served:\n%s", rep.String())
+	} else {
+		t.Logf("%s", strings.TrimSpace(rep.String()))
+	}
 }

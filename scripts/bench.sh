@@ -44,10 +44,11 @@ for mode in decoded raw; do
     fi
   done
   results+=("$mode $best")
-  echo "--- sniffer ${flags[*]:-} -r: summary on stderr (last run):"
+  label="sniffer -r${flags[*]:+ ${flags[*]}}"
+  echo "--- $label: summary on stderr (last run):"
   tail -n 20 "$tmp/err-$mode"
   if [[ ${COMPARE:-1} != 0 ]]; then
-    echo "--- completeness, sniffer ${flags[*]:-} -r against nginx's record:"
+    echo "--- completeness, $label against nginx's record:"
     "$root/bin/sniffer" "${flags[@]}" -r "$pcap" 2>/dev/null | "$root/bin/compare" -calls "$calls" "${json[@]}" - || status=1
   fi
 done
