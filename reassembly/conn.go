@@ -3,6 +3,7 @@ package reassembly
 import (
 	"encoding/binary"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -96,8 +97,12 @@ func (c *conn) at(off int) time.Time {
 // url builds the absolute URL of a request: http:// + Host (or the server address) + target.
 func (c *conn) url(r *Request) string {
 	t := r.Target
-	if len(t) > 7 && (t[:7] == "http://" || len(t) > 8 && t[:8] == "https://") {
-		return t // absolute-form, as sent to proxies
+	// absolute-form, as sent to proxies; the scheme is case-insensitive ("HTTP://").
+	if len(t) > 7 && strings.EqualFold(t[:7], "http://") {
+		return "http://" + t[7:]
+	}
+	if len(t) > 8 && strings.EqualFold(t[:8], "https://") {
+		return "https://" + t[8:]
 	}
 	host := r.Get("Host")
 	if host == "" {

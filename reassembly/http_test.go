@@ -248,6 +248,8 @@ func TestURLs(t *testing.T) {
 		{"[fd00::1]:5000", "[fd00::2]:80", "GET /v6 HTTP/1.1\r\n\r\n", "http://[fd00::2]/v6"},
 		{"[fd00::1]:5000", "[fd00::2]:8443", "GET /v6 HTTP/1.1\r\n\r\n", "http://[fd00::2]:8443/v6"},
 		{"10.0.0.1:5000", "10.0.0.2:3128", "GET http://example.com/abs HTTP/1.1\r\nHost: example.com\r\n\r\n", "http://example.com/abs"},
+		{"10.0.0.1:5000", "10.0.0.2:3128", "GET HTTP://Example.com/Abs HTTP/1.1\r\n\r\n", "http://Example.com/Abs"},
+		{"10.0.0.1:5000", "10.0.0.2:3128", "GET https://example.com/s HTTP/1.1\r\n\r\n", "https://example.com/s"},
 		{"10.0.0.1:5000", "10.0.0.2:80", "OPTIONS * HTTP/1.1\r\nHost: api.test\r\n\r\n", "http://api.test"},
 		{"10.0.0.1:5000", "10.0.0.2:80", "GET /sp ace HTTP/1.1\r\nHost: api.test\r\n\r\n", "http://api.test/sp ace"},
 	}
