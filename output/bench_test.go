@@ -1,0 +1,138 @@
+package output
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zlib"
+
+	"sniffer/reassembly"
+)
+
+// benchCall is a typical API call: a dozen headers each way and a ~1 KiB JSON response.
+func benchCall(i int) *reassembly.Call {
+	c := &reassembly.Call{
+		Start:  t0.Add(time.Duration(i) * time.Millisecond),
+		End:    t0.Add(time.Duration(i)*time.Millisecond + 3*time.Millisecond),
+		Client: netip.MustParseAddrPort("10.0.3.17:51234"),
+		Server: netip.MustParseAddrPort("10.0.0.2:80"),
+		URL:    fmt.Sprintf("http://api.internal/v1/orders/%d?expand=items&page=2", i),
+		VNI:    -1,
+	}
+	c.Request.Method, c.Request.Proto = "GET", "HTTP/1.1"
+	c.Request.Headers = []reassembly.Header{
+		{Name: "Host", Value: "api.internal"}, {Name: "User-Agent", Value: "okhttp/4.12.0"},
+		{Name: "Accept", Value: "application/json"}, {Name: "Accept-Encoding", Value: "gzip"},
+		{Name: "Authorization", Value: "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"},
+		{Name: "X-Request-Id", Value: fmt.Sprintf("req-%08d", i)}, {Name: "Connection", Value: "keep-alive"},
+	}
+	body := fmt.Appendf(nil, `{"id":%d,"status":"shipped","customer":{"id":"c-%d","name":"Ada Lovelace","email":"ada@example.com"},"items":[`, i, i%977)
+	for k := 0; k < 6; k++ {
+		body = fmt.Appendf(body, `{"sku":"SKU-%05d","qty":%d,"price":"%d.99","title":"Widget model %d with extras"},`, (i*7+k)%99999, k+1, 10+k, k)
+	}
+	body = append(body[:len(body)-1], `],"total":"123.45","currency":"EUR","created":"2026-11-30T09:00:00Z"}`...)
+	c.Response = &reassembly.Response{Status: 200, Reason: "OK"}
+	c.Response.Proto = "HTTP/1.1"
+	c.Response.Headers = []reassembly.Header{
+		{Name: "Server", Value: "nginx/1.26.0"}, {Name: "Date", Value: "Mon, 30 Nov 2026 09:00:00 GMT"},
+		{Name: "Content-Type", Value: "application/json"}, {Name: "Content-Length", Value: fmt.Sprint(len(body))},
+		{Name: "Connection", Value: "keep-alive"}, {Name: "Cache-Control", Value: "no-store"},
+	}
+	c.Response.Body, c.Response.BodySize, c.Response.Decoded = body, int64(len(body)), true
+	return c
+}
+
+func BenchmarkResurfaceEncode(b *testing.B) {
+	c := benchCall(1)
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendResurfaceJSON(buf[:0], Resurface(c, "sniffer", "1.0.0"))
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkBundleCompress: encode 1000 calls into one NDJSON bundle and zlib it, per level.
+func BenchmarkBundleCompress(b *testing.B) {
+	calls := make([]*reassembly.Call, 1000)
+	for i := range calls {
+		calls[i] = benchCall(i)
+	}
+	for _, level := range []int{zlib.BestSpeed, 3, zlib.DefaultCompression} {
+		b.Run(fmt.Sprintf("level=%d", level), func(b *testing.B) {
+			var raw []byte
+			var z bytes.Buffer
+			zw, _ := zlib.NewWriterLevel(&z, level)
+			b.ReportAllocs()
+			for b.Loop() {
+				raw = raw[:0]
+				for _, c := range calls {
+					raw = AppendResurfaceJSON(raw, Resurface(c, "sniffer", "1.0.0"))
+					raw = append(raw, '\n')
+				}
+				z.Reset()
+				zw.Reset(&z)
+				zw.Write(raw)
+				zw.Close()
+			}
+			b.ReportMetric(float64(len(raw))/1000, "raw_B/call")
+			b.ReportMetric(float64(z.Len())/1000, "wire_B/call")
+			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "calls/s")
+		})
+	}
+}
+
+// BenchmarkPosterLoopback measures calls per second through the whole Poster (encode,
+// bundle, compress, post) to a loopback net/http collector that reads each body and
+// answers 204, and the bytes on the wire per call.
+func BenchmarkPosterLoopback(b *testing.B) {
+	var wire, posts atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		wire.Add(n)
+		posts.Add(1)
+		w.WriteHeader(204)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	calls := make([]*reassembly.Call, 1024)
+	for i := range calls {
+		calls[i] = benchCall(i)
+	}
+	p, err := NewPoster(PostConfig{URL: "http://" + ln.Addr().String() + "/message", Compress: true, Agent: "sniffer", Version: "1.0.0",
+		QueueSize: 1 << 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Write(calls[i%len(calls)])
+		if i%4096 == 4095 { // pace to the senders rather than measure drops
+			for p.Stats().Queued > 1<<15 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := p.Close(ctx)
+	b.StopTimer()
+	if err != nil || s.Delivered != int64(b.N) {
+		b.Fatalf("%v %v", s, err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+	b.ReportMetric(float64(wire.Load())/float64(b.N), "wire_B/call")
+	b.ReportMetric(float64(posts.Load()), "posts")
+}
