@@ -174,7 +174,7 @@ func (d *Decoder) slow(data []byte, ci gopacket.CaptureInfo, first gopacket.Deco
 	case *layers.UDP:
 		d.udpPayload(tl.DstPort, tl.Payload, ci, vni, fn)
 	default:
-		if pkt.ErrorLayer() != nil || netFlow == (gopacket.Flow{}) {
+		if pkt.ErrorLayer() != nil { // ARP, LLDP and other frames without IP decode fine: not TCP
 			d.Stats.Undecoded.Add(1)
 		} else {
 			d.Stats.NotTCP.Add(1)

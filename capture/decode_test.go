@@ -70,6 +70,17 @@ func TestDecodeSkips(t *testing.T) {
 			t.Errorf("junk %q not counted", junk)
 		}
 	}
+	// ARP decodes fine and is not TCP: not "undecodable".
+	arp := gopacket.NewSerializeBuffer()
+	gopacket.SerializeLayers(arp, gopacket.SerializeOptions{FixLengths: true},
+		&layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 1}, DstMAC: []byte{255, 255, 255, 255, 255, 255}, EthernetType: layers.EthernetTypeARP},
+		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
+			SourceHwAddress: []byte{2, 0, 0, 0, 0, 1}, SourceProtAddress: []byte{10, 0, 0, 1}, DstHwAddress: make([]byte, 6), DstProtAddress: []byte{10, 0, 0, 2}})
+	und, not := d.Stats.Undecoded.Load(), d.Stats.NotTCP.Load()
+	decodeOne(d, arp.Bytes(), layers.LinkTypeEthernet)
+	if d.Stats.Undecoded.Load() != und || d.Stats.NotTCP.Load() != not+1 {
+		t.Errorf("ARP: undecoded %d->%d, not TCP %d->%d", und, d.Stats.Undecoded.Load(), not, d.Stats.NotTCP.Load())
+	}
 	// A link type with no decoder at all (Cisco HDLC) is counted, not a panic.
 	if s := decodeOne(d, []byte{0x0f, 0, 8, 0, 0x45}, layers.LinkTypeC_HDLC); s.n != 0 {
 		t.Error("C_HDLC decoded")
