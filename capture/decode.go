@@ -174,9 +174,9 @@ func (d *Decoder) slow(data []byte, ci gopacket.CaptureInfo, first gopacket.Deco
 	case *layers.UDP:
 		d.udpPayload(tl.DstPort, tl.Payload, ci, vni, fn)
 	default:
-		if pkt.ErrorLayer() != nil { // ARP, LLDP and other frames without IP decode fine: not TCP
+		if pkt.ErrorLayer() != nil {
 			d.Stats.Undecoded.Add(1)
-		} else {
+		} else { // ARP, LLDP and other frames without IP decode fine: they are not TCP
 			d.Stats.NotTCP.Add(1)
 		}
 	}
