@@ -1,12 +1,19 @@
 package rules
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+	"strings"
+)
 
 // Apply runs the rules on one call's details, the [name, value] pairs of a Resurface
 // message, in the Java logger's order: stop rules, then sampling, then every remove rule,
 // then replace rules in the order written, then details left with empty values are
 // dropped. keep is false when the call must not be logged at all: a stop rule fired,
 // sampling skipped it, or no detail is left.
+//
+// Header and parameter names are lower-cased first ("request_header:Cookie" becomes
+// "request_header:cookie"), as the loggers build them, so that no rule is dodged by the
+// case a client happened to send.
 //
 // Details named "session_field:NAME" are kept only if a copy_session_field rule matches
 // NAME, as the loggers copy only those fields from the session.
@@ -24,18 +31,20 @@ func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
 	if len(details) == 0 {
 		return nil, false
 	}
-	details = r.filterSessionFields(details)
-	if r.stopped(details) {
+	lowerNames(details)
+	st := &callState{r: r}
+	details = st.filterSessionFields(details)
+	if st.stopped(details) {
 		return nil, false
 	}
 	if r.sample > 0 && rand.IntN(100) >= r.sample {
 		return nil, false
 	}
-	details = r.remove(details)
+	details = st.remove(details)
 	if len(details) == 0 {
 		return nil, false
 	}
-	r.replace(details)
+	st.replace(details)
 	out = details[:0]
 	for _, d := range details {
 		if d[1] != "" {
@@ -49,10 +58,18 @@ func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
 	return out, true
 }
 
-func (r *Rules) filterSessionFields(details [][2]string) [][2]string {
+// callState is what one Apply call remembers: the backtracking regexes that gave up
+// during it, which then fail closed at once for the rest of the call, so that a
+// pathological regex costs one MatchTimeout per call rather than one per detail.
+type callState struct {
+	r      *Rules
+	failed []*matcher
+}
+
+func (st *callState) filterSessionFields(details [][2]string) [][2]string {
 	out := details[:0]
 	for _, d := range details {
-		if !isSessionField(d[0]) || r.CopySessionField(d[0][len(sessionPrefix):]) {
+		if !isSessionField(d[0]) || st.copySessionField(d[0][len(sessionPrefix):]) {
 			out = append(out, d)
 		}
 	}
@@ -60,11 +77,39 @@ func (r *Rules) filterSessionFields(details [][2]string) [][2]string {
 	return out
 }
 
-// matches runs m and counts engine failures; on failure it returns failClosed.
-func (r *Rules) matches(m *matcher, s string, failClosed bool) bool {
+func (st *callState) copySessionField(name string) bool {
+	for _, m := range st.r.copySession {
+		if st.matches(m, name, false) {
+			return true
+		}
+	}
+	return false
+}
+
+// gaveUp tells whether m already failed during this call.
+func (st *callState) gaveUp(m *matcher) bool {
+	for _, f := range st.failed {
+		if f == m {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *callState) fail(m *matcher) {
+	st.r.engineFailures.Add(1)
+	st.failed = append(st.failed, m)
+}
+
+// matches runs m; when its engine gives up (now or earlier in the call) the answer is
+// failClosed.
+func (st *callState) matches(m *matcher, s string, failClosed bool) bool {
+	if m.bt != nil && st.gaveUp(m) {
+		return failClosed
+	}
 	ok, err := m.match(s)
 	if err != nil {
-		r.engineFailures.Add(1)
+		st.fail(m)
 		return failClosed
 	}
 	return ok
@@ -73,21 +118,22 @@ func (r *Rules) matches(m *matcher, s string, failClosed bool) bool {
 // hit tells whether rule rl applies to detail d: its scope matches the name and, for
 // verbs with a value regex, the value matches too. failClosed is the answer when an
 // engine gives up.
-func (r *Rules) hit(rl *rule, d [2]string, failClosed bool) bool {
-	if !r.matches(rl.scope, d[0], failClosed) {
+func (st *callState) hit(rl *rule, d [2]string, failClosed bool) bool {
+	if !st.matches(rl.scope, d[0], failClosed) {
 		return false
 	}
-	return rl.value == nil || r.matches(rl.value, d[1], failClosed)
+	return rl.value == nil || st.matches(rl.value, d[1], failClosed)
 }
 
 // stopped evaluates the stop rules. Unlike the Java logger, which counts matching
 // details across all stop_unless rules together (so one rule matching twice covers for
 // another matching none), each stop_unless rule must be met by at least one detail.
-func (r *Rules) stopped(details [][2]string) bool {
+func (st *callState) stopped(details [][2]string) bool {
+	r := st.r
 	for _, group := range [][]*rule{r.stop, r.stopIfFound, r.stopIf} {
 		for _, rl := range group {
 			for _, d := range details {
-				if r.hit(rl, d, true) {
+				if st.hit(rl, d, true) {
 					return true
 				}
 			}
@@ -97,7 +143,7 @@ func (r *Rules) stopped(details [][2]string) bool {
 		for _, rl := range group {
 			met := false
 			for _, d := range details {
-				if r.hit(rl, d, false) {
+				if st.hit(rl, d, false) {
 					met = true
 					break
 				}
@@ -111,13 +157,13 @@ func (r *Rules) stopped(details [][2]string) bool {
 }
 
 // remove drops every detail that some remove rule selects.
-func (r *Rules) remove(details [][2]string) [][2]string {
-	if len(r.removes) == 0 {
+func (st *callState) remove(details [][2]string) [][2]string {
+	if len(st.r.removes) == 0 {
 		return details
 	}
 	out := details[:0]
 	for _, d := range details {
-		if !r.removed(d) {
+		if !st.removed(d) {
 			out = append(out, d)
 		}
 	}
@@ -125,20 +171,20 @@ func (r *Rules) remove(details [][2]string) [][2]string {
 	return out
 }
 
-func (r *Rules) removed(d [2]string) bool {
-	for _, rl := range r.removes {
-		if !r.matches(rl.scope, d[0], true) {
+func (st *callState) removed(d [2]string) bool {
+	for _, rl := range st.r.removes {
+		if !st.matches(rl.scope, d[0], true) {
 			continue
 		}
 		switch rl.verb {
 		case vRemove:
 			return true
 		case vRemoveIf, vRemoveIfFound:
-			if r.matches(rl.value, d[1], true) {
+			if st.matches(rl.value, d[1], true) {
 				return true
 			}
 		case vRemoveUnless, vRemoveUnlessFound:
-			if !r.matches(rl.value, d[1], false) {
+			if !st.matches(rl.value, d[1], false) {
 				return true
 			}
 		}
@@ -148,19 +194,42 @@ func (r *Rules) removed(d [2]string) bool {
 
 // replace applies the replace rules in order; a value that could not be masked is
 // emptied, so that it is dropped with the other empty values.
-func (r *Rules) replace(details [][2]string) {
-	for _, rl := range r.replaces {
+func (st *callState) replace(details [][2]string) {
+	for _, rl := range st.r.replaces {
 		for i := range details {
 			d := &details[i]
-			if !r.matches(rl.scope, d[0], true) {
+			if !st.matches(rl.scope, d[0], true) {
 				continue
 			}
-			v, err := replaceAll(rl.value, rl.repl, d[1])
+			var v string
+			var err error
+			if rl.value.bt != nil && st.gaveUp(rl.value) {
+				err = errEngine
+			} else if v, err = replaceAll(rl.value, rl.repl, d[1]); err != nil {
+				st.fail(rl.value)
+			}
 			if err != nil {
-				r.engineFailures.Add(1)
 				v = ""
 			}
 			d[1] = v
+		}
+	}
+}
+
+// lowerNames lower-cases header and parameter names in place (allocating only for a name
+// that has upper-case letters).
+func lowerNames(details [][2]string) {
+	for i := range details {
+		n := details[i][0]
+		if !strings.HasPrefix(n, "request_header:") && !strings.HasPrefix(n, "response_header:") &&
+			!strings.HasPrefix(n, "request_param:") {
+			continue
+		}
+		for j := 0; j < len(n); j++ {
+			if 'A' <= n[j] && n[j] <= 'Z' {
+				details[i][0] = strings.ToLower(n)
+				break
+			}
 		}
 	}
 }

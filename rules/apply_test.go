@@ -194,6 +194,11 @@ func TestReplace(t *testing.T) {
 		{rules: "!response_body! replace !(World)!, !$10!", respBody: H, reqBody: J, keep: true, wantValue: "response_body", wantVal: "<html>Hello World0!</html>"},
 		// Replace rules run in the order written, each on the result of the last.
 		{rules: "!response_body! replace !World!, !Earth!\n!response_body! replace !Earth!, !Mars!", respBody: H, reqBody: J, keep: true, wantValue: "response_body", wantVal: "<html>Hello Mars!</html>"},
+		// Empty matches right after a match are replaced too, as java.util.regex does.
+		{rules: "!response_body! replace !.*!, !Z!", respBody: "abc", keep: true, wantValue: "response_body", wantVal: "ZZ"},
+		{rules: "!response_body! replace !\\d*!, !-!", respBody: "a1b", keep: true, wantValue: "response_body", wantVal: "-a--b-"},
+		{rules: "!response_body! replace !x*!, !-!", respBody: "abc", keep: true, wantValue: "response_body", wantVal: "-a-b-c-"},
+		{rules: "!response_body! replace !\\b!, !|!", respBody: "ab cd", keep: true, wantValue: "response_body", wantVal: "|ab| |cd|"},
 		// Replacing every detail's value with nothing drops the call.
 		{rules: "!.*! replace !^.*$!, !!", respBody: H, reqBody: J, keep: false},
 	})
@@ -329,6 +334,15 @@ func TestSample(t *testing.T) {
 	r, _ = Parse("sample 99\n!.*! stop")
 	if _, keep := r.Apply(mockDetails(H, J)); keep {
 		t.Error("stop rules must win over sampling")
+	}
+}
+
+func TestHeaderAndParamNamesAreLowerCased(t *testing.T) {
+	out, keep := Default().Apply([][2]string{{"request_header:Cookie", "s=1"}, {"request_header:AUTHORIZATION", "Bearer x"},
+		{"response_header:Set-Cookie", "s=1"}, {"request_param:PassWord", "p"}, {"request_header:X-Trace", "t"}, {"session_field:UserId", "u"}, {"now", "1"}})
+	want := [][2]string{{"request_param:password", "xxx"}, {"request_header:x-trace", "t"}, {"now", "1"}}
+	if !keep || !slices.Equal(out, want) {
+		t.Errorf("got %q, want %q", out, want)
 	}
 }
 

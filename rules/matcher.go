@@ -14,8 +14,10 @@ import (
 // MatchTimeout bounds one match of a regex that needs the backtracking engine
 // (look-around, backreferences). Such a regex can take exponential time on hostile
 // input; a match that runs out of time counts as a match failure and the rule fails
-// closed (see Apply).
-const MatchTimeout = 100 * time.Millisecond
+// closed (see Apply). It is wall-clock time, so it is set well above what any sane match
+// takes even on a starved CPU (sane matches take micro- to milliseconds). It applies to
+// rules parsed after it is set.
+var MatchTimeout = 500 * time.Millisecond
 
 // maxBacktrackStack bounds the backtracking engine's stack per match (in slots).
 const maxBacktrackStack = 1 << 20
@@ -42,6 +44,16 @@ type matcher struct {
 // compileMatcher compiles a rule's regex. full selects Java matches() semantics (the
 // whole string must match) over find() (a match anywhere).
 func compileMatcher(src string, full bool) (*matcher, error) {
+	return compileMatcherFor(src, full, false)
+}
+
+// compileMatcherFor is compileMatcher; replacing says the regex is a replace rule's.
+//
+// Where an empty match directly follows another match, Java (and the backtracking
+// engine, after .NET) replaces it too, while Go's regexp skips it: "abc" with .* becomes
+// "ZZ" in Java but "Z" in Go. So a replace regex that can match the empty string runs on
+// the backtracking engine, which gives Java's answer.
+func compileMatcherFor(src string, full, replacing bool) (*matcher, error) {
 	if len(src) > maxRegexLen {
 		return nil, fmt.Errorf("regex is %d bytes long; at most %d are allowed", len(src), maxRegexLen)
 	}
@@ -60,7 +72,7 @@ func compileMatcher(src string, full bool) (*matcher, error) {
 	}
 	if !sc.backtrack {
 		re, err := regexp.Compile(expr)
-		if err == nil {
+		if err == nil && !(replacing && canMatchEmpty(p)) {
 			m.re = re
 			m.addFastPaths(p)
 			return m, nil
@@ -68,6 +80,9 @@ func compileMatcher(src string, full bool) (*matcher, error) {
 		// RE2 refused it; the backtracking engine may still know the syntax (\uFFFF, \e, ...).
 		bt, err2 := compileBacktrack(expr)
 		if err2 != nil {
+			if err == nil {
+				err = err2
+			}
 			return nil, fmt.Errorf("invalid regex: %v", cleanRegexErr(err))
 		}
 		m.bt = bt
@@ -103,6 +118,16 @@ func compileBacktrack(expr string) (re *regexp2.Regexp, err error) {
 
 func cleanRegexErr(err error) string {
 	return strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+}
+
+// canMatchEmpty tells whether the RE2-compatible regex p matches the empty string
+// somewhere (assertions aside).
+func canMatchEmpty(p string) bool {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return true
+	}
+	return minLen(re.Simplify()) == 0
 }
 
 // numGroups is the number of capturing groups.

@@ -192,7 +192,7 @@ func (r *Rules) addLine(line string, depth int) error {
 		switch f.verb {
 		case vRemove, vStop:
 		case vReplace:
-			if rl.value, err = parseRegex(m[2], false); err != nil {
+			if rl.value, err = parseRegexFor(m[2], false, true); err != nil {
 				return err
 			}
 			repl, err := unquote(m[3])
@@ -242,6 +242,11 @@ func (r *Rules) include(name string, depth int) error {
 // parseRegex turns a delimited expression into a matcher; full selects whole-value
 // matching (scopes, *_if, *_unless, copy_session_field), else find (*_found, replace).
 func parseRegex(delimited string, full bool) (*matcher, error) {
+	return parseRegexFor(delimited, full, false)
+}
+
+// parseRegexFor is parseRegex; replacing marks a replace rule's find regex.
+func parseRegexFor(delimited string, full, replacing bool) (*matcher, error) {
 	s, err := unquote(delimited)
 	if err != nil {
 		return nil, err
@@ -249,7 +254,7 @@ func parseRegex(delimited string, full bool) (*matcher, error) {
 	if full && (s == "*" || s == "+" || s == "?") {
 		return nil, fmt.Errorf("invalid regex %s: nothing to repeat", delimited)
 	}
-	m, err := compileMatcher(s, full)
+	m, err := compileMatcherFor(s, full, replacing)
 	if err != nil {
 		return nil, fmt.Errorf("regex %s: %v", delimited, err)
 	}

@@ -327,7 +327,7 @@ func TestDelimitersAndEscapes(t *testing.T) {
 		{`~request_body~ replace ~\~~, ~T~`, "a/bTc!d%e|f"},
 		{`!request_body! replace !\!!, !B!`, "a/b~cBd%e|f"},
 		{`%request_body% replace %\%%, %P%`, "a/b~c!dPe|f"},
-		{`/request_body/ replace /\|/, /V/`, "a/b~c!d%eVf"}, // \| stays an escaped pipe under /
+		{`/request_body/ replace /\|/, /V/`, "a/b~c!d%eVf"},   // \| stays an escaped pipe under /
 		{`|request_body| replace |c\|d|, |Z|`, "a/b~Z!Z%e|f"}, // \| unescapes to alternation under |
 		{`/request_body/ replace /[~!%|]/, /\$/`, "a/b$c$d$e$f"},
 		{`/request_body/ replace /(b)~(c)/, /$2\\$1/`, `a/c\b!d%e|f`},

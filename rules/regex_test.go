@@ -109,6 +109,8 @@ func TestBacktrackingTimeoutFailsClosed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for MatchTimeout")
 	}
+	defer func(d time.Duration) { MatchTimeout = d }(MatchTimeout)
+	MatchTimeout = 100 * time.Millisecond
 	evil := strings.Repeat("a", 40) + "!"
 	tests := []struct {
 		rules string
@@ -238,5 +240,34 @@ func TestPrefilterAgreesWithRegexp(t *testing.T) {
 				t.Fatalf("%s on %q: got %q, want %q", p, s, got, want)
 			}
 		}
+	}
+}
+
+// A regex that gives up costs one MatchTimeout per call, not one per detail.
+func TestTimeoutOncePerCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for MatchTimeout")
+	}
+	defer func(d time.Duration) { MatchTimeout = d }(MatchTimeout)
+	MatchTimeout = 100 * time.Millisecond
+	r, err := Parse("/request_param:.*/ remove_if_found /^(a|aa)+(?=b)$/\n/request_body/ replace /^(a|aa)+(?=b)$/, /x/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := strings.Repeat("a", 40) + "!"
+	in := [][2]string{{"now", "1"}}
+	for i := range 20 {
+		in = append(in, [2]string{"request_param:p" + string(rune('a'+i)), evil}, [2]string{"request_body", evil})
+	}
+	start := time.Now()
+	out, keep := r.Apply(in)
+	if d := time.Since(start); d > 8*MatchTimeout {
+		t.Errorf("Apply took %v for 40 details with 2 pathological regexes", d)
+	}
+	if !keep || !slices.Equal(out, [][2]string{{"now", "1"}}) {
+		t.Errorf("got %q", out)
+	}
+	if n := r.EngineFailures(); n != 2 {
+		t.Errorf("EngineFailures = %d, want 2", n)
 	}
 }
