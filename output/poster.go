@@ -156,7 +156,7 @@ func (p *Poster) enqueue(msg []byte) error {
 	var n int64
 	switch {
 	case p.sp != nil:
-		for !p.sp.room(len(msg)) && p.cfg.DropOldest {
+		for !p.sp.room(len(msg)) && p.cfg.DropOldest && int64(len(msg))+1 <= p.sp.max {
 			k, ok := p.sp.dropOldest()
 			if !ok {
 				break

@@ -34,6 +34,10 @@ func closeWithin(t *testing.T, p *Poster, d time.Duration) (Summary, error) {
 	if el := time.Since(start); el > d+2*time.Second {
 		t.Errorf("Close took %v with a %v deadline", el, d)
 	}
+	// Every call is accounted for exactly once.
+	if in, out := s.Written+s.Recovered, s.Delivered+s.Filtered+s.DroppedTotal()+s.Pending; in != out {
+		t.Errorf("accounting: written+recovered = %d but delivered+filtered+dropped+pending = %d: %v", in, out, s)
+	}
 	return s, err
 }
 
