@@ -15,7 +15,7 @@ import (
 func mirrorMode(cfg *Config, ports capture.PortSet, dec *capture.Decoder) (string, error) {
 	sel, err := vxlan.ParseVNIs(cfg.MirrorVNIs)
 	if err != nil {
-		return "", fmt.Errorf("SNIFFER_MIRROR_VNIS/-mirror-vnis: %v", err)
+		return "", err
 	}
 	d, err := vxlan.New(cfg.MirrorPort, sel)
 	if err != nil {
