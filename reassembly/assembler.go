@@ -52,7 +52,12 @@ type Assembler struct {
 	asm       map[int]*tcp.Assembler
 	lastFlush time.Time
 	now       time.Time
-	ctx       context
+	// ctxs hands out capture contexts, one per packet. gopacket keeps the context of
+	// every segment it buffers out of order and reads its capture time back when the
+	// segment is delivered: one shared context gave every buffered byte the time of the
+	// latest packet, which broke the pairing of responses after a hole and the call
+	// times. They come from slabs, one allocation per slab.
+	ctxs []context
 	// closed remembers connections that just ended, by flowKey, so that their last
 	// ACKs, FINs and RSTs do not open new, empty connections that would wait for the
 	// idle timeout.
@@ -74,6 +79,16 @@ func flowKey(netFlow, tcpFlow gopacket.Flow, vni int) uint64 {
 type context struct{ ci gopacket.CaptureInfo }
 
 func (c *context) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
+
+const ctxSlab = 256
+
+func (a *Assembler) context(ci gopacket.CaptureInfo) *context {
+	if len(a.ctxs) == cap(a.ctxs) {
+		a.ctxs = make([]context, 0, ctxSlab)
+	}
+	a.ctxs = append(a.ctxs, context{ci})
+	return &a.ctxs[len(a.ctxs)-1]
+}
 
 // New returns an Assembler that calls emit, from the goroutine that feeds it, with every
 // call it completes.
@@ -164,8 +179,7 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 	if a.now.Sub(a.lastFlush) >= time.Second {
 		a.flush(a.now)
 	}
-	a.ctx.ci = ci
-	as.AssembleWithContext(netFlow, t, &a.ctx)
+	as.AssembleWithContext(netFlow, t, a.context(ci))
 }
 
 // Tick flushes by the clock when no packets come (live capture): holes older than the

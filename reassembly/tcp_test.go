@@ -383,6 +383,17 @@ func TestLostSegments(t *testing.T) {
 			return i
 		}, []string{`POST http://api.test/q1 -> 200 [gap in request] req="abcdefghijabcdefghijabcdefghijabcdefghijabcde" resp="{\"q\":1}"`},
 			"request-side hole with the response flowing: see TestLostSegments doc"},
+		{"response body and bytes past it", func(c *conv) int {
+			// As in http-gap-whole-body.pcap: a body lost with two stray bytes after it,
+			// while the next requests go on; the next responses pair by capture time.
+			c.req(get("/r1"))
+			m := ok("Hello World!")
+			c.resp(m + "\r\n", headLen(m))
+			c.drop(len(c.segs) - 1)
+			c.req(get("/r2"))
+			c.resp(ok("two"))
+			return -1
+		}, []string{`GET http://api.test/r1 -> 200 [gap in response] req="" resp=""`, `GET http://api.test/r2 -> 200 req="" resp="two"`}, ""},
 		{"whole response", func(c *conv) int {
 			c.req(get("/gone"))
 			c.drop(c.resp(ok(`{"g":1}`))...)
@@ -419,7 +430,13 @@ func TestLostSegments(t *testing.T) {
 				if r.stats.Gaps.Load() == 0 {
 					t.Error("gap not counted")
 				}
-				if n, w := r.stats.IncompleteTotal(), int64(len(k.want)); n != w {
+				w := int64(0)
+				for _, s := range k.want {
+					if strings.Contains(s, " [") {
+						w++
+					}
+				}
+				if n := r.stats.IncompleteTotal(); n != w {
 					t.Errorf("%d incomplete calls counted, want %d: %v", n, w, r.stats.Incomplete())
 				}
 			})
