@@ -43,11 +43,11 @@ func ResurfaceDetails(c *reassembly.Call) [][2]string {
 	hasXFF := false
 	for _, hs := range [][]reassembly.Header{req.Headers, req.Trailers} {
 		for _, h := range hs {
-			name := strings.ToLower(h.Name)
-			if name == "x-forwarded-for" {
+			key := headerKey(reqKeys, "request_header:", h.Name)
+			if key == "request_header:x-forwarded-for" {
 				hasXFF = true
 			}
-			add("request_header:"+name, h.Value)
+			add(key, h.Value)
 		}
 	}
 	// The Resurface server takes the call's address from x-forwarded-for; without a proxy in
@@ -65,7 +65,7 @@ func ResurfaceDetails(c *reassembly.Call) [][2]string {
 	if c.Response != nil {
 		for _, hs := range [][]reassembly.Header{c.Response.Headers, c.Response.Trailers} {
 			for _, h := range hs {
-				add("response_header:"+strings.ToLower(h.Name), h.Value)
+				add(headerKey(respKeys, "response_header:", h.Name), h.Value)
 			}
 		}
 	}
@@ -111,6 +111,31 @@ func AppendResurfaceJSON(dst []byte, details [][2]string) []byte {
 		dst = append(dst, ']')
 	}
 	return append(dst, ']')
+}
+
+// Keys for the header names seen most, in the case they usually have on the wire, so the
+// common case costs a map lookup instead of lower-casing and concatenating per header.
+var reqKeys, respKeys = func() (req, resp map[string]string) {
+	names := []string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Connection", "Content-Type", "Content-Length", "Cookie", "Origin", "Referer", "X-Forwarded-For",
+		"X-Forwarded-Proto", "X-Request-Id", "X-Real-Ip", "Cache-Control", "Date", "Server", "Set-Cookie",
+		"Content-Encoding", "Transfer-Encoding", "Vary", "Etag", "ETag", "Last-Modified", "Location", "Keep-Alive",
+		"Access-Control-Allow-Origin", "Strict-Transport-Security", "X-Content-Type-Options", "Pragma", "Expires"}
+	req, resp = map[string]string{}, map[string]string{}
+	for _, n := range names {
+		for _, v := range []string{n, strings.ToLower(n)} {
+			req[v] = "request_header:" + strings.ToLower(n)
+			resp[v] = "response_header:" + strings.ToLower(n)
+		}
+	}
+	return
+}()
+
+func headerKey(known map[string]string, prefix, name string) string {
+	if k, ok := known[name]; ok {
+		return k
+	}
+	return prefix + strings.ToLower(name)
 }
 
 // hostName is the "host" detail: the machine running sniffer, as the loggers report theirs.
