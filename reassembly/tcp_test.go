@@ -388,7 +388,7 @@ func TestLostSegments(t *testing.T) {
 			// while the next requests go on; the next responses pair by capture time.
 			c.req(get("/r1"))
 			m := ok("Hello World!")
-			c.resp(m + "\r\n", headLen(m))
+			c.resp(m+"\r\n", headLen(m))
 			c.drop(len(c.segs) - 1)
 			c.req(get("/r2"))
 			c.resp(ok("two"))
