@@ -3,6 +3,7 @@ package rules
 import (
 	"math/rand/v2"
 	"strings"
+	"time"
 )
 
 // Apply runs the rules on one call's details, the [name, value] pairs of a Resurface
@@ -58,12 +59,14 @@ func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
 	return out, true
 }
 
-// callState is what one Apply call remembers: the backtracking regexes that gave up
-// during it, which then fail closed at once for the rest of the call, so that a
-// pathological regex costs one MatchTimeout per call rather than one per detail.
+// callState is what one Apply call remembers about the backtracking engine. A call gets
+// MatchTimeout of it in all: once a match gives up, or the time is spent, every further
+// backtracking match in the call fails closed at once. Pathological rules so cost a
+// call about two MatchTimeouts at most, not one per detail and rule.
 type callState struct {
-	r      *Rules
-	failed []*matcher
+	r        *Rules
+	gaveUp   bool
+	deadline time.Time // set at the call's first backtracking match
 }
 
 func (st *callState) filterSessionFields(details [][2]string) [][2]string {
@@ -86,30 +89,35 @@ func (st *callState) copySessionField(name string) bool {
 	return false
 }
 
-// gaveUp tells whether m already failed during this call.
-func (st *callState) gaveUp(m *matcher) bool {
-	for _, f := range st.failed {
-		if f == m {
-			return true
-		}
+// mayBacktrack tells whether the call may still run a backtracking match.
+func (st *callState) mayBacktrack() bool {
+	if st.gaveUp {
+		return false
 	}
-	return false
+	now := time.Now()
+	if st.deadline.IsZero() {
+		st.deadline = now.Add(MatchTimeout)
+	} else if now.After(st.deadline) {
+		st.fail()
+		return false
+	}
+	return true
 }
 
-func (st *callState) fail(m *matcher) {
+func (st *callState) fail() {
 	st.r.engineFailures.Add(1)
-	st.failed = append(st.failed, m)
+	st.gaveUp = true
 }
 
-// matches runs m; when its engine gives up (now or earlier in the call) the answer is
-// failClosed.
+// matches runs m; when the backtracking engine gives up (now or earlier in the call)
+// the answer is failClosed.
 func (st *callState) matches(m *matcher, s string, failClosed bool) bool {
-	if m.bt != nil && st.gaveUp(m) {
+	if m.bt != nil && !st.mayBacktrack() {
 		return failClosed
 	}
 	ok, err := m.match(s)
 	if err != nil {
-		st.fail(m)
+		st.fail()
 		return failClosed
 	}
 	return ok
@@ -203,10 +211,10 @@ func (st *callState) replace(details [][2]string) {
 			}
 			var v string
 			var err error
-			if rl.value.bt != nil && st.gaveUp(rl.value) {
+			if rl.value.bt != nil && !st.mayBacktrack() {
 				err = errEngine
 			} else if v, err = replaceAll(rl.value, rl.repl, d[1]); err != nil {
-				st.fail(rl.value)
+				st.fail()
 			}
 			if err != nil {
 				v = ""
