@@ -165,9 +165,15 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 		a.stats.StreamsRefused.Add(1)
 		return
 	}
-	if !t.SYN && len(t.Payload) == 0 && len(a.closed) > 0 {
-		if _, ok := a.closed[flowKey(netFlow, t.TransportFlow(), vni)]; ok {
-			return
+	if len(a.closed) > 0 && (t.SYN || len(t.Payload) == 0) {
+		k := flowKey(netFlow, t.TransportFlow(), vni)
+		if _, ok := a.closed[k]; ok {
+			if !t.SYN {
+				return
+			}
+			// A new connection on the same addresses and ports: its own FIN and RST
+			// must not be taken for the old one's stragglers.
+			delete(a.closed, k)
 		}
 	}
 	// Time-based flushing comes first: a hole that this packet's time makes older than

@@ -443,3 +443,28 @@ func TestLostSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestPortReuse: a new connection on the same addresses and ports soon after the last
+// one closed (busy clients cycle through ephemeral ports) must be tracked like any
+// other, its FIN included.
+func TestPortReuse(t *testing.T) {
+	var pkts []packet
+	for i := 0; i < 2; i++ {
+		c := newConv("10.0.0.1:40000", "10.0.0.2:80", uint32(1000+i*100000), 5000).handshake()
+		c.req(get(fmt.Sprint("/", i)))
+		c.resp("HTTP/1.0 200 OK\r\n\r\nuntil close " + fmt.Sprint(i))
+		c.fin(false)
+		c.fin(true)
+		c.add(segment{fromClient: false, ack: true})
+		p := c.packets(linkEthernet)
+		for j := range p {
+			p[j].ci.Timestamp = p[j].ci.Timestamp.Add(time.Duration(i) * time.Second)
+		}
+		pkts = append(pkts, p...)
+	}
+	r := feed(DefaultConfig(), linkEthernet.linkType(), pkts, false)
+	r.want(t, `GET http://api.test/0 -> 200 req="" resp="until close 0"`, `GET http://api.test/1 -> 200 req="" resp="until close 1"`)
+	if n := r.stats.StreamsOpen.Load(); n != 0 {
+		t.Errorf("%d streams still open", n)
+	}
+}
