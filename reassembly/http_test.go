@@ -465,3 +465,27 @@ func decodedBody(t *testing.T, enc string, body []byte, limit int64) *Message {
 	m.Decode(limit)
 	return m
 }
+
+// TestBufferCap: behind a hole, out-of-order bytes are buffered only up to the
+// per-connection cap; past it the hole is skipped at once (counted as a gap) instead of
+// holding memory until the gap timeout.
+func TestBufferCap(t *testing.T) {
+	c := defaultConv().handshake()
+	c.mss = 1000
+	c.req(get("/big"))
+	m := ok(strings.Repeat("b", 40000))
+	seg := c.resp(m)
+	c.drop(seg[1])
+	c.req(get("/next"))
+	c.resp(ok("n"))
+	cfg := DefaultConfig()
+	cfg.KeepIncomplete = true
+	cfg.MaxConnBuffered = 8 * pageBytes
+	r := feed(cfg, linkEthernet.linkType(), c.packets(linkEthernet), false)
+	if r.stats.Gaps.Load() != 1 {
+		t.Fatalf("%d gaps before Close, want the hole skipped at the cap", r.stats.Gaps.Load())
+	}
+	r.asm.Close()
+	r.want(t, `GET http://api.test/big -> 200 [gap in response] req="" resp="`+strings.Repeat("b", 1000-headLen(m))+`"`,
+		`GET http://api.test/next -> 200 req="" resp="n"`)
+}
