@@ -118,6 +118,11 @@ func (c *conn) url(r *Request) string {
 	if r.Method == "CONNECT" || t == "*" {
 		return "http://" + host
 	}
+	if !strings.HasPrefix(t, "/") {
+		// A malformed target ("OPTIONS HTTP/1.1" read leniently) must not be glued
+		// to the host name: it is a path.
+		t = "/" + t
+	}
 	return "http://" + host + t
 }
 

@@ -251,6 +251,7 @@ func TestURLs(t *testing.T) {
 		{"10.0.0.1:5000", "10.0.0.2:3128", "GET HTTP://Example.com/Abs HTTP/1.1\r\n\r\n", "http://Example.com/Abs"},
 		{"10.0.0.1:5000", "10.0.0.2:3128", "GET https://example.com/s HTTP/1.1\r\n\r\n", "https://example.com/s"},
 		{"10.0.0.1:5000", "10.0.0.2:80", "OPTIONS * HTTP/1.1\r\nHost: api.test\r\n\r\n", "http://api.test"},
+		{"10.0.0.1:5000", "10.0.0.2:80", "GET noslash HTTP/1.1\r\nHost: api.test\r\n\r\n", "http://api.test/noslash"},
 		{"10.0.0.1:5000", "10.0.0.2:80", "GET /sp ace HTTP/1.1\r\nHost: api.test\r\n\r\n", "http://api.test/sp ace"},
 	}
 	for _, k := range cases {
