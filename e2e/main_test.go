@@ -54,13 +54,14 @@ type built struct {
 
 var plainBin, raceBin built
 
-// sniffer builds the binary once per test run and returns its path. With race set (and the
-// tests themselves built with -race) the binary is built with -race too, so that the live
-// capture's goroutines and signal handling are checked; reading big captures uses the plain one.
+// sniffer builds the binary once per test run and returns its path. With race set, and the
+// tests built with -race or SNIFFER_E2E_RACE=1 in the environment, the binary is built with
+// -race, so that the live capture's goroutines and signal handling are checked; tests that read
+// big captures or put sniffer under load use the plain one.
 func sniffer(t *testing.T, race bool) string {
 	t.Helper()
 	b, name, args := &plainBin, "sniffer", []string{"build", "-o"}
-	if race && raceEnabled {
+	if race && (raceEnabled || os.Getenv("SNIFFER_E2E_RACE") == "1") {
 		b, name, args = &raceBin, "sniffer-race", []string{"build", "-race", "-o"}
 	}
 	root := repoRoot(t)
