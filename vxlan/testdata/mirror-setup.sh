@@ -2,6 +2,7 @@
 # mirror-setup.sh: build (or remove) a VPC-traffic-mirroring lab out of network namespaces.
 #
 #   PREFIX-cli  c0 10.203.1.1/24 ==veth== s0 10.203.1.2/24  PREFIX-srv
+#               fd00:203:1::1/64          fd00:203:1::2/64
 #                                          |  tc clsact on s0, ingress and egress:
 #                                          |  u32 match-all -> mirred egress mirror dev vxm
 #                                          vxm: vxlan id $VNI dstport $PORT local 10.203.2.1 remote 10.203.2.2 dev m0
@@ -68,6 +69,8 @@ up() {
 	ip -n "$cli" link add c0 type veth peer name s0 netns "$srv"
 	ip -n "$cli" addr add 10.203.1.1/24 dev c0
 	ip -n "$srv" addr add 10.203.1.2/24 dev s0
+	ip -n "$cli" -6 addr add fd00:203:1::1/64 dev c0 nodad
+	ip -n "$srv" -6 addr add fd00:203:1::2/64 dev s0 nodad
 	ip -n "$cli" link set c0 up
 	ip -n "$srv" link set s0 up
 
@@ -95,6 +98,8 @@ SERVER_NS=$srv
 TARGET_NS=$tgt
 CLIENT_IP=10.203.1.1
 SERVER_IP=10.203.1.2
+CLIENT_IP6=fd00:203:1::1
+SERVER_IP6=fd00:203:1::2
 TARGET_DEV=t0
 TARGET_IP=10.203.2.2
 MIRROR_SRC_IP=10.203.2.1
