@@ -41,14 +41,16 @@
 // run with Java's meaning run there; regexes that need look-around, backreferences,
 // atomic groups or possessive quantifiers (such as the strict set's
 // "request_header:(?!user-agent).*") run on github.com/dlclark/regexp2 in its RE2 mode,
-// with MatchTimeout per match; a match that times out fails closed. Java syntax that
+// within a budget of MatchTimeout per call; a match that runs out of it fails closed
+// (the detail is removed, or the call stopped). Java syntax that
 // either Go engine would read with another meaning is refused with a clear error rather
 // than run differently: nested and intersected classes ([a[b]], [a&&b]), the U, x, u
 // and d flags, \v \h \R \X, and Java's POSIX \p{Alpha}-style classes.
 //
-// Known differences from java.util.regex, all on the side of matching more: '.' also
-// matches \r, \u0085, \u2028 and \u2029 (Java: only not \n... and not those), and $
-// matches only at the very end, not before a final line terminator.
+// Known differences from java.util.regex: '.' matches \r, \u0085, \u2028 and \u2029,
+// which Java's '.' does not (so such values are matched, and masked, more); $ (without
+// the m flag) matches only at the very end, where Java also matches before a final line
+// terminator.
 //
 // Deliberate differences from the Java logger: stop_unless rules must each be met by some
 // detail (Java compares a count of all matches to the number of rules); a replacement

@@ -11,11 +11,11 @@ import (
 	"github.com/dlclark/regexp2/v2"
 )
 
-// MatchTimeout bounds one match of a regex that needs the backtracking engine
-// (look-around, backreferences). Such a regex can take exponential time on hostile
-// input; a match that runs out of time counts as a match failure and the rule fails
-// closed (see Apply). It is wall-clock time, so it is set well above what any sane match
-// takes even on a starved CPU (sane matches take micro- to milliseconds). It applies to
+// MatchTimeout bounds the time regexes that need the backtracking engine (look-around,
+// backreferences) may take: any one match, and all such matches of one Apply call
+// together. Such a regex can take exponential time on hostile input; a match that runs
+// out of time fails closed (see Apply). It is wall-clock time, so it is set well above
+// what sane matches take even on a starved CPU (micro- to milliseconds). It applies to
 // rules parsed after it is set.
 var MatchTimeout = 500 * time.Millisecond
 
