@@ -43,8 +43,23 @@ type Config struct {
 	VXLANParent    string        `envconfig:"VXLAN_PARENT" flag:"vxlan-parent" desc:"underlay device of the VXLAN device to create"`
 	VXLANLocal     string        `envconfig:"VXLAN_LOCAL" flag:"vxlan-local" desc:"local tunnel address of the VXLAN device to create (optional)"`
 	VXLANRemote    string        `envconfig:"VXLAN_REMOTE" flag:"vxlan-remote" desc:"remote tunnel address of the VXLAN device to create (optional)"`
+	URL            string        `envconfig:"USAGE_LOGGERS_URL" flag:"url" desc:"Resurface capture URL calls are posted to, e.g. http://localhost:7701/message; unset: NDJSON on standard output"`
+	Rules          string        `envconfig:"USAGE_LOGGERS_RULES" flag:"rules" desc:"logging rules (text, one a line, or file://PATH); unset: include default (credentials and personal data masked)"`
+	Disable        bool          `envconfig:"USAGE_LOGGERS_DISABLE" flag:"disable" desc:"do not post to USAGE_LOGGERS_URL"`
+	QueueSize      int           `envconfig:"USAGE_LOGGERS_MESSAGE_QUEUE_SIZE" default:"4096" flag:"queue-size" desc:"calls queued in memory for the collector"`
+	BundleSize     int           `envconfig:"USAGE_LOGGERS_BUNDLE_SIZE" default:"5242880" flag:"bundle-size" desc:"bytes of NDJSON per post to the collector"`
+	SpoolDir       string        `envconfig:"SPOOL_DIR" flag:"spool-dir" desc:"directory for calls that do not fit in memory while the collector is down (replayed in order)"`
+	SpoolMax       int64         `envconfig:"SPOOL_MAX_BYTES" default:"1073741824" flag:"spool-max" desc:"size cap of the spool"`
+	DropPolicy     string        `envconfig:"SNIFFER_DROP_POLICY" default:"oldest" flag:"drop" desc:"when queue and spool are full drop the oldest or the newest calls"`
+	FlushTimeout   time.Duration `envconfig:"SNIFFER_FLUSH_TIMEOUT" default:"10s" flag:"flush-timeout" desc:"how long to deliver queued calls at exit"`
+	OutFile        string        `envconfig:"SNIFFER_OUTPUT_FILE" flag:"o" desc:"write NDJSON calls to this file (- for standard output), rotated at SNIFFER_OUTPUT_MAX_BYTES"`
+	OutMaxBytes    int64         `envconfig:"SNIFFER_OUTPUT_MAX_BYTES" flag:"o-max-bytes" desc:"rotate the -o file at this size (0: never)"`
+	HARFile        string        `envconfig:"SNIFFER_HAR_FILE" flag:"har" desc:"write an HTTP Archive (HAR 1.2) of the calls to this file at exit"`
 	CPUProfile     string        `envconfig:"SNIFFER_CPUPROFILE" flag:"cpuprofile" desc:"write a Go CPU profile to this file (for performance work)"`
 	Quiet          bool          `envconfig:"SNIFFER_QUIET" flag:"q" desc:"no summary or progress on standard error"`
+	MetricsAddr    string        `envconfig:"SNIFFER_METRICS_ADDR" flag:"metrics-addr" desc:"serve Prometheus /metrics and /healthz on this host:port, e.g. :9090; unset: off"`
+	LogLevel       string        `envconfig:"SNIFFER_LOG_LEVEL" default:"info" flag:"log-level" desc:"log level: debug, info, warn or error"`
+	LogFormat      string        `envconfig:"SNIFFER_LOG_FORMAT" default:"text" flag:"log-format" desc:"log format on standard error: text or json"`
 }
 
 // loadConfig reads the environment, then the flags in args.
@@ -101,7 +116,9 @@ func loadConfig(args []string, stderr io.Writer) (*Config, error) {
 	switch {
 	case c.BodyLimit < 0:
 		return nil, fmt.Errorf("USAGE_LOGGERS_BODY_LIMIT/-body-limit must be 0 or more, not %d", c.BodyLimit)
-	case c.IdleTimeout <= 0 || c.GapTimeout <= 0:
+	case c.DropPolicy != "oldest" && c.DropPolicy != "newest":
+		return nil, fmt.Errorf("SNIFFER_DROP_POLICY/-drop must be oldest or newest, not %q", c.DropPolicy)
+	case c.IdleTimeout <= 0 || c.GapTimeout <= 0 || c.FlushTimeout <= 0:
 		return nil, fmt.Errorf("timeouts must be positive durations such as 2m or 5s")
 	}
 	return &c, nil

@@ -18,7 +18,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"sniffer/capture"
-	"sniffer/output"
 	"sniffer/reassembly"
 )
 
@@ -72,6 +71,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer cleanup()
 	}
+	dl, err := newDelivery(cfg, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "sniffer:", err)
+		return 2
+	}
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
@@ -93,10 +97,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	out := output.NewWriter(stdout)
 	calls := make(chan *reassembly.Call, 128) // small: a queued call holds its bodies
-	done := make(chan error, 1)
-	go func() { done <- deliver(cfg, calls, out) }()
+	delivered := make(chan struct{})
+	go func() { dl.run(calls); close(delivered) }()
 
 	rcfg := reassembly.DefaultConfig()
 	rcfg.MaxBodyBytes = cfg.BodyLimit
@@ -121,11 +124,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	runErr := src.Run(ctx, p)
 	asm.Close()
 	close(calls)
-	outErr := <-done
+	<-delivered
 	stopProgress()
 	if !cfg.Quiet {
 		summary(stderr, src, dec, asm.Stats(), time.Since(start))
 	}
+	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.FlushTimeout)
+	lost := dl.close(flushCtx, stderr)
+	cancel()
 	switch {
 	case errors.Is(runErr, capture.ErrTruncated):
 		fmt.Fprintln(stderr, "sniffer: warning:", runErr)
@@ -133,8 +139,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sniffer:", runErr)
 		return 1
 	}
-	if outErr != nil {
-		fmt.Fprintln(stderr, "sniffer: writing calls:", outErr)
+	if lost > 0 {
+		fmt.Fprintf(stderr, "sniffer: %d calls were not delivered\n", lost)
 		return 1
 	}
 	return 0
@@ -151,26 +157,3 @@ func (p *pipeline) Packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTy
 }
 
 func (p *pipeline) Idle(now time.Time) { p.asm.Tick(now) }
-
-// deliver runs beside the reassembler: it decodes bodies and writes calls out.
-func deliver(cfg *Config, calls <-chan *reassembly.Call, out *output.Writer) error {
-	var err error
-	for c := range calls {
-		if cfg.Decode {
-			c.Request.Decode(cfg.BodyLimit)
-			if c.Response != nil {
-				c.Response.Decode(cfg.BodyLimit)
-			}
-		}
-		if cfg.RealIPHeader != "" && c.Request.Get(cfg.RealIPHeader) == "" {
-			c.Request.Headers = append(c.Request.Headers, reassembly.Header{Name: cfg.RealIPHeader, Value: c.Client.Addr().String()})
-		}
-		if err == nil {
-			err = out.Write(c)
-		}
-	}
-	if ferr := out.Flush(); err == nil {
-		err = ferr
-	}
-	return err
-}

@@ -4,6 +4,7 @@ package output
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"io"
 	"strconv"
@@ -167,10 +168,13 @@ func appendString[S string | []byte](dst []byte, s S) []byte {
 	return append(dst, '"')
 }
 
-// Writer writes calls as NDJSON to a stream, buffered; Flush empties the buffer.
+// Writer writes calls as NDJSON to a stream (standard output), buffered. It is a Sink:
+// Close flushes the buffer.
 type Writer struct {
-	w   *bufio.Writer
-	buf []byte
+	w       *bufio.Writer
+	buf     []byte
+	written int64
+	failed  int64
 }
 
 // NewWriter returns a Writer on w.
@@ -181,9 +185,26 @@ func NewWriter(w io.Writer) *Writer {
 // Write encodes one call.
 func (w *Writer) Write(c *reassembly.Call) error {
 	w.buf = EncodeNDJSON(w.buf[:0], c)
-	_, err := w.w.Write(w.buf)
-	return err
+	w.written++
+	if _, err := w.w.Write(w.buf); err != nil {
+		w.failed++
+		return err
+	}
+	return nil
 }
 
 // Flush writes out what is buffered.
 func (w *Writer) Flush() error { return w.w.Flush() }
+
+// Close flushes; calls still buffered when the flush fails count as dropped.
+func (w *Writer) Close(context.Context) (Summary, error) {
+	err := w.Flush()
+	s := Summary{Written: w.written, Delivered: w.written - w.failed}
+	if err != nil {
+		s.Delivered = 0
+	}
+	if n := s.Written - s.Delivered; n > 0 {
+		s.Dropped = map[string]int64{DropEncode: n}
+	}
+	return s, err
+}

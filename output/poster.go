@@ -1,6 +1,7 @@
 package output
 
 import (
+	"os"
 	"bytes"
 	"context"
 	"errors"
@@ -119,15 +120,22 @@ func NewPoster(cfg PostConfig) (*Poster, error) {
 // Write encodes the call, runs the Transform and queues the message. It never waits for
 // the network: when memory and spool are full a call is dropped and counted.
 func (p *Poster) Write(c *reassembly.Call) error {
-	p.written.Add(1)
 	d := ResurfaceDetails(c)
 	if p.cfg.Transform != nil {
 		var ok bool
 		if d, ok = p.cfg.Transform(d); !ok {
+			p.written.Add(1)
 			p.filtered.Add(1)
 			return nil
 		}
 	}
+	return p.WriteDetails(d)
+}
+
+// WriteDetails queues a call given as its details, already through the rules (no
+// Transform is applied): for a caller that applies the rules once for several sinks.
+func (p *Poster) WriteDetails(d [][2]string) error {
+	p.written.Add(1)
 	d = AppendTrailer(d, p.cfg.Agent, p.cfg.Version)
 	size := 0
 	for _, kv := range d {
@@ -434,6 +442,9 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 				p.drop(DropRejected, int64(len(b.msgs)))
 				return true
 			}
+		}
+		if os.Getenv("DEBUG_POST") != "" {
+			fmt.Fprintf(os.Stderr, "DEBUG %s post fail bundle first=%.60s status=%d err=%v\n", time.Now().Format("05.000"), b.msgs[0], status, err)
 		}
 		if ok, held := p.postWarn.allow(time.Now()); ok {
 			p.log.Warn("posting to the collector failed; retrying with backoff", "url", p.uri, "status", status, "err", err, "attempt", attempt, "warnings_held_back", held)

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"sniffer/output"
+	"sniffer/reassembly"
+	"sniffer/rules"
+)
+
+// delivery is the stage after reassembly: it decodes bodies, applies the logging rules
+// once per call, and hands the result to every sink. It runs on its own goroutine, beside
+// the one that reassembles.
+type delivery struct {
+	cfg    *Config
+	rules  *rules.Rules
+	poster *output.Poster // the collector, given the rules' details; nil when not posting
+	sinks  []output.Sink  // NDJSON and HAR sinks, given the masked call
+	names  []string       // of poster (first, when set) and sinks, for the summary
+
+	filtered atomic.Int64 // calls the rules stopped or sampled out
+}
+
+// newDelivery builds the sinks the settings ask for. With no collector URL and no file,
+// calls go to standard output as NDJSON.
+func newDelivery(cfg *Config, stdout io.Writer) (*delivery, error) {
+	text := cfg.Rules
+	var r *rules.Rules
+	var err error
+	if text == "" {
+		r = rules.Default()
+	} else if r, err = rules.Parse(text); err != nil {
+		return nil, fmt.Errorf("USAGE_LOGGERS_RULES: %v", err)
+	}
+	d := &delivery{cfg: cfg, rules: r}
+	if cfg.URL != "" && !cfg.Disable && !r.SkipSubmission() {
+		if _, err := output.ValidateURL(cfg.URL, r.AllowHTTPURL()); err != nil {
+			return nil, err
+		}
+		d.poster, err = output.NewPoster(output.PostConfig{
+			URL: cfg.URL, AllowHTTP: r.AllowHTTPURL(), QueueSize: cfg.QueueSize, BundleSize: cfg.BundleSize,
+			SpoolDir: cfg.SpoolDir, SpoolMax: cfg.SpoolMax, DropOldest: cfg.DropPolicy == "oldest",
+			Compress: !r.SkipCompression(), Agent: "sniffer", Version: version,
+		})
+		if err != nil {
+			return nil, err
+		}
+		d.names = append(d.names, "collector "+cfg.URL)
+	}
+	add := func(s output.Sink, err error, name string) error {
+		if err != nil {
+			return err
+		}
+		d.sinks, d.names = append(d.sinks, s), append(d.names, name)
+		return nil
+	}
+	switch {
+	case cfg.OutFile == "-":
+		err = add(output.NewWriter(stdout), nil, "standard output")
+	case cfg.OutFile != "":
+		s, e := output.NewNDJSONFile(cfg.OutFile, cfg.OutMaxBytes)
+		err = add(s, e, cfg.OutFile)
+	case cfg.URL == "" && cfg.HARFile == "":
+		err = add(output.NewWriter(stdout), nil, "standard output")
+	}
+	if err == nil && cfg.HARFile != "" {
+		s, e := output.NewHAR(cfg.HARFile)
+		err = add(s, e, cfg.HARFile)
+	}
+	if err != nil {
+		d.close(context.Background(), io.Discard)
+		return nil, err
+	}
+	return d, nil
+}
+
+// run consumes calls until the channel closes.
+func (d *delivery) run(calls <-chan *reassembly.Call) {
+	for c := range calls {
+		d.one(c)
+	}
+}
+
+func (d *delivery) one(c *reassembly.Call) {
+	cfg := d.cfg
+	if cfg.Decode {
+		c.Request.Decode(cfg.BodyLimit)
+		if c.Response != nil {
+			c.Response.Decode(cfg.BodyLimit)
+		}
+	}
+	if cfg.RealIPHeader != "" && c.Request.Get(cfg.RealIPHeader) == "" {
+		c.Request.Headers = append(c.Request.Headers, reassembly.Header{Name: cfg.RealIPHeader, Value: c.Client.Addr().String()})
+	}
+	details, keep := d.rules.Apply(output.ResurfaceDetails(c))
+	if !keep {
+		d.filtered.Add(1)
+		return
+	}
+	if len(d.sinks) > 0 {
+		masked := output.Mask(c, details)
+		for _, s := range d.sinks {
+			_ = s.Write(masked) // a failed write is counted by the sink
+		}
+	}
+	if d.poster != nil {
+		_ = d.poster.WriteDetails(details)
+	}
+}
+
+// close flushes every sink within the flush timeout and reports what each delivered. It
+// returns the number of calls that were not delivered.
+func (d *delivery) close(ctx context.Context, w io.Writer) int64 {
+	var lost int64
+	all := d.sinks
+	if d.poster != nil {
+		all = append([]output.Sink{d.poster}, all...)
+	}
+	for i, s := range all {
+		sum, err := s.Close(ctx)
+		lost += sum.Undelivered()
+		if err != nil {
+			fmt.Fprintf(w, "sniffer: %s: %v\n", d.names[i], err)
+		}
+		if w != io.Discard && !d.cfg.Quiet {
+			fmt.Fprintf(w, "sniffer:   %s: %s\n", d.names[i], sum)
+		}
+	}
+	if n := d.filtered.Load(); n > 0 && !d.cfg.Quiet {
+		fmt.Fprintf(w, "sniffer:   calls stopped or sampled out by the rules: %d\n", n)
+	}
+	if n := d.rules.EngineFailures(); n > 0 {
+		fmt.Fprintf(w, "sniffer:   rules: %d regex evaluations ran out of time and failed closed\n", n)
+	}
+	return lost
+}

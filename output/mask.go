@@ -1,0 +1,110 @@
+package output
+
+import (
+	"net/url"
+	"strings"
+
+	"sniffer/reassembly"
+)
+
+// Mask returns a copy of c that shows only what the rules let through. details are c's
+// ResurfaceDetails after the rules ran on them: a header, body, URL or query parameter the
+// rules removed is left out of the copy, and one they rewrote carries the new value. The
+// NDJSON, file and HAR sinks write the copy, so that what the rules mask never reaches them
+// either. c itself is not changed.
+func Mask(c *reassembly.Call, details [][2]string) *reassembly.Call {
+	left := make(map[string][]string, len(details))
+	for _, d := range details {
+		left[d[0]] = append(left[d[0]], d[1])
+	}
+	take := func(name string) (string, bool) {
+		v := left[name]
+		if len(v) == 0 {
+			return "", false
+		}
+		left[name] = v[1:]
+		return v[0], true
+	}
+
+	m := *c
+	m.Request = c.Request
+	m.Request.Method, _ = take("request_method")
+	base, query := splitURL(c.URL)
+	if u, ok := take("request_url"); ok {
+		base = u
+	} else {
+		base = ""
+	}
+	q := maskQuery(query, take)
+	m.URL = joinQuery(base, q)
+	path, _ := splitURL(c.Request.Target)
+	m.Request.Target = joinQuery(path, q)
+	m.Request.Headers = maskHeaders(c.Request.Headers, "request_header:", take)
+	m.Request.Trailers = maskHeaders(c.Request.Trailers, "request_header:", take)
+	m.Request.Body = maskBody(take("request_body"))
+	if c.Response != nil {
+		r := *c.Response
+		r.Headers = maskHeaders(c.Response.Headers, "response_header:", take)
+		r.Trailers = maskHeaders(c.Response.Trailers, "response_header:", take)
+		r.Body = maskBody(take("response_body"))
+		m.Response = &r
+	}
+	return &m
+}
+
+func maskBody(v string, ok bool) []byte {
+	if !ok {
+		return nil
+	}
+	return []byte(v)
+}
+
+func maskHeaders(hs []reassembly.Header, prefix string, take func(string) (string, bool)) []reassembly.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]reassembly.Header, 0, len(hs))
+	for _, h := range hs {
+		if h.Value == "" { // never a detail, nothing to mask
+			out = append(out, h)
+			continue
+		}
+		if v, ok := take(prefix + strings.ToLower(h.Name)); ok {
+			out = append(out, reassembly.Header{Name: h.Name, Value: v})
+		}
+	}
+	return out
+}
+
+// maskQuery rebuilds a query string from the request_param details its pairs became.
+func maskQuery(query string, take func(string) (string, bool)) string {
+	if query == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, kv := range parsePairs(query, false) {
+		v := kv[1]
+		if kv[0] != "" && v != "" {
+			var ok bool
+			if v, ok = take("request_param:" + strings.ToLower(kv[0])); !ok {
+				continue
+			}
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(kv[0]))
+		if v != "" || kv[0] == "" {
+			b.WriteByte('=')
+			b.WriteString(url.QueryEscape(v))
+		}
+	}
+	return b.String()
+}
+
+func joinQuery(base, query string) string {
+	if query == "" {
+		return base
+	}
+	return base + "?" + query
+}
