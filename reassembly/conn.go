@@ -246,6 +246,11 @@ func (c *conn) finish(x *exchange) {
 			call.End = c.lastAt
 		}
 	}
+	if call.End.Before(call.Start) {
+		// The packet with the first byte was captured after the one with the last
+		// (reordered on the way to the capture point): no negative durations.
+		call.End = call.Start
+	}
 	if call.Incomplete == "" {
 		c.a.stats.Calls.Add(1)
 		c.a.emit(call)
