@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// writeCapture writes a pcap of one TCP connection carrying the given request and
+// response bytes: handshake, request, response, FINs.
+func writeCapture(t *testing.T, req, resp string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "call.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	cli, srv := net.IPv4(10, 0, 0, 2), net.IPv4(10, 0, 0, 1)
+	ts := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	cseq, sseq := uint32(1000), uint32(5000)
+	send := func(fromClient bool, syn, ack, fin bool, payload string) {
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: srv}
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: cseq, Ack: sseq, SYN: syn, ACK: ack, FIN: fin, PSH: payload != "", Window: 65535}
+		if !fromClient {
+			ip.SrcIP, ip.DstIP = srv, cli
+			tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = 80, 40000, sseq, cseq
+		}
+		_ = tcp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
+			t.Fatal(err)
+		}
+		ts = ts.Add(time.Millisecond)
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(buf.Bytes()), Length: len(buf.Bytes())}, buf.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		n := uint32(len(payload))
+		if syn || fin {
+			n++
+		}
+		if fromClient {
+			cseq += n
+		} else {
+			sseq += n
+		}
+	}
+	send(true, true, false, false, "")
+	send(false, true, true, false, "")
+	send(true, false, true, false, req)
+	send(false, false, true, false, resp)
+	send(true, false, true, true, "")
+	send(false, false, true, true, "")
+	send(true, false, true, false, "")
+	return path
+}
+
+const (
+	secretReq = "POST /login?user=alice@example.com HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer s3cret-token\r\n" +
+		"Cookie: session=abc\r\nContent-Type: application/json\r\nContent-Length: 61\r\n\r\n" +
+		`{"email":"alice@example.com","password":"hunter2","n":"x"}` + "\n\n\n"
+	secretResp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: id=42\r\nContent-Length: 27\r\n\r\n" +
+		`{"card":"4111111111111111"}`
+)
+
+func runSniffer(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// The default rules keep credentials and personal data out of the NDJSON output.
+func TestDefaultRulesMaskStdout(t *testing.T) {
+	pcap := writeCapture(t, secretReq, secretResp)
+	code, out, errs := runSniffer(t, nil, "-q", "-r", pcap)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if strings.Count(out, "\n") != 1 {
+		t.Fatalf("want one call, got %q", out)
+	}
+	for _, secret := range []string{"s3cret-token", "alice@example.com", "hunter2", "session=abc", "id=42", "4111111111111111"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("output leaks %q: %s", secret, out)
+		}
+	}
+	var c struct {
+		Request struct {
+			Method string
+			URL    string
+			Body   string
+		}
+		Response struct{ Status int }
+	}
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Request.Method != "POST" || c.Response.Status != 200 || !strings.HasPrefix(c.Request.URL, "http://api.test/login?user=") || !strings.Contains(c.Request.Body, `"n":"x"`) {
+		t.Errorf("masking lost the call's shape: %+v", c)
+	}
+
+	code, out, _ = runSniffer(t, nil, "-q", "-rules", "include debug", "-r", pcap)
+	if code != 0 || !strings.Contains(out, "s3cret-token") || !strings.Contains(out, "hunter2") {
+		t.Errorf("include debug must keep everything (exit %d): %s", code, out)
+	}
+}
+
+// Calls reach a collector as zlib-compressed NDJSON Resurface messages, masked.
+func TestPostsToCollector(t *testing.T) {
+	var mu sync.Mutex
+	var msgs [][][2]string
+	var hdr http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "deflated" {
+			zr, err := zlib.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), 400)
+				return
+			}
+			body = zr
+		}
+		b, _ := io.ReadAll(body)
+		mu.Lock()
+		defer mu.Unlock()
+		hdr = r.Header.Clone()
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var m [][2]string
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				http.Error(w, err.Error(), 400)
+				return
+			}
+			msgs = append(msgs, m)
+		}
+		w.WriteHeader(204)
+	}))
+	defer srv.Close()
+	pcap := writeCapture(t, secretReq, secretResp)
+	code, out, errs := runSniffer(t, map[string]string{"USAGE_LOGGERS_URL": srv.URL + "/message"}, "-r", pcap)
+	if code != 0 || out != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, out, errs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(msgs) != 1 {
+		t.Fatalf("collector got %d messages, want 1; stderr: %s", len(msgs), errs)
+	}
+	if hdr.Get("Content-Encoding") != "deflated" || !strings.HasPrefix(hdr.Get("Content-Type"), "application/ndjson") || !strings.HasPrefix(hdr.Get("User-Agent"), "sniffer/") {
+		t.Errorf("headers: %v", hdr)
+	}
+	got := map[string]string{}
+	for _, kv := range msgs[0] {
+		got[kv[0]] = kv[1]
+		for _, secret := range []string{"s3cret-token", "alice@example.com", "hunter2", "4111111111111111"} {
+			if strings.Contains(kv[1], secret) {
+				t.Errorf("detail %s leaks %q", kv[0], secret)
+			}
+		}
+	}
+	if got["request_method"] != "POST" || got["request_url"] != "http://api.test/login" || got["response_code"] != "200" || got["request_header:x-forwarded-for"] != "10.0.0.2" {
+		t.Errorf("details: %v", msgs[0])
+	}
+	if !strings.Contains(errs, "delivered=1") {
+		t.Errorf("summary does not report the delivery: %s", errs)
+	}
+}
+
+// A collector that cannot be reached: sniffer gives up at the flush deadline, says how
+// many calls were not delivered, and exits 1.
+func TestUnreachableCollector(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	pcap := writeCapture(t, secretReq, secretResp)
+	start := time.Now()
+	code, _, errs := runSniffer(t, map[string]string{"USAGE_LOGGERS_URL": "http://" + addr + "/message", "SNIFFER_FLUSH_TIMEOUT": "1s"}, "-r", pcap)
+	if code != 1 || !strings.Contains(errs, "1 calls were not delivered") {
+		t.Errorf("exit %d, stderr %s", code, errs)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s to give up, flush timeout was 1s", d)
+	}
+}
+
+// Bad settings are refused with exit 2 before anything is captured.
+func TestBadSettings(t *testing.T) {
+	pcap := writeCapture(t, secretReq, secretResp)
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"-rules", "/x/ frobnicate", "-r", pcap}, "rules line 1"},
+		{nil, []string{"-url", "ftp://x/message", "-r", pcap}, "must start with https://"},
+		{nil, []string{"-url", "http://collector.example.com/message", "-r", pcap}, "allow_http_url"},
+		{map[string]string{"SNIFFER_IDLE_TIMEOUT": "soon"}, []string{"-r", pcap}, "SNIFFER_IDLE_TIMEOUT"},
+		{map[string]string{"APP_PORTS": "80,http"}, []string{"-r", pcap}, "bad port"},
+		{nil, []string{"-engine", "warp", "-r", pcap}, "want libpcap or mirror"},
+		{nil, []string{"-r", pcap, "extra"}, "unexpected arguments"},
+	} {
+		code, out, errs := runSniffer(t, tc.env, tc.args...)
+		if code != 2 || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v %v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tc.env, tc.args, code, out, errs, tc.want)
+		}
+		for k := range tc.env {
+			os.Unsetenv(k)
+		}
+	}
+}
+
+// A corrupt capture file is one clear error line and exit 1, never a panic.
+func TestCorruptCapture(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.pcap")
+	if err := os.WriteFile(path, []byte("this is not a capture file at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runSniffer(t, nil, "-q", "-r", path)
+	if code != 1 || !strings.Contains(errs, "bad.pcap") || strings.Contains(errs, "panic") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
