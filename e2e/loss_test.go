@@ -42,25 +42,9 @@ func TestWorkloadCaptureWithLoss(t *testing.T) {
 	t.Logf("removed %d of %d packets: %s", dropped, kept+dropped, lossy)
 
 	tally := callset.NewTally("/large.json")
-	cmd := snifferCmd(exec.Command(bin, "-r", lossy))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	if _, ok := streamCalls(t, "sniffer -r (lossy capture)", snifferCmd(exec.Command(bin, "-r", lossy)), tally.Add); !ok {
+		t.FailNow()
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	readErr := callset.ReadNDJSON(out, tally.Add)
-	io.Copy(io.Discard, out)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("sniffer -r on a capture with lost packets: %v; stderr:\n%s", err, tail([]byte(stderr.String()), 4000))
-	}
-	if readErr != nil {
-		t.Fatal(readErr)
-	}
-	t.Logf("sniffer summary (stderr):\n%s", tail([]byte(stderr.String()), 2000))
 	var rep strings.Builder
 	callset.Report(&rep, served, tally, 30)
 	t.Logf("%s", rep.String())

@@ -110,7 +110,7 @@ func TestWorkloadCapture(t *testing.T) {
 	pcap, served := workloadCapture(t)
 	bin := sniffer(t, false)
 
-	first := runOnCapture(t, bin, pcap, served, "/large.json")
+	first := runOnCapture(t, bin, pcap, served, true)
 	if first == "" {
 		return
 	}
@@ -129,25 +129,59 @@ func TestWorkloadCapture(t *testing.T) {
 	}
 
 	// -decode=false: the same calls; /large.json bodies are the gzip bytes as captured.
-	runOnCapture(t, bin, pcap, served, "", "-decode=false")
+	runOnCapture(t, bin, pcap, served, false)
 }
 
-// runOnCapture runs sniffer over pcap and checks its output against served, streaming it (the
-// output of a 5 s capture is near a gigabyte with bodies decoded). It returns the output's digest,
-// or "" after reporting a failure to run.
-func runOnCapture(t *testing.T, bin, pcap string, served callset.Set, jsonPath string, flags ...string) string {
+// runOnCapture runs sniffer over pcap, with bodies decoded or with -decode=false, and checks its
+// output against served. It returns the output's digest, or "" after reporting a failure to run.
+func runOnCapture(t *testing.T, bin, pcap string, served callset.Set, decode bool) string {
 	t.Helper()
-	name := strings.TrimSpace("sniffer -r " + strings.Join(flags, " "))
-	var paths []string
-	if jsonPath != "" {
-		paths = append(paths, jsonPath)
+	name, flags, tally := "sniffer -r", []string{}, callset.NewTally("/large.json")
+	if !decode {
+		name, flags, tally = "sniffer -r -decode=false", []string{"-decode=false"}, callset.NewTally()
 	}
-	tally := callset.NewTally(paths...)
-	rawGzipChecked := 0
-	cmd := snifferCmd(exec.Command(bin, append(flags, "-r", pcap)...))
+	rawChecked := 0
+	_, ok := streamCalls(t, name, snifferCmd(exec.Command(bin, append(flags, "-r", pcap)...)), func(line []byte, c *callset.Call) error {
+		tally.Add(line, c)
+		if !decode && rawChecked < 20 && strings.HasSuffix(c.Request.URL, "/large.json") && c.Response != nil {
+			// A few raw bodies suffice to show -decode=false keeps the bytes: each must gunzip to JSON.
+			rawChecked++
+			b, err := c.Response.BodyBytes()
+			if err == nil {
+				b, err = gunzip(b)
+			}
+			if err != nil || !json.Valid(b) {
+				return fmt.Errorf("the raw /large.json body does not gunzip to JSON (%v)", err)
+			}
+		}
+		return nil
+	})
+	if !ok {
+		return ""
+	}
+	var rep strings.Builder
+	if !callset.Report(&rep, served, tally, 30) {
+		t.Errorf("%s did not print exactly one call per call nginx served:\n%s", name, rep.String())
+	} else {
+		t.Logf("%s: %s", name, strings.TrimSpace(rep.String()))
+	}
+	if tally.Incomplete > 0 || tally.Truncated > 0 {
+		t.Errorf("%s printed %d incomplete and %d truncated calls; every call in this capture is whole and under the body limit", name, tally.Incomplete, tally.Truncated)
+	}
+	if decode && tally.JSONValid == 0 {
+		t.Errorf("%s: no /large.json body was checked", name)
+	}
+	return tally.Sum()
+}
+
+// streamCalls runs cmd, a sniffer, and hands each call it prints to fn as it comes (the output of
+// a 5 s capture is near a gigabyte with bodies decoded: it is never held whole). It logs sniffer's
+// summary and returns its stderr, or reports the failure and returns false.
+func streamCalls(t *testing.T, name string, cmd *exec.Cmd, fn func([]byte, *callset.Call) error) ([]byte, bool) {
+	t.Helper()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	outPipe, err := cmd.StdoutPipe()
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,46 +190,18 @@ func runOnCapture(t *testing.T, bin, pcap string, served callset.Set, jsonPath s
 	}
 	kill := time.AfterFunc(5*time.Minute, func() { cmd.Process.Kill() })
 	defer kill.Stop()
-	readErr := callset.ReadNDJSON(outPipe, func(line []byte, c *callset.Call) error {
-		tally.Add(line, c)
-		if jsonPath == "" && rawGzipChecked < 20 && strings.HasSuffix(c.Request.URL, "/large.json") && c.Response != nil {
-			// A few raw bodies suffice to show -decode=false keeps the bytes: each must gunzip to JSON.
-			rawGzipChecked++
-			b, err := c.Response.BodyBytes()
-			if err == nil {
-				b, err = gunzip(b)
-			}
-			if err != nil || !json.Valid(b) {
-				return fmt.Errorf("%s: the raw /large.json body does not gunzip to JSON (%v)", name, err)
-			}
-		}
-		return nil
-	})
-	io.Copy(io.Discard, outPipe)
-	waitErr := cmd.Wait()
-	if waitErr != nil {
-		t.Errorf("%s: %v; stderr:\n%s", name, waitErr, tail(stderr.Bytes(), 4000))
-		return ""
+	readErr := callset.ReadNDJSON(out, fn)
+	io.Copy(io.Discard, out)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("%s: %v; stderr:\n%s", name, err, tail(stderr.Bytes(), 4000))
+		return stderr.Bytes(), false
 	}
 	if readErr != nil {
 		t.Errorf("%s: %v", name, readErr)
-		return ""
+		return stderr.Bytes(), false
 	}
 	t.Logf("%s summary (stderr):\n%s", name, tail(stderr.Bytes(), 2000))
-	var rep strings.Builder
-	ok := callset.Report(&rep, served, tally, 30)
-	if !ok {
-		t.Errorf("%s did not print exactly one call per call nginx served:\n%s", name, rep.String())
-	} else {
-		t.Logf("%s: %s", name, strings.TrimSpace(rep.String()))
-	}
-	if tally.Incomplete > 0 || tally.Truncated > 0 {
-		t.Errorf("%s printed %d incomplete and %d truncated calls; every call in this capture is whole and under the body limit", name, tally.Incomplete, tally.Truncated)
-	}
-	if jsonPath != "" && tally.JSONValid == 0 {
-		t.Errorf("%s: no %s body was checked", name, jsonPath)
-	}
-	return tally.Sum()
+	return stderr.Bytes(), true
 }
 
 // digest runs cmd and returns the SHA-256 of what it prints, failing the test if it fails.
