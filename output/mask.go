@@ -3,6 +3,7 @@ package output
 import (
 	"net/url"
 	"strings"
+	"unsafe"
 
 	"sniffer/reassembly"
 )
@@ -41,22 +42,29 @@ func Mask(c *reassembly.Call, details [][2]string) *reassembly.Call {
 	m.Request.Target = joinQuery(path, q)
 	m.Request.Headers = maskHeaders(c.Request.Headers, "request_header:", take)
 	m.Request.Trailers = maskHeaders(c.Request.Trailers, "request_header:", take)
-	m.Request.Body = maskBody(take("request_body"))
+	m.Request.Body = maskBody(c.Request.Body)(take("request_body"))
 	if c.Response != nil {
 		r := *c.Response
 		r.Headers = maskHeaders(c.Response.Headers, "response_header:", take)
 		r.Trailers = maskHeaders(c.Response.Trailers, "response_header:", take)
-		r.Body = maskBody(take("response_body"))
+		r.Body = maskBody(c.Response.Body)(take("response_body"))
 		m.Response = &r
 	}
 	return &m
 }
 
-func maskBody(v string, ok bool) []byte {
-	if !ok {
-		return nil
+// maskBody returns the body the rules left: the original slice when the detail is still
+// the unchanged view bodyString made of it, else the rules' new text.
+func maskBody(orig []byte) func(v string, ok bool) []byte {
+	return func(v string, ok bool) []byte {
+		switch {
+		case !ok:
+			return nil
+		case len(v) == len(orig) && unsafe.StringData(v) == unsafe.SliceData(orig):
+			return orig
+		}
+		return []byte(v)
 	}
-	return []byte(v)
 }
 
 func maskHeaders(hs []reassembly.Header, prefix string, take func(string) (string, bool)) []reassembly.Header {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"sniffer/reassembly"
 )
@@ -69,9 +70,9 @@ func ResurfaceDetails(c *reassembly.Call) [][2]string {
 			}
 		}
 	}
-	add("request_body", string(req.Body))
+	add("request_body", bodyString(req.Body))
 	if c.Response != nil {
-		add("response_body", string(c.Response.Body))
+		add("response_body", bodyString(c.Response.Body))
 	}
 	if !c.Start.IsZero() {
 		add("now", strconv.FormatInt(c.Start.UnixMilli(), 10))
@@ -225,4 +226,12 @@ func unescape(s string) string {
 		return u
 	}
 	return s
+}
+
+// bodyString views a body as a string without copying it: bodies are most of a call's
+// bytes, and nothing writes to a body once the call has left reassembly (decoding
+// replaces the slice, never its bytes). Mask recognises such views and keeps the
+// original slice.
+func bodyString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
