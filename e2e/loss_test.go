@@ -42,7 +42,7 @@ func TestWorkloadCaptureWithLoss(t *testing.T) {
 	t.Logf("removed %d of %d packets: %s", dropped, kept+dropped, lossy)
 
 	tally := callset.NewTally("/large.json")
-	if _, ok := streamCalls(t, "sniffer -r (lossy capture)", snifferCmd(exec.Command(bin, "-r", lossy)), tally.Add); !ok {
+	if _, ok := streamCalls(t, "sniffer -r (lossy capture)", snifferCmd(exec.Command(bin, append(keepAll, "-r", lossy)...)), tally.Add); !ok {
 		t.FailNow()
 	}
 	var rep strings.Builder
