@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"sniffer/capture"
+	"sniffer/output"
+	"sniffer/reassembly"
+)
+
+// scrape fetches url and parses the Prometheus text format into "name{labels}" -> value.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	m := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			t.Fatalf("bad metrics line %q", line)
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad value in metrics line %q: %v", line, err)
+		}
+		m[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestObservabilityOff(t *testing.T) {
+	stop, err := startObservability("", nil, nil, nil, nil, nil)
+	if err != nil || stop == nil {
+		t.Fatalf("empty address: stop=%v err=%v, want a no-op stop and no error", stop != nil, err)
+	}
+	stop()
+}
+
+func TestObservabilityPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = startObservability(ln.Addr().String(), nil, capture.NewDecoder(), &reassembly.Stats{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "SNIFFER_METRICS_ADDR") {
+		t.Fatalf("address in use: err = %v, want an error naming SNIFFER_METRICS_ADDR", err)
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	var b bytes.Buffer
+	l, err := newLogger("warn", "json", &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Info("hidden")
+	l.Warn("shown", "k", 1)
+	if s := b.String(); strings.Contains(s, "hidden") || !strings.Contains(s, `"msg":"shown"`) || !strings.Contains(s, `"k":1`) {
+		t.Fatalf("json logger at warn wrote %q", s)
+	}
+	b.Reset()
+	if l, err = newLogger("DEBUG", "text", &b); err != nil {
+		t.Fatal(err)
+	}
+	l.Debug("dbg")
+	if !strings.Contains(b.String(), "level=DEBUG msg=dbg") {
+		t.Fatalf("text logger at debug wrote %q", b.String())
+	}
+	for _, bad := range [][2]string{{"loud", "text"}, {"info", "xml"}} {
+		if _, err := newLogger(bad[0], bad[1], &b); err == nil {
+			t.Errorf("newLogger(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}
+
+// TestMetricsLive captures real HTTP traffic on loopback with libpcap, scrapes /metrics while
+// the capture runs, and checks the metrics against the end-of-run summary and the number
+// of calls made. Root only (live capture).
+func TestMetricsLive(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: live capture on loopback needs root (or CAP_NET_RAW)")
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	ports, err := capture.ParsePorts(strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := capture.Open(capture.Config{Device: "lo", Filter: capture.Filter(ports), BufferSize: 16 << 20})
+	if err != nil {
+		t.Skipf("skipped: cannot capture on lo: %v", err)
+	}
+	defer src.Close()
+	dec := capture.NewDecoder()
+	calls := make(chan *reassembly.Call, 1024)
+	asm := reassembly.New(reassembly.DefaultConfig(), func(c *reassembly.Call) { calls <- c })
+	sum := output.Summary{Written: 7, Delivered: 5, Pending: 1, Queued: 1, Dropped: map[string]int64{output.DropQueueFull: 2, "future_cause": 3}}
+	addr := freeAddr(t)
+	stop, err := startObservability(addr, src, dec, asm.Stats(), func() output.Summary { return sum }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	base := "http://" + addr
+
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- src.Run(ctx, &pipeline{dec: dec, asm: asm}) }()
+
+	if r, err := http.Get(base + "/healthz"); err != nil || r.StatusCode != 200 {
+		t.Fatalf("/healthz during capture: %v %v", r, err)
+	}
+	time.Sleep(300 * time.Millisecond) // libpcap is open already; give the reader a moment
+	const n = 40
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func(i int) {
+		resp, err := client.Post(fmt.Sprintf("http://127.0.0.1:%d/call/%d", port, i), "application/json", strings.NewReader(`{"i":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for i := range n / 2 {
+		get(i)
+	}
+	// Counters move while the capture runs: wait (bounded) for the first half to show.
+	var mid map[string]float64
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		mid = scrape(t, base+"/metrics")
+		if mid["sniffer_calls_total"] >= n/2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if mid["sniffer_calls_total"] == 0 || mid["sniffer_packets_total"] == 0 {
+		t.Fatalf("mid-run: calls_total %v packets_total %v, want both moving", mid["sniffer_calls_total"], mid["sniffer_packets_total"])
+	}
+	for i := n / 2; i < n; i++ {
+		get(i)
+	}
+	var end map[string]float64
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		end = scrape(t, base+"/metrics")
+		if end["sniffer_calls_total"] >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+	asm.Close()
+	end = scrape(t, base+"/metrics") // after the capture: what the summary sees
+
+	// On a loaded machine the reader can fall behind and the kernel drop packets: then the
+	// drops must show, and the calls may be fewer. Otherwise every call is there.
+	kernelDrops := end[`sniffer_packets_dropped_total{cause="kernel"}`]
+	if kernelDrops == 0 {
+		if end["sniffer_calls_total"] != n || end["sniffer_streams_total"] != n {
+			t.Errorf("no kernel drops, yet calls_total %v streams_total %v, want %d", end["sniffer_calls_total"], end["sniffer_streams_total"], n)
+		}
+	} else {
+		t.Logf("the kernel dropped %v packets (machine busy): %v of %d calls captured", kernelDrops, end["sniffer_calls_total"], n)
+	}
+	if end["sniffer_calls_total"] <= mid["sniffer_calls_total"] {
+		t.Errorf("calls_total did not move between scrapes: %v -> %v", mid["sniffer_calls_total"], end["sniffer_calls_total"])
+	}
+	for name, want := range map[string]float64{
+		"sniffer_streams_open":                   0,
+		`sniffer_calls_incomplete_emitted_total`: 0,
+		"sniffer_sink_calls_written_total":       7, "sniffer_sink_calls_delivered_total": 5,
+		`sniffer_sink_calls_dropped_total{cause="queue_full"}`: 2, `sniffer_sink_calls_dropped_total{cause="future_cause"}`: 3,
+		`sniffer_sink_calls_dropped_total{cause="retries"}`: 0, "sniffer_sink_queue_depth": 1, "sniffer_sink_calls_spooled": 1,
+	} {
+		if got, ok := end[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	if end["sniffer_packets_total"] <= mid["sniffer_packets_total"] || end["sniffer_bytes_total"] <= mid["sniffer_bytes_total"] {
+		t.Errorf("packets/bytes did not move between scrapes: %v -> %v", mid["sniffer_packets_total"], end["sniffer_packets_total"])
+	}
+	if _, ok := end[`sniffer_packets_dropped_total{cause="kernel"}`]; !ok {
+		t.Errorf("no kernel drop counter for a live capture")
+	}
+
+	// The summary printed at exit reads the same counters: the figures must agree.
+	var b bytes.Buffer
+	summary(&b, src, dec, asm.Stats(), time.Second)
+	m := regexp.MustCompile(`(\d+) packets \((\d+) bytes\), (\d+) TCP segments, (\d+) streams, (\d+) calls`).FindStringSubmatch(b.String())
+	if m == nil {
+		t.Fatalf("summary has no totals line:\n%s", b.String())
+	}
+	for i, name := range []string{"sniffer_packets_total", "sniffer_bytes_total", "sniffer_tcp_segments_total", "sniffer_streams_total", "sniffer_calls_total"} {
+		if want, _ := strconv.ParseFloat(m[i+1], 64); end[name] != want {
+			t.Errorf("%s = %v, summary says %v", name, end[name], want)
+		}
+	}
+	pm := regexp.MustCompile(`pcap: (\d+) received, (\d+) dropped by the kernel, (\d+) dropped by the interface`).FindStringSubmatch(b.String())
+	if pm == nil {
+		t.Fatalf("summary has no pcap line:\n%s", b.String())
+	}
+	for i, name := range []string{"sniffer_pcap_received_total", `sniffer_packets_dropped_total{cause="kernel"}`, `sniffer_packets_dropped_total{cause="interface"}`} {
+		if want, _ := strconv.ParseFloat(pm[i+1], 64); end[name] != want {
+			t.Errorf("%s = %v, summary says %v", name, end[name], want)
+		}
+	}
+	stop()
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Errorf("/healthz still answers after stop")
+	}
+	t.Logf("%v calls, %v packets, %v bytes; pcap received %v", end["sniffer_calls_total"], end["sniffer_packets_total"], end["sniffer_bytes_total"], end["sniffer_pcap_received_total"])
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
