@@ -1,179 +1,41 @@
 package output
 
 import (
-	"bufio"
-	"bytes"
-	"compress/zlib"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"sniffer/output/resurfacetest"
 	"sniffer/reassembly"
 )
 
-// collector is a real Resurface-like capture endpoint on loopback: it inflates each bundle,
-// splits the NDJSON and checks every message's shape, recording them in arrival order.
+// collector is resurfacetest's real collector on loopback, bound to a test.
 type collector struct {
-	t      *testing.T
-	addr   string
-	srv    *http.Server
-	status atomic.Int32 // answer with this status; 0 = 204
-	failN  atomic.Int32 // answer 500 to this many more requests
-	dropN  atomic.Int32 // close the connection mid-request this many more times
-	hang   atomic.Bool  // hold requests without answering until unhang
-	unhung chan struct{}
-	once   sync.Once
-	posts  atomic.Int32
-	mu     sync.Mutex
-	msgs   [][][2]string
-	errs   []string
-	wantCE string // "deflated" or ""
+	*resurfacetest.Collector
+	t *testing.T
 }
 
 func newCollector(t *testing.T, addr string) *collector {
-	c := &collector{t: t, wantCE: "deflated"}
-	c.start(addr)
-	t.Cleanup(c.stop)
-	return c
-}
-
-func (c *collector) start(addr string) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ { // the port of a just-stopped collector may linger briefly
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	c, err := resurfacetest.Start(addr)
 	if err != nil {
-		c.t.Fatalf("collector listen: %v", err)
+		t.Fatal(err)
 	}
-	c.addr = ln.Addr().String()
-	c.srv = &http.Server{Handler: http.HandlerFunc(c.serve), ReadHeaderTimeout: 5 * time.Second}
-	go c.srv.Serve(ln)
+	t.Cleanup(c.Stop)
+	return &collector{c, t}
 }
 
-func (c *collector) unhang() { c.hang.Store(false) }
-
-func (c *collector) stop() { c.srv.Close() } // closes connections: hung handlers return
-
-func (c *collector) url() string { return "http://" + c.addr + "/message" }
-
-func (c *collector) fail(format string, a ...any) {
-	c.mu.Lock()
-	c.errs = append(c.errs, fmt.Sprintf(format, a...))
-	c.mu.Unlock()
-}
-
-func (c *collector) serve(w http.ResponseWriter, r *http.Request) {
-	c.posts.Add(1)
-	if c.dropN.Add(-1) >= 0 {
-		io.CopyN(io.Discard, r.Body, 10)
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-		return
+func (c *collector) restart() {
+	if err := c.Restart(); err != nil {
+		c.t.Fatal(err)
 	}
-	// Read the whole body first: net/http notices a client that gave up (closed the
-	// connection) only once the body is consumed.
-	wire, err := io.ReadAll(r.Body)
-	if err != nil {
-		return
-	}
-	if c.hang.Load() {
-		<-r.Context().Done() // never answered: ends when the client gives up or the server stops
-		return
-	}
-	if c.failN.Add(-1) >= 0 {
-		w.WriteHeader(500)
-		return
-	}
-	if s := c.status.Load(); s != 0 {
-		w.WriteHeader(int(s))
-		return
-	}
-	if r.Method != http.MethodPost {
-		c.fail("method %s", r.Method)
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/ndjson; charset=UTF-8" {
-		c.fail("content-type %q", ct)
-	}
-	if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, "sniffer/") {
-		c.fail("user-agent %q", ua)
-	}
-	ce := r.Header.Get("Content-Encoding")
-	if ce != c.wantCE {
-		c.fail("content-encoding %q, want %q", ce, c.wantCE)
-	}
-	var body io.Reader = bytes.NewReader(wire)
-	if ce == "deflated" {
-		zr, err := zlib.NewReader(body) // RFC 1950: header and Adler-32 checked
-		if err != nil {
-			c.fail("zlib: %v", err)
-			w.WriteHeader(400)
-			return
-		}
-		body = zr
-	}
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		c.fail("read body: %v", err)
-		w.WriteHeader(400)
-		return
-	}
-	if len(raw) == 0 || raw[len(raw)-1] != '\n' {
-		c.fail("bundle does not end in a newline")
-	}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(nil, 64<<20)
-	var got [][][2]string
-	for sc.Scan() {
-		var m [][]string // strict: an array of arrays of strings
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			c.fail("message is not [[name,value],...]: %v: %.200s", err, sc.Text())
-			continue
-		}
-		msg := make([][2]string, 0, len(m))
-		for _, kv := range m {
-			if len(kv) != 2 {
-				c.fail("pair of %d elements", len(kv))
-				continue
-			}
-			msg = append(msg, [2]string{kv[0], kv[1]})
-		}
-		got = append(got, msg)
-	}
-	c.mu.Lock()
-	c.msgs = append(c.msgs, got...)
-	c.mu.Unlock()
-	w.WriteHeader(204)
-}
-
-func (c *collector) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.msgs)
 }
 
 // ids returns the id request_param of every message received, in arrival order.
 func (c *collector) ids() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]string, 0, len(c.msgs))
-	for _, m := range c.msgs {
+	var out []string
+	for _, m := range c.Messages() {
 		out = append(out, get(m, "request_param:id"))
 	}
 	return out
@@ -181,9 +43,7 @@ func (c *collector) ids() []string {
 
 func (c *collector) check() {
 	c.t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range c.errs {
+	for _, e := range c.Errors() {
 		c.t.Error("collector:", e)
 	}
 }

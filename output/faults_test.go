@@ -15,8 +15,7 @@ func TestPosterFaultSequenceLosesNothing(t *testing.T) {
 		t.Skip("takes about 8 s")
 	}
 	col := newCollector(t, "")
-	addr := col.addr
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, SpoolDir: t.TempDir(),
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, SpoolDir: t.TempDir(),
 		Timeout: 2 * time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		FlushInterval: 100 * time.Millisecond, BundleCount: 50})
 
@@ -32,34 +31,45 @@ func TestPosterFaultSequenceLosesNothing(t *testing.T) {
 		}
 	}()
 	phase := func(d time.Duration, name string) {
-		t.Logf("%v: %s (delivered so far %d)", time.Now().Format("05.000"), name, col.count())
+		t.Logf("%v: %s (delivered so far %d)", time.Now().Format("05.000"), name, col.Count())
 		time.Sleep(d)
 	}
 	phase(500*time.Millisecond, "normal")
-	col.status.Store(503)
+	col.SetStatus(503)
 	phase(time.Second, "503")
-	col.status.Store(0)
-	col.stop()
+	col.SetStatus(0)
+	col.Stop()
 	phase(time.Second, "stopped")
-	col.start(addr)
-	col.hang.Store(true)
+	col.restart()
+	col.SetHang(true)
 	phase(2500*time.Millisecond, "hanging")
-	col.hang.Store(false)
-	col.dropN.Store(1 << 20)
+	col.SetHang(false)
+	col.CutNext(1 << 20)
 	phase(500*time.Millisecond, "closing connections mid-request")
-	col.dropN.Store(0)
+	col.CutNext(0)
 	phase(0, "normal")
 	<-done
 	const n = perTick * ticks
-	waitFor(t, 30*time.Second, "every call", func() bool { return col.count() >= n })
+	waitFor(t, 30*time.Second, "every call", func() bool { return col.Count() >= n })
 	s, err := closeWithin(t, p, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	col.check()
 	exactlyOnce(t, col.ids(), n)
+	if t.Failed() {
+		ids, at := col.ids(), col.Arrivals()
+		first := map[string]int{}
+		for i, id := range ids {
+			if j, ok := first[id]; ok {
+				t.Logf("call %s arrived at %s and again at %s", id, at[j].Format("05.000"), at[i].Format("05.000"))
+				break
+			}
+			first[id] = i
+		}
+	}
 	if s.Delivered != n || s.Undelivered() != 0 {
 		t.Errorf("summary %v", s)
 	}
-	t.Logf("summary %v, collector posts %d", s, col.posts.Load())
+	t.Logf("summary %v, collector posts %d", s, col.Posts())
 }

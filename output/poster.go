@@ -1,7 +1,6 @@
 package output
 
 import (
-	"os"
 	"bytes"
 	"context"
 	"errors"
@@ -442,9 +441,6 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 				p.drop(DropRejected, int64(len(b.msgs)))
 				return true
 			}
-		}
-		if os.Getenv("DEBUG_POST") != "" {
-			fmt.Fprintf(os.Stderr, "DEBUG %s post fail bundle first=%.60s status=%d err=%v\n", time.Now().Format("05.000"), b.msgs[0], status, err)
 		}
 		if ok, held := p.postWarn.allow(time.Now()); ok {
 			p.log.Warn("posting to the collector failed; retrying with backoff", "url", p.uri, "status", status, "err", err, "attempt", attempt, "warnings_held_back", held)

@@ -71,38 +71,36 @@ func exactlyOnce(t *testing.T, got []string, n int) {
 
 func TestPosterDeliversEveryCallOnce(t *testing.T) {
 	col := newCollector(t, "")
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, BundleCount: 37, Concurrency: 4})
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, BundleCount: 37, Concurrency: 4})
 	const n = 3000
 	for i := 0; i < n; i++ {
 		if err := p.Write(testCall(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s, err := closeWithin(t, p, 10*time.Second)
+	s, err := closeWithin(t, p, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	col.check()
 	exactlyOnce(t, col.ids(), n)
-	col.mu.Lock()
-	for _, m := range col.msgs {
+	for _, m := range col.Messages() {
 		checkMessage(t, m, get(m, "request_param:id"))
 	}
-	col.mu.Unlock()
 	if s.Written != n || s.Delivered != n || s.Undelivered() != 0 {
 		t.Errorf("summary %v", s)
 	}
-	if posts := col.posts.Load(); posts < n/37 {
+	if posts := col.Posts(); posts < n/37 {
 		t.Errorf("only %d posts for %d calls in bundles of 37", posts, n)
 	}
 }
 
 func TestPosterFlushesWithinInterval(t *testing.T) {
 	col := newCollector(t, "")
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, FlushInterval: 200 * time.Millisecond})
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, FlushInterval: 200 * time.Millisecond})
 	start := time.Now()
 	p.Write(testCall(1))
-	waitFor(t, 3*time.Second, "a lone call to be posted", func() bool { return col.count() == 1 })
+	waitFor(t, 3*time.Second, "a lone call to be posted", func() bool { return col.Count() == 1 })
 	if el := time.Since(start); el < 150*time.Millisecond || el > 1500*time.Millisecond {
 		t.Errorf("lone call posted after %v, want about the 200ms flush interval", el)
 	}
@@ -111,7 +109,7 @@ func TestPosterFlushesWithinInterval(t *testing.T) {
 func TestPosterBundleBytes(t *testing.T) {
 	col := newCollector(t, "")
 	msg := len(AppendResurfaceJSON(nil, Resurface(testCall(100), "sniffer", "9.9.9"))) + 1
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, BundleSize: 3 * msg, Concurrency: 1})
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, BundleSize: 3 * msg, Concurrency: 1})
 	for i := 100; i < 130; i++ {
 		p.Write(testCall(i))
 	}
@@ -119,15 +117,15 @@ func TestPosterBundleBytes(t *testing.T) {
 	if err != nil || s.Delivered != 30 {
 		t.Fatalf("%v %v", s, err)
 	}
-	if posts := col.posts.Load(); posts < 10 {
+	if posts := col.Posts(); posts < 10 {
 		t.Errorf("%d posts for 30 calls with bundles of 3 calls' bytes", posts)
 	}
 }
 
 func TestPosterUncompressed(t *testing.T) {
 	col := newCollector(t, "")
-	col.wantCE = ""
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: false})
+	col.WantEncoding("")
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: false})
 	for i := 0; i < 50; i++ {
 		p.Write(testCall(i))
 	}
@@ -141,8 +139,8 @@ func TestPosterUncompressed(t *testing.T) {
 
 func TestPosterRetries500Then204(t *testing.T) {
 	col := newCollector(t, "")
-	col.failN.Store(5)
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Concurrency: 2})
+	col.FailNext(5)
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Concurrency: 2})
 	for i := 0; i < 200; i++ {
 		p.Write(testCall(i))
 	}
@@ -155,15 +153,15 @@ func TestPosterRetries500Then204(t *testing.T) {
 	if s.Delivered != 200 || s.DroppedTotal() != 0 {
 		t.Errorf("summary %v", s)
 	}
-	if col.posts.Load() < 6 {
-		t.Errorf("collector saw %d posts; 5 failures should have been retried", col.posts.Load())
+	if col.Posts() < 6 {
+		t.Errorf("collector saw %d posts; 5 failures should have been retried", col.Posts())
 	}
 }
 
 func TestPosterRetriesConnectionClosedMidRequest(t *testing.T) {
 	col := newCollector(t, "")
-	col.dropN.Store(3)
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, BackoffMin: 10 * time.Millisecond, Concurrency: 1})
+	col.CutNext(3)
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, BackoffMin: 10 * time.Millisecond, Concurrency: 1})
 	for i := 0; i < 100; i++ {
 		p.Write(testCall(i))
 	}
@@ -180,8 +178,8 @@ func TestPosterRetriesConnectionClosedMidRequest(t *testing.T) {
 
 func TestPosterMaxRetries(t *testing.T) {
 	col := newCollector(t, "")
-	col.status.Store(503)
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, MaxRetries: 2, BackoffMin: time.Millisecond, BackoffMax: 2 * time.Millisecond, Concurrency: 1})
+	col.SetStatus(503)
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, MaxRetries: 2, BackoffMin: time.Millisecond, BackoffMax: 2 * time.Millisecond, Concurrency: 1})
 	for i := 0; i < 10; i++ {
 		p.Write(testCall(i))
 	}
@@ -189,41 +187,41 @@ func TestPosterMaxRetries(t *testing.T) {
 	if s.Dropped[DropRetries] != 10 || s.Delivered != 0 {
 		t.Errorf("summary %v, want 10 dropped after retries", s)
 	}
-	if got := col.posts.Load(); got != 3 {
+	if got := col.Posts(); got != 3 {
 		t.Errorf("collector saw %d posts, want 1 + 2 retries", got)
 	}
 }
 
 func TestPosterRejected4xxIsNotRetried(t *testing.T) {
 	col := newCollector(t, "")
-	col.status.Store(400)
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, Concurrency: 1})
+	col.SetStatus(400)
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, Concurrency: 1})
 	for i := 0; i < 10; i++ {
 		p.Write(testCall(i))
 	}
 	s, err := closeWithin(t, p, 5*time.Second)
-	if err != nil || s.Dropped[DropRejected] != 10 || col.posts.Load() != 1 {
-		t.Errorf("summary %v err %v posts %d", s, err, col.posts.Load())
+	if err != nil || s.Dropped[DropRejected] != 10 || col.Posts() != 1 {
+		t.Errorf("summary %v err %v posts %d", s, err, col.Posts())
 	}
 }
 
 func TestPosterSplitsOn413(t *testing.T) {
 	col := newCollector(t, "")
-	col.status.Store(413)
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, Concurrency: 1})
+	col.SetStatus(413)
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, Concurrency: 1})
 	for i := 0; i < 4; i++ {
 		p.Write(testCall(i))
 	}
 	s, _ := closeWithin(t, p, 5*time.Second)
 	// 4 -> 2+2 -> 1+1+1+1: 1 + 2 + 4 posts, each single call then rejected.
-	if s.Dropped[DropRejected] != 4 || col.posts.Load() != 7 {
-		t.Errorf("summary %v posts %d", s, col.posts.Load())
+	if s.Dropped[DropRejected] != 4 || col.Posts() != 7 {
+		t.Errorf("summary %v posts %d", s, col.Posts())
 	}
 }
 
 func TestPosterTransformFilters(t *testing.T) {
 	col := newCollector(t, "")
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, Transform: func(d [][2]string) ([][2]string, bool) {
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, Transform: func(d [][2]string) ([][2]string, bool) {
 		id, _ := strconv.Atoi(get(d, "request_param:id"))
 		if id%2 == 1 {
 			return nil, false
@@ -237,9 +235,7 @@ func TestPosterTransformFilters(t *testing.T) {
 	if err != nil || s.Filtered != 10 || s.Delivered != 10 {
 		t.Fatalf("summary %v err %v", s, err)
 	}
-	col.mu.Lock()
-	defer col.mu.Unlock()
-	for _, m := range col.msgs {
+	for _, m := range col.Messages() {
 		if get(m, "custom_field:even") != "yes" || m[len(m)-1][0] != "version" {
 			t.Errorf("transform not applied before the trailer: %v", m)
 		}
@@ -250,8 +246,8 @@ func TestPosterTransformFilters(t *testing.T) {
 // to the spool and is replayed, in order, when it comes back.
 func TestPosterSpoolReplayAfterOutage(t *testing.T) {
 	col := newCollector(t, "")
-	addr := col.addr
-	col.stop()
+	addr := col.Addr()
+	col.Stop()
 	dir := t.TempDir()
 	p := newTestPoster(t, PostConfig{URL: "http://" + addr + "/message", Compress: true, QueueSize: 20, BundleCount: 25,
 		Concurrency: 1, SpoolDir: dir, SpoolMax: 1 << 20, BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
@@ -269,8 +265,8 @@ func TestPosterSpoolReplayAfterOutage(t *testing.T) {
 		t.Fatal("no spool segment on disk while the collector is down")
 	}
 	time.Sleep(300 * time.Millisecond)
-	col.start(addr)
-	waitFor(t, 20*time.Second, "all calls after the collector came back", func() bool { return col.count() >= n })
+	col.restart()
+	waitFor(t, 20*time.Second, "all calls after the collector came back", func() bool { return col.Count() >= n })
 	s, err := closeWithin(t, p, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -289,8 +285,8 @@ func TestPosterSpoolReplayAfterOutage(t *testing.T) {
 // With several senders, order across bundles is not kept, but nothing is lost or doubled.
 func TestPosterSpoolReplayConcurrent(t *testing.T) {
 	col := newCollector(t, "")
-	addr := col.addr
-	col.stop()
+	addr := col.Addr()
+	col.Stop()
 	p := newTestPoster(t, PostConfig{URL: "http://" + addr + "/message", Compress: true, QueueSize: 50, BundleCount: 30,
 		Concurrency: 4, SpoolDir: t.TempDir(), BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
 	const n = 3000
@@ -298,8 +294,8 @@ func TestPosterSpoolReplayConcurrent(t *testing.T) {
 		p.Write(testCall(i))
 	}
 	time.Sleep(200 * time.Millisecond)
-	col.start(addr)
-	waitFor(t, 20*time.Second, "all calls", func() bool { return col.count() >= n })
+	col.restart()
+	waitFor(t, 20*time.Second, "all calls", func() bool { return col.Count() >= n })
 	s, err := closeWithin(t, p, 5*time.Second)
 	if err != nil || s.Delivered != n {
 		t.Fatalf("%v %v", s, err)
@@ -309,10 +305,10 @@ func TestPosterSpoolReplayConcurrent(t *testing.T) {
 
 func TestPosterQueueOverflowDropsNewest(t *testing.T) {
 	col := newCollector(t, "")
-	col.hang.Store(true)
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, QueueSize: 10, BundleCount: 5, Concurrency: 1, Timeout: 30 * time.Second})
+	col.SetHang(true)
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, QueueSize: 10, BundleCount: 5, Concurrency: 1, Timeout: 30 * time.Second})
 	p.Write(testCall(0))
-	waitFor(t, 5*time.Second, "the first bundle to be in flight", func() bool { return col.posts.Load() == 1 })
+	waitFor(t, 5*time.Second, "the first bundle to be in flight", func() bool { return col.Posts() == 1 })
 	for i := 1; i < 100; i++ {
 		p.Write(testCall(i))
 	}
@@ -322,7 +318,7 @@ func TestPosterQueueOverflowDropsNewest(t *testing.T) {
 	if got := st.Dropped[DropQueueFull]; got < 99-15 || got > 99-10 {
 		t.Errorf("queue_full drops = %d, want 84..89: %v", got, st)
 	}
-	col.unhang() // the collector answers again
+	col.SetHang(false) // the collector answers again
 	s, err := closeWithin(t, p, 500*time.Millisecond)
 	t.Logf("close: %v, %v", s, err)
 	if s.Delivered+s.DroppedTotal() != 100 {
@@ -332,8 +328,8 @@ func TestPosterQueueOverflowDropsNewest(t *testing.T) {
 
 func TestPosterQueueOverflowDropsOldest(t *testing.T) {
 	col := newCollector(t, "")
-	addr := col.addr
-	col.stop()
+	addr := col.Addr()
+	col.Stop()
 	p := newTestPoster(t, PostConfig{URL: "http://" + addr + "/message", Compress: true, QueueSize: 10, BundleCount: 5,
 		Concurrency: 1, DropOldest: true, BackoffMin: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
 	for i := 0; i < 5; i++ {
@@ -344,7 +340,7 @@ func TestPosterQueueOverflowDropsOldest(t *testing.T) {
 	for i := 5; i < 100; i++ {
 		p.Write(testCall(i))
 	}
-	col.start(addr)
+	col.restart()
 	s, err := closeWithin(t, p, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -363,9 +359,9 @@ func TestPosterQueueOverflowDropsOldest(t *testing.T) {
 // and with a spool keeps every call for the next run, which delivers them in order.
 func TestPosterCloseDeadlineKeepsCallsInSpool(t *testing.T) {
 	col := newCollector(t, "")
-	col.hang.Store(true)
+	col.SetHang(true)
 	dir := t.TempDir()
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, QueueSize: 30, BundleCount: 10, Concurrency: 2, SpoolDir: dir, Timeout: 5 * time.Second})
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, QueueSize: 30, BundleCount: 10, Concurrency: 2, SpoolDir: dir, Timeout: 5 * time.Second})
 	const n = 200
 	for i := 0; i < n; i++ {
 		p.Write(testCall(i))
@@ -381,10 +377,10 @@ func TestPosterCloseDeadlineKeepsCallsInSpool(t *testing.T) {
 	if s.Pending != n || s.Delivered != 0 || s.DroppedTotal() != 0 {
 		t.Fatalf("summary %v, want all %d pending", s, n)
 	}
-	col.stop()
+	col.Stop()
 
 	col2 := newCollector(t, "")
-	p2 := newTestPoster(t, PostConfig{URL: col2.url(), Compress: true, SpoolDir: dir, Concurrency: 1})
+	p2 := newTestPoster(t, PostConfig{URL: col2.URL(), Compress: true, SpoolDir: dir, Concurrency: 1})
 	if r := p2.Stats().Recovered; r != n {
 		t.Errorf("recovered %d from the spool, want %d", r, n)
 	}
@@ -401,8 +397,8 @@ func TestPosterCloseDeadlineKeepsCallsInSpool(t *testing.T) {
 
 func TestPosterCloseDeadlineWithoutSpoolCountsShutdown(t *testing.T) {
 	col := newCollector(t, "")
-	col.hang.Store(true)
-	p := newTestPoster(t, PostConfig{URL: col.url(), Compress: true, Concurrency: 1})
+	col.SetHang(true)
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, Concurrency: 1})
 	for i := 0; i < 50; i++ {
 		p.Write(testCall(i))
 	}
@@ -417,8 +413,8 @@ func TestPosterCloseDeadlineWithoutSpoolCountsShutdown(t *testing.T) {
 
 func TestPosterSpoolFullDropsAndCounts(t *testing.T) {
 	col := newCollector(t, "")
-	addr := col.addr
-	col.stop()
+	addr := col.Addr()
+	col.Stop()
 	dir := t.TempDir()
 	p := newTestPoster(t, PostConfig{URL: "http://" + addr + "/message", Compress: true, QueueSize: 5, BundleCount: 5,
 		Concurrency: 1, SpoolDir: dir, SpoolMax: 64 << 10})
