@@ -55,11 +55,28 @@ type Config struct {
 	OutFile        string        `envconfig:"SNIFFER_OUTPUT_FILE" flag:"o" desc:"write NDJSON calls to this file (- for standard output), rotated at SNIFFER_OUTPUT_MAX_BYTES"`
 	OutMaxBytes    int64         `envconfig:"SNIFFER_OUTPUT_MAX_BYTES" flag:"o-max-bytes" desc:"rotate the -o file at this size (0: never)"`
 	HARFile        string        `envconfig:"SNIFFER_HAR_FILE" flag:"har" desc:"write an HTTP Archive (HAR 1.2) of the calls to this file at exit"`
+	Workers        int           `envconfig:"SNIFFER_WORKERS" flag:"workers" desc:"reassembly workers, connections split by flow hash; 0: one per CPU live, one for files (calls then come out in the same order on every run)"`
 	CPUProfile     string        `envconfig:"SNIFFER_CPUPROFILE" flag:"cpuprofile" desc:"write a Go CPU profile to this file (for performance work)"`
 	Quiet          bool          `envconfig:"SNIFFER_QUIET" flag:"q" desc:"no summary or progress on standard error"`
 	MetricsAddr    string        `envconfig:"SNIFFER_METRICS_ADDR" flag:"metrics-addr" desc:"serve Prometheus /metrics and /healthz on this host:port, e.g. :9090; unset: off"`
 	LogLevel       string        `envconfig:"SNIFFER_LOG_LEVEL" default:"info" flag:"log-level" desc:"log level: debug, info, warn or error"`
 	LogFormat      string        `envconfig:"SNIFFER_LOG_FORMAT" default:"text" flag:"log-format" desc:"log format on standard error: text or json"`
+
+	// The Kafka sink (a second output beside the collector and files; several may run at once).
+	KafkaBrokers          string `envconfig:"KAFKA_BROKERS" flag:"kafka-brokers" desc:"Kafka brokers, comma list of host:port: calls are produced to KAFKA_TOPIC, keyed by server address; unset: off"`
+	KafkaTopic            string `envconfig:"KAFKA_TOPIC" flag:"kafka-topic" desc:"Kafka topic calls are produced to"`
+	KafkaFormat           string `envconfig:"KAFKA_FORMAT" default:"resurface" flag:"kafka-format" desc:"Kafka record value: resurface (the collector's JSON message, after the rules) or ndjson (the masked call)"`
+	KafkaCompression      string `envconfig:"KAFKA_COMPRESSION" default:"zstd" flag:"kafka-compression" desc:"Kafka batch compression: zstd, gzip, snappy, lz4 or none"`
+	KafkaTLS              bool   `envconfig:"KAFKA_TLS" flag:"kafka-tls" desc:"connect to the Kafka brokers over TLS (implied by the KAFKA_TLS_*_FILE settings)"`
+	KafkaTLSCA            string `envconfig:"KAFKA_TLS_CA_FILE" flag:"kafka-tls-ca" desc:"PEM file of the CA certificates the Kafka brokers are checked against (default: the system's)"`
+	KafkaTLSCert          string `envconfig:"KAFKA_TLS_CERT_FILE" flag:"kafka-tls-cert" desc:"PEM client certificate for the Kafka brokers (with KAFKA_TLS_KEY_FILE)"`
+	KafkaTLSKey           string `envconfig:"KAFKA_TLS_KEY_FILE" flag:"kafka-tls-key" desc:"PEM private key of KAFKA_TLS_CERT_FILE"`
+	KafkaSASLMechanism    string `envconfig:"KAFKA_SASL_MECHANISM" flag:"kafka-sasl-mechanism" desc:"Kafka SASL mechanism: plain, scram-sha-256 or scram-sha-512; unset: none"`
+	KafkaSASLUser         string `envconfig:"KAFKA_SASL_USER" flag:"kafka-sasl-user" desc:"Kafka SASL user name"`
+	KafkaSASLPassword     string `envconfig:"KAFKA_SASL_PASSWORD" flag:"kafka-sasl-password" desc:"Kafka SASL password (prefer the environment: flags show in ps)"`
+	KafkaMaxBuffered      int    `envconfig:"KAFKA_MAX_BUFFERED_RECORDS" default:"10000" flag:"kafka-max-buffered" desc:"calls waiting for Kafka's acknowledgement; beyond it calls are dropped and counted"`
+	KafkaMaxBufferedBytes int    `envconfig:"KAFKA_MAX_BUFFERED_BYTES" default:"67108864" flag:"kafka-max-buffered-bytes" desc:"bytes of calls waiting for Kafka's acknowledgement"`
+	KafkaMaxMessageBytes  int    `envconfig:"KAFKA_MAX_MESSAGE_BYTES" default:"1000012" flag:"kafka-max-message-bytes" desc:"largest Kafka record batch; a bigger call is dropped as rejected (keep it at most the topic's max.message.bytes)"`
 }
 
 // loadConfig reads the environment, then the flags in args.
@@ -116,6 +133,8 @@ func loadConfig(args []string, stderr io.Writer) (*Config, error) {
 	switch {
 	case c.BodyLimit < 0:
 		return nil, fmt.Errorf("USAGE_LOGGERS_BODY_LIMIT/-body-limit must be 0 or more, not %d", c.BodyLimit)
+	case c.Workers < 0 || c.Workers > 256:
+		return nil, fmt.Errorf("SNIFFER_WORKERS/-workers must be 0 (automatic) to 256, not %d", c.Workers)
 	case c.DropPolicy != "oldest" && c.DropPolicy != "newest":
 		return nil, fmt.Errorf("SNIFFER_DROP_POLICY/-drop must be oldest or newest, not %q", c.DropPolicy)
 	case c.IdleTimeout <= 0 || c.GapTimeout <= 0 || c.FlushTimeout <= 0:

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -106,7 +107,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg.KeepIncomplete = cfg.KeepIncomplete
 	rcfg.IdleTimeout, rcfg.GapTimeout = cfg.IdleTimeout, cfg.GapTimeout
 	rcfg.MaxBufferedBytes, rcfg.MaxStreams, rcfg.MaxPending = cfg.MaxBuffered, cfg.MaxStreams, cfg.MaxPending
-	asm := reassembly.New(rcfg, func(c *reassembly.Call) { calls <- c })
+	emit := func(c *reassembly.Call) { calls <- c }
+	var asm reassembler
+	if n := workers(cfg, src.Live()); n > 1 {
+		asm = reassembly.NewParallel(rcfg, n, emit)
+	} else {
+		asm = reassembly.New(rcfg, emit)
+	}
 	p := &pipeline{dec: dec, asm: asm}
 
 	if !cfg.Quiet {
@@ -149,7 +156,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 // pipeline connects the packet source to the decoder and the reassembler.
 type pipeline struct {
 	dec *capture.Decoder
-	asm *reassembly.Assembler
+	asm reassembler
+}
+
+// reassembler is a reassembly.Assembler, or a reassembly.Parallel of several.
+type reassembler interface {
+	Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.CaptureInfo, vni int)
+	Tick(now time.Time)
+	Close()
+	Stats() *reassembly.Stats
+}
+
+// workers is the number of reassembly workers: as set, or one per CPU on a live device
+// and one for a file, whose calls then come out in the same order on every run.
+func workers(cfg *Config, live bool) int {
+	switch {
+	case cfg.Workers > 0:
+		return cfg.Workers
+	case live:
+		return runtime.NumCPU()
+	}
+	return 1
 }
 
 func (p *pipeline) Packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
