@@ -365,7 +365,7 @@ func (p *Poster) keep(b *bundle, carry []byte) {
 func (p *Poster) sender() {
 	defer p.senders.Done()
 	var zbuf bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&zbuf, zlib.DefaultCompression)
+	zw, _ := zlib.NewWriterLevel(&zbuf, p.cfg.CompressLevel)
 	req, resp := &fasthttp.Request{}, &fasthttp.Response{}
 	var raw []byte
 	for b := range p.bundles {
