@@ -1,0 +1,56 @@
+package rules
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkMix applies each predefined set to the workload mix (mix_test.go) and reports
+// ns/call, the figure sniffer's throughput target is stated in, for -decode=false (the
+// 64 KiB response as gzip bytes) and -decode=true (as JSON). cpu-ns/call is the process's
+// CPU time (garbage collection included) per call, steadier than wall time on a busy machine.
+//
+//	go test -run '^$' -bench Mix -benchtime 2s ./rules
+func BenchmarkMix(b *testing.B) {
+	for _, mode := range []struct {
+		name    string
+		decoded bool
+	}{{"raw", false}, {"decoded", true}} {
+		calls := mixCalls(100, mode.decoded)
+		var bytes int64
+		for _, c := range calls {
+			for _, d := range c {
+				bytes += int64(len(d[1]))
+			}
+		}
+		for _, set := range []string{"default", "standard", "strict", "debug"} {
+			b.Run(mode.name+"/"+set, func(b *testing.B) {
+				r := mustParse("include " + set)
+				buf := make([][2]string, 0, 32)
+				b.SetBytes(bytes)
+				b.ReportAllocs()
+				n := 0
+				cpu0 := cpuTime()
+				for b.Loop() {
+					for _, c := range calls {
+						buf = append(buf[:0], c...)
+						r.Apply(buf)
+					}
+					n += len(calls)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/call")
+				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(n), "cpu-ns/call")
+			})
+		}
+	}
+}
+
+// cpuTime is the user and system CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
