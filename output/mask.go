@@ -84,28 +84,36 @@ func maskHeaders(hs []reassembly.Header, prefix string, take func(string) (strin
 	return out
 }
 
-// maskQuery rebuilds a query string from the request_param details its pairs became.
+// maskQuery rebuilds a query string from the request_param details its pairs became
+// (parsePairs' reading of it). A pair the rules left alone keeps its raw text, escapes
+// included; a rewritten one is escaped afresh; a removed one is left out.
 func maskQuery(query string, take func(string) (string, bool)) string {
 	if query == "" {
 		return ""
 	}
 	var b strings.Builder
-	for _, kv := range parsePairs(query, false) {
-		v := kv[1]
-		if kv[0] != "" && v != "" {
-			var ok bool
-			if v, ok = take("request_param:" + strings.ToLower(kv[0])); !ok {
+	for n := 0; query != "" && n < maxParams; {
+		var raw string
+		raw, query, _ = strings.Cut(query, "&")
+		if raw == "" {
+			continue
+		}
+		n++
+		rk, rv, _ := strings.Cut(raw, "=")
+		k, v := unescape(rk), unescape(rv)
+		if k != "" && v != "" {
+			nv, ok := take("request_param:" + strings.ToLower(k))
+			if !ok {
 				continue
+			}
+			if nv != v {
+				raw = url.QueryEscape(k) + "=" + url.QueryEscape(nv)
 			}
 		}
 		if b.Len() > 0 {
 			b.WriteByte('&')
 		}
-		b.WriteString(url.QueryEscape(kv[0]))
-		if v != "" || kv[0] == "" {
-			b.WriteByte('=')
-			b.WriteString(url.QueryEscape(v))
-		}
+		b.WriteString(raw)
 	}
 	return b.String()
 }
