@@ -16,7 +16,8 @@ type PostConfig struct {
 	URL       string // USAGE_LOGGERS_URL
 	AllowHTTP bool   // the rules' allow_http_url: plain http:// to a non-loopback host
 	// QueueSize bounds the in-memory queue in calls (USAGE_LOGGERS_MESSAGE_QUEUE_SIZE,
-	// default 4096); QueueBytes bounds it in encoded bytes (default 256 MiB).
+	// default 4096); QueueBytes bounds it in encoded bytes (default 64 MiB). With the
+	// defaults the Poster holds at most about 64 MiB queued plus ~15 MiB per sender in flight.
 	QueueSize  int
 	QueueBytes int64
 	// A bundle is posted when it holds BundleSize bytes of NDJSON (USAGE_LOGGERS_BUNDLE_SIZE,
@@ -43,8 +44,13 @@ type PostConfig struct {
 	// Compress sends zlib (RFC 1950) bundles with Content-Encoding: deflated. Set it to
 	// !skip_compression: the zero value sends plain NDJSON.
 	Compress bool
-	Agent    string // the "agent" detail
-	Version  string // the "version" detail and the User-Agent's version
+	// CompressLevel is the zlib level, 1 (fastest) to 9; 0 means zlib's default, 6, what the
+	// loggers use. Measured through the whole Poster on a typical API call (1.6 KB of
+	// NDJSON): level 6 costs ~12 us of CPU and 185 bytes on the wire per call, level 1
+	// ~9.3 us and 233 bytes (BenchmarkPosterLoopback).
+	CompressLevel int
+	Agent         string // the "agent" detail
+	Version       string // the "version" detail and the User-Agent's version
 	// Transform receives each call's details (without agent/host/version) and returns them,
 	// possibly changed; false drops the call (counted as Filtered). The rules plug in here.
 	Transform func([][2]string) ([][2]string, bool)
@@ -95,7 +101,7 @@ func (c *PostConfig) setDefaults() {
 		c.QueueSize = 4096
 	}
 	if c.QueueBytes <= 0 {
-		c.QueueBytes = 256 << 20
+		c.QueueBytes = 64 << 20
 	}
 	if c.BundleSize <= 0 {
 		c.BundleSize = 5 << 20
@@ -120,6 +126,9 @@ func (c *PostConfig) setDefaults() {
 		if c.BackoffMax < c.BackoffMin {
 			c.BackoffMax = c.BackoffMin
 		}
+	}
+	if c.CompressLevel <= 0 || c.CompressLevel > 9 {
+		c.CompressLevel = 6
 	}
 	if c.SpoolDir != "" && c.SpoolMax <= 0 {
 		c.SpoolMax = 1 << 30
