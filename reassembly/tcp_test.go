@@ -405,14 +405,14 @@ func TestLostSegments(t *testing.T) {
 			name := k.name + "/prompt"
 			if late {
 				name = k.name + "/late"
+				if k.build(defaultConv().handshake()) < 0 {
+					continue // a hole on the response side: nothing waits for it
+				}
 			}
 			t.Run(name, func(t *testing.T) {
 				c := defaultConv().handshake()
 				first(c)
 				pauseAt := k.build(c)
-				if late && pauseAt < 0 {
-					t.Skip("hole on the response side: nothing waits for it")
-				}
 				if !late && k.bug != "" {
 					knownBug(t, k.bug)
 				}
