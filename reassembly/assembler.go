@@ -62,6 +62,18 @@ type Assembler struct {
 	// ACKs, FINs and RSTs do not open new, empty connections that would wait for the
 	// idle timeout.
 	closed map[uint64]time.Time
+	// lostHole is set by a connection that saw an acknowledgement past a hole;
+	// lastHoleFlush rate-limits the flushes it causes.
+	lostHole      bool
+	lastHoleFlush time.Time
+	// tracked holds the flowKey of every connection tracked, so that the packets of a
+	// new connection over MaxStreams are dropped before gopacket sees them: gopacket
+	// makes its own connection (about 800 bytes) for every flow it is given, refused or
+	// not, and keeps it until the idle timeout, so a SYN flood past the cap grew memory
+	// without bound. refused remembers the flows refused lately (by the time of their
+	// last packet), to count each once.
+	tracked map[uint64]struct{}
+	refused map[uint64]time.Time
 }
 
 // closedKeep is how long an ended connection's stray control segments are ignored, and
@@ -106,7 +118,8 @@ func New(cfg Config, emit func(*Call)) *Assembler {
 	if cfg.GapTimeout <= 0 {
 		cfg.GapTimeout = d.GapTimeout
 	}
-	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}, closed: map[uint64]time.Time{}}
+	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}, closed: map[uint64]time.Time{},
+		tracked: map[uint64]struct{}{}, refused: map[uint64]time.Time{}}
 }
 
 // Stats returns the live counters.
@@ -127,6 +140,7 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, t *layers.TCP, ac tcp.Assem
 	a.stats.StreamsOpen.Add(1)
 	c := newConn(a, netFlow, tcpFlow, t, f.vni)
 	c.key = flowKey(netFlow, tcpFlow, f.vni)
+	a.tracked[c.key] = struct{}{}
 	return c
 }
 
@@ -185,8 +199,33 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 	if a.now.Sub(a.lastFlush) >= time.Second {
 		a.flush(a.now)
 	}
+	// Over MaxStreams (after the flush, which may have freed some), a packet of a
+	// connection not tracked is counted and dropped here, before gopacket makes a
+	// connection for it.
+	if a.cfg.MaxStreams > 0 && a.stats.StreamsOpen.Load() >= int64(a.cfg.MaxStreams) {
+		k := flowKey(netFlow, t.TransportFlow(), vni)
+		if _, ok := a.tracked[k]; !ok {
+			if _, seen := a.refused[k]; !seen {
+				a.stats.StreamsRefused.Add(1)
+			}
+			if len(a.refused) < maxClosed {
+				a.refused[k] = ci.Timestamp
+			}
+			return
+		}
+	}
 	as.AssembleWithContext(netFlow, t, a.context(ci))
+	if a.lostHole && a.now.Sub(a.lastHoleFlush) >= holeGrace {
+		// A receiver acknowledged bytes the capture lost: skip the holes that have
+		// waited holeGrace, in every connection (gopacket flushes no single one).
+		a.lostHole, a.lastHoleFlush = false, a.now
+		as.FlushWithOptions(tcp.FlushOptions{T: a.now.Add(-holeGrace)})
+	}
 }
+
+// holeGrace is how long a hole the receiver has acknowledged past is still waited for:
+// segments reordered on the way to the capture arrive within it.
+const holeGrace = 20 * time.Millisecond
 
 // Tick flushes by the clock when no packets come (live capture): holes older than the
 // gap timeout are skipped and connections idle past the idle timeout are closed.
@@ -201,6 +240,11 @@ func (a *Assembler) flush(now time.Time) {
 	for k, t := range a.closed {
 		if now.Sub(t) > closedKeep {
 			delete(a.closed, k)
+		}
+	}
+	for k, t := range a.refused {
+		if now.Sub(t) > closedKeep {
+			delete(a.refused, k)
 		}
 	}
 	for _, as := range a.asm {

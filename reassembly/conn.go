@@ -38,6 +38,12 @@ type conn struct {
 	lastAt time.Time
 	closed bool
 	key    uint64 // flowKey
+	// holes tracks, per direction, whether segments arrived ahead of a hole, and the
+	// sequence number the direction is known to have reached: when the other side
+	// acknowledges bytes past it, the receiver got them and the capture missed them,
+	// so waiting for them is pointless (see Assembler.lostHole).
+	hole [2]bool
+	next [2]tcp.Sequence
 }
 
 func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
@@ -272,7 +278,37 @@ func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDir
 	if !*start && !t.SYN && nextSeq == tcp.Sequence(-1) {
 		*start = true
 	}
+	c.watchHoles(t, dir, nextSeq)
 	return true
+}
+
+// watchHoles notices holes the capture will never fill. A segment past nextSeq means
+// a hole in its direction; an acknowledgement from the other side past the bytes that
+// direction has shown means the receiver has the missing bytes, so they were lost by
+// the capture, not the network, and no retransmission will come: the Assembler is then
+// told to skip such holes at once instead of after the gap timeout, during which the
+// other direction would run far ahead.
+func (c *conn) watchHoles(t *layers.TCP, dir tcp.TCPFlowDirection, nextSeq tcp.Sequence) {
+	d, r := 0, 1
+	if dir == tcp.TCPDirServerToClient {
+		d, r = 1, 0
+	}
+	if nextSeq != tcp.Sequence(-1) && !t.SYN {
+		seq := tcp.Sequence(t.Seq)
+		switch diff := nextSeq.Difference(seq); {
+		case diff > 0:
+			c.hole[d] = true
+		case diff <= 0 && diff > -len(t.Payload) || diff == 0:
+			// In order (or overlapping the edge): the direction reaches past it.
+			c.hole[d] = false
+			if end := seq.Add(len(t.Payload)); c.next[d] == 0 || c.next[d].Difference(end) > 0 {
+				c.next[d] = end
+			}
+		}
+	}
+	if t.ACK && c.hole[r] && c.next[r] != 0 && c.next[r].Difference(tcp.Sequence(t.Ack)) > 0 {
+		c.a.lostHole = true
+	}
 }
 
 // ReassembledSG receives the next contiguous bytes of one direction.
@@ -284,6 +320,7 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 	}
 	n, _ := sg.Lengths()
 	if skip > 0 {
+		c.hole[h.dirIndex()] = false
 		h.gap(skip)
 	}
 	c.sg = sg
@@ -322,6 +359,7 @@ func (c *conn) ReassemblyComplete(ac tcp.AssemblerContext) bool {
 	}
 	c.pending = nil
 	c.a.stats.StreamsOpen.Add(-1)
+	delete(c.a.tracked, c.key)
 	if len(c.a.closed) < maxClosed && !c.lastAt.IsZero() {
 		c.a.closed[c.key] = c.lastAt
 	}

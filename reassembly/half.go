@@ -51,6 +51,14 @@ type half struct {
 	off int
 }
 
+// dirIndex is this half's index in conn.halves (gopacket's direction).
+func (h *half) dirIndex() int {
+	if h == &h.c.halves[0] {
+		return 0
+	}
+	return 1
+}
+
 func (h *half) other() *half {
 	if h == &h.c.halves[0] {
 		return &h.c.halves[1]
@@ -390,6 +398,7 @@ func (h *half) fail(reason *string) {
 	}
 	x := h.x
 	h.x, h.msg, h.st, h.frame = nil, nil, sSync, noBody
+	h.c.a.stats.SkippedBytes.Add(int64(len(h.buf))) // a partial head or line, given up
 	h.buf = h.buf[:0]
 	if x == nil {
 		return
@@ -477,6 +486,28 @@ func (h *half) end(fin bool) {
 		r = ClosedInRequest
 	default:
 		r = ClosedInResp
+	}
+	if h.x == nil && h.st == sHead {
+		// A head that never ended: a message cut short (slowloris, a snap length that
+		// cut its segments, the end of the capture) or bytes that never were HTTP (TLS,
+		// SSH) held while waiting for a blank line. No exchange was made for it, so
+		// count it here, or the summary would not account for it: incomplete when it
+		// starts like a message, malformed otherwise. A response head cut short belongs
+		// to the oldest pending request, which is counted when the connection ends; with
+		// none pending it is a response without request.
+		nl := bytes.IndexByte(h.buf, '\n')
+		switch {
+		case h.role == roleServer && len(h.c.pending) > 0:
+			if x := h.c.pending[0]; x.call.Incomplete == "" {
+				x.call.Incomplete = r
+			}
+		case nl < 0 || !looksLikeStart(trimEOL(h.buf[:nl+1]), h.role != roleServer, h.role != roleClient):
+			h.c.a.stats.ParseErrors.Add(1)
+		case h.role == roleServer:
+			h.c.a.stats.Orphans.Add(1) // its request was lost or cut short too
+		default:
+			h.c.a.stats.countIncomplete(r)
+		}
 	}
 	h.fail(&r)
 }
