@@ -6,7 +6,7 @@ GO       ?= go
 FUZZTIME ?= 5m
 TIMEOUT  ?= 30m
 
-.PHONY: all build vet fmt test e2e bench live-bench fuzz run setup clean
+.PHONY: all build vet fmt test e2e bench live-bench fuzz stress run setup clean
 
 all: build
 
@@ -50,6 +50,11 @@ live-bench: build
 # Every Fuzz target in the repository, each for FUZZTIME.
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
+
+# The hostile-traffic stress cases at full size (100,000 SYNs, 1 GiB bodies, 10 GiB gzip
+# bombs; a few minutes and about 5 GB of temporary files); make test runs smaller versions.
+stress:
+	STRESS=1 $(GO) test -count=1 -v -timeout $(TIMEOUT) ./stress/
 
 # The main job: sniffer -r over a recorded workload (PCAP=file to read your own capture).
 run: build
