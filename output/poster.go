@@ -54,8 +54,9 @@ type Poster struct {
 	dmu                                     sync.Mutex
 	dropped                                 map[string]int64
 
-	dropWarn, postWarn warnLimiter
-	log                *slog.Logger
+	dropWarn map[string]*warnLimiter // one per cause, under dmu
+	postWarn warnLimiter
+	log      *slog.Logger
 }
 
 type bundle struct {
@@ -92,7 +93,7 @@ func NewPoster(cfg PostConfig) (*Poster, error) {
 		bundles:     make(chan *bundle),
 		bundlerDone: make(chan struct{}),
 		dropped:     map[string]int64{},
-		dropWarn:    warnLimiter{period: time.Minute},
+		dropWarn:    map[string]*warnLimiter{},
 		postWarn:    warnLimiter{period: time.Minute},
 		log:         slog.Default().With("sink", "collector"),
 	}
@@ -161,6 +162,7 @@ func (p *Poster) enqueue(msg []byte) error {
 	}
 	var cause string
 	var n int64
+	var detail error
 	switch {
 	case p.sp != nil:
 		for !p.sp.room(len(msg)) && p.cfg.DropOldest && int64(len(msg))+1 <= p.sp.max {
@@ -178,8 +180,7 @@ func (p *Poster) enqueue(msg []byte) error {
 		cause, n = DropSpoolFull, 1
 		if p.sp.room(len(msg)) {
 			if err := p.sp.append(msg); err != nil {
-				cause = DropSpoolError
-				p.log.Error("cannot write to the spool; calls are lost until it works again", "err", err)
+				cause, detail = DropSpoolError, err
 			} else {
 				n = 0
 			}
@@ -196,7 +197,9 @@ func (p *Poster) enqueue(msg []byte) error {
 	}
 	p.mu.Unlock()
 	p.wake()
-	if n > 0 {
+	if n > 0 && detail != nil {
+		p.drop(cause, n, "err", detail)
+	} else if n > 0 {
 		p.drop(cause, n)
 	}
 	return nil
@@ -235,27 +238,35 @@ func (p *Poster) next() ([]byte, bool) {
 	msg, ok, lost := p.sp.next()
 	p.mu.Unlock()
 	if lost > 0 {
-		p.drop(DropSpoolError, lost)
+		p.drop(DropSpoolError, lost, "dir", p.cfg.SpoolDir)
 	}
 	return msg, ok
 }
 
-func (p *Poster) drop(cause string, n int64) {
+// drop counts n lost calls and logs why, at most once a minute per cause (with how many
+// warnings were held back), so an outage cannot flood the log.
+func (p *Poster) drop(cause string, n int64, attrs ...any) {
 	p.dmu.Lock()
 	p.dropped[cause] += n
 	total := p.dropped[cause]
+	w := p.dropWarn[cause]
+	if w == nil {
+		w = &warnLimiter{period: time.Minute}
+		p.dropWarn[cause] = w
+	}
 	p.dmu.Unlock()
-	if ok, held := p.dropWarn.allow(time.Now()); ok {
+	if ok, held := w.allow(time.Now()); ok {
 		why := map[string]string{
 			DropQueueFull:  "the in-memory queue is full (collector slow or down); set SPOOL_DIR or a bigger USAGE_LOGGERS_MESSAGE_QUEUE_SIZE",
 			DropSpoolFull:  "the spool is full (collector down too long); raise the spool cap",
-			DropSpoolError: "the spool could not be written or read",
-			DropRejected:   "the collector rejected bundles (4xx)",
+			DropSpoolError: "the spool could not be written or read; check the disk under SPOOL_DIR",
+			DropRejected:   "the collector rejected bundles (4xx): check USAGE_LOGGERS_URL",
 			DropRetries:    "bundles failed more than MaxRetries times",
 			DropShutdown:   "the flush deadline passed",
 			DropClosed:     "calls arrived after the output was closed",
 		}[cause]
-		p.log.Warn("dropping calls: "+why, "cause", cause, "dropped_now", n, "dropped_total", total, "warnings_held_back", held)
+		attrs = append([]any{"cause", cause, "dropped_now", n, "dropped_total", total, "warnings_held_back", held}, attrs...)
+		p.log.Warn("dropping calls: "+why, attrs...)
 	}
 }
 
@@ -437,8 +448,7 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 				return p.split(b, req, resp, raw, zbuf, zw)
 			}
 			if status >= 400 && status < 500 && status != 408 && status != 429 {
-				p.log.Error("collector rejected a bundle; its calls are dropped", "status", status, "calls", len(b.msgs), "url", p.uri)
-				p.drop(DropRejected, int64(len(b.msgs)))
+				p.drop(DropRejected, int64(len(b.msgs)), "status", status, "url", p.uri)
 				return true
 			}
 		}

@@ -1,11 +1,16 @@
 package output
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -485,4 +490,40 @@ func TestValidateURL(t *testing.T) {
 	if _, err := NewPoster(PostConfig{URL: "not a url"}); err == nil {
 		t.Error("NewPoster accepted a malformed URL")
 	}
+}
+
+// Drops are logged at most once a minute per cause, saying why, however many there are.
+func TestPosterDropWarningsAreRateLimited(t *testing.T) {
+	col := newCollector(t, "")
+	col.SetHang(true)
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, QueueSize: 5, BundleCount: 5, Concurrency: 1, Timeout: 30 * time.Second})
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	p.log = slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil))
+	for i := 0; i < 2000; i++ {
+		p.Write(testCall(i))
+	}
+	if d := p.Stats().Dropped[DropQueueFull]; d < 1900 {
+		t.Fatalf("only %d queue_full drops", d)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if n := strings.Count(out, "cause=queue_full"); n != 1 {
+		t.Errorf("%d queue_full warnings for ~2000 drops, want 1:\n%s", n, out)
+	}
+	if !strings.Contains(out, "SPOOL_DIR") {
+		t.Errorf("the warning does not say what to do: %s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
