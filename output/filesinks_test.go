@@ -217,3 +217,21 @@ func TestHARIsValidAndHoldsEveryCall(t *testing.T) {
 func reassemblyHeader(name, value string) reassembly.Header {
 	return reassembly.Header{Name: name, Value: value}
 }
+
+func TestSinksCountANilCallAndGoOn(t *testing.T) {
+	dir := t.TempDir()
+	har, _ := NewHAR(filepath.Join(dir, "x.har"))
+	nd, _ := NewNDJSONFile(filepath.Join(dir, "x.ndjson"), 0)
+	for _, s := range []Sink{har, nd} {
+		if err := s.Write(nil); err == nil {
+			t.Errorf("%T accepted a nil call", s)
+		}
+		if err := s.Write(testCall(1)); err != nil {
+			t.Errorf("%T after a nil call: %v", s, err)
+		}
+		sum, err := s.Close(context.Background())
+		if err != nil || sum.Delivered != 1 || sum.Dropped[DropEncode] != 1 {
+			t.Errorf("%T: %v %v", s, sum, err)
+		}
+	}
+}

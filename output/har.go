@@ -55,8 +55,11 @@ func buildVersion() string {
 
 // Write appends one entry.
 func (h *HAR) Write(c *reassembly.Call) error {
-	e := harEntryOf(c)
-	b, err := json.Marshal(e)
+	var b []byte
+	err := errNilCall
+	if c != nil {
+		b, err = json.Marshal(harEntryOf(c))
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.written++
@@ -64,15 +67,16 @@ func (h *HAR) Write(c *reassembly.Call) error {
 		h.dropped[DropClosed]++
 		return ErrClosed
 	}
-	if err == nil && h.err == nil {
+	if err != nil { // this call only
+		h.dropped[DropEncode]++
+		return fmt.Errorf("har: %w", err)
+	}
+	if h.err == nil {
 		if h.n > 0 {
 			h.w.WriteByte(',')
 		}
 		h.w.WriteByte('\n')
-		_, err = h.w.Write(b)
-	}
-	if err != nil {
-		h.err = err
+		_, h.err = h.w.Write(b) // a write error is sticky: the archive is broken from here
 	}
 	if h.err != nil {
 		h.dropped[DropEncode]++

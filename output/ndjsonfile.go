@@ -80,6 +80,10 @@ func (s *NDJSONFile) Write(c *reassembly.Call) error {
 		s.sum.Dropped[DropClosed]++
 		return ErrClosed
 	}
+	if c == nil {
+		s.sum.Dropped[DropEncode]++
+		return errNilCall
+	}
 	if s.err == nil {
 		s.buf = EncodeNDJSON(s.buf[:0], c)
 		if s.maxBytes > 0 && s.size > 0 && s.size+int64(len(s.buf)) > s.maxBytes {

@@ -120,6 +120,11 @@ func NewPoster(cfg PostConfig) (*Poster, error) {
 // Write encodes the call, runs the Transform and queues the message. It never waits for
 // the network: when memory and spool are full a call is dropped and counted.
 func (p *Poster) Write(c *reassembly.Call) error {
+	if c == nil {
+		p.written.Add(1)
+		p.drop(DropEncode, 1)
+		return errNilCall
+	}
 	d := ResurfaceDetails(c)
 	if p.cfg.Transform != nil {
 		var ok bool

@@ -35,7 +35,11 @@ func ResurfaceDetails(c *reassembly.Call) [][2]string {
 		}
 	}
 	add("request_method", req.Method)
-	u, query := splitURL(c.URL)
+	raw := c.URL
+	if raw == "" && c.Server.IsValid() && strings.HasPrefix(req.Target, "/") {
+		raw = "http://" + c.Server.String() + req.Target // the server address stands in for a missing Host
+	}
+	u, query := splitURL(raw)
 	add("request_url", u)
 	if c.Response != nil {
 		add("response_code", strconv.Itoa(c.Response.Status))

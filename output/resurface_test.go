@@ -196,3 +196,15 @@ func FuzzResurfaceParams(f *testing.F) {
 		}
 	})
 }
+
+func TestResurfaceURLFallsBackToServerAddress(t *testing.T) {
+	c := formCall()
+	c.URL, c.Request.Target = "", "/cart/add?Item=7"
+	d := ResurfaceDetails(c)
+	if got := get(d, "request_url"); got != "http://192.0.2.1:8080/cart/add" {
+		t.Errorf("request_url %q", got)
+	}
+	if got := get(d, "request_param:item"); got != "7" {
+		t.Errorf("request_param:item %q", got)
+	}
+}

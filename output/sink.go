@@ -5,6 +5,7 @@ package output
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -30,6 +31,9 @@ const (
 	DropEncode     = "encode"      // the sink could not encode or write the call
 	DropClosed     = "closed"      // Write after Close
 )
+
+// errNilCall is what a sink says to a nil call instead of panicking.
+var errNilCall = errors.New("output: nil call")
 
 // Summary is what a sink did with the calls it was given.
 type Summary struct {
