@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 
 	"sniffer/output"
@@ -18,8 +19,9 @@ type delivery struct {
 	cfg    *Config
 	rules  *rules.Rules
 	poster *output.Poster // the collector, given the rules' details; nil when not posting
+	kafka  *output.Kafka  // Kafka, given the details (resurface) or the masked call (ndjson); nil when off
 	sinks  []output.Sink  // NDJSON and HAR sinks, given the masked call
-	names  []string       // of poster (first, when set) and sinks, for the summary
+	names  []string       // of poster (first, when set), kafka (next, when set) and sinks, for the summary
 
 	filtered atomic.Int64 // calls the rules stopped or sampled out
 }
@@ -50,6 +52,13 @@ func newDelivery(cfg *Config, stdout io.Writer) (*delivery, error) {
 		}
 		d.names = append(d.names, "collector "+cfg.URL)
 	}
+	if cfg.KafkaBrokers != "" {
+		if d.kafka, err = newKafka(cfg); err != nil {
+			d.close(context.Background(), io.Discard)
+			return nil, err
+		}
+		d.names = append(d.names, "kafka "+cfg.KafkaTopic)
+	}
 	add := func(s output.Sink, err error, name string) error {
 		if err != nil {
 			return err
@@ -63,7 +72,7 @@ func newDelivery(cfg *Config, stdout io.Writer) (*delivery, error) {
 	case cfg.OutFile != "":
 		s, e := output.NewNDJSONFile(cfg.OutFile, cfg.OutMaxBytes)
 		err = add(s, e, cfg.OutFile)
-	case cfg.URL == "" && cfg.HARFile == "":
+	case cfg.URL == "" && cfg.HARFile == "" && cfg.KafkaBrokers == "":
 		err = add(output.NewWriter(stdout), nil, "standard output")
 	}
 	if err == nil && cfg.HARFile != "" {
@@ -100,10 +109,16 @@ func (d *delivery) one(c *reassembly.Call) {
 		d.filtered.Add(1)
 		return
 	}
-	if len(d.sinks) > 0 {
+	if d.kafka != nil && d.kafka.Details() {
+		_ = d.kafka.WriteDetails(c.Server.String(), details) // counted by the sink
+	}
+	if len(d.sinks) > 0 || d.kafka != nil && !d.kafka.Details() {
 		masked := output.Mask(c, details)
 		for _, s := range d.sinks {
 			_ = s.Write(masked) // a failed write is counted by the sink
+		}
+		if d.kafka != nil && !d.kafka.Details() {
+			_ = d.kafka.Write(masked)
 		}
 	}
 	if d.poster != nil {
@@ -116,6 +131,9 @@ func (d *delivery) one(c *reassembly.Call) {
 func (d *delivery) close(ctx context.Context, w io.Writer) int64 {
 	var lost int64
 	all := d.sinks
+	if d.kafka != nil {
+		all = append([]output.Sink{d.kafka}, all...)
+	}
 	if d.poster != nil {
 		all = append([]output.Sink{d.poster}, all...)
 	}
@@ -136,4 +154,21 @@ func (d *delivery) close(ctx context.Context, w io.Writer) int64 {
 		fmt.Fprintf(w, "sniffer:   rules: %d regex evaluations ran out of time and failed closed\n", n)
 	}
 	return lost
+}
+
+// newKafka makes the Kafka sink from the KAFKA_* settings.
+func newKafka(cfg *Config) (*output.Kafka, error) {
+	var brokers []string
+	for _, b := range strings.Split(cfg.KafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	return output.NewKafka(output.KafkaConfig{
+		Brokers: brokers, Topic: cfg.KafkaTopic, Format: cfg.KafkaFormat, Compression: cfg.KafkaCompression,
+		TLS: cfg.KafkaTLS, CAFile: cfg.KafkaTLSCA, CertFile: cfg.KafkaTLSCert, KeyFile: cfg.KafkaTLSKey,
+		SASLMechanism: cfg.KafkaSASLMechanism, SASLUser: cfg.KafkaSASLUser, SASLPassword: cfg.KafkaSASLPassword,
+		MaxBufferedRecords: cfg.KafkaMaxBuffered, MaxBufferedBytes: cfg.KafkaMaxBufferedBytes,
+		MaxMessageBytes: cfg.KafkaMaxMessageBytes, Agent: "sniffer", Version: version,
+	})
 }

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// writeCalls writes a pcap of n connections, one call each, spread over three servers
+// (10.0.1.1:80, 10.0.1.2:8080, 10.0.1.3:80); call i asks for /items/i.
+func writeCalls(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "calls.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	for i := range n {
+		cli, srv := net.IPv4(10, 0, 0, 2), net.IPv4(10, 0, 1, byte(1+i%3))
+		cport, sport := layers.TCPPort(20000+i), layers.TCPPort(80)
+		if i%3 == 1 {
+			sport = 8080
+		}
+		req := fmt.Sprintf("GET /items/%d HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer tok-%d\r\n\r\n", i, i)
+		resp := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"id\":%d}", len(fmt.Sprintf(`{"id":%d}`, i)), i)
+		cseq, sseq := uint32(1000), uint32(5000)
+		send := func(fromClient, syn, ack, fin bool, payload string) {
+			eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
+			ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: srv}
+			tcp := &layers.TCP{SrcPort: cport, DstPort: sport, Seq: cseq, Ack: sseq, SYN: syn, ACK: ack, FIN: fin, PSH: payload != "", Window: 65535}
+			if !fromClient {
+				ip.SrcIP, ip.DstIP = srv, cli
+				tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = sport, cport, sseq, cseq
+			}
+			_ = tcp.SetNetworkLayerForChecksum(ip)
+			buf := gopacket.NewSerializeBuffer()
+			if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
+				t.Fatal(err)
+			}
+			ts = ts.Add(time.Millisecond)
+			if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(buf.Bytes()), Length: len(buf.Bytes())}, buf.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			k := uint32(len(payload))
+			if syn || fin {
+				k++
+			}
+			if fromClient {
+				cseq += k
+			} else {
+				sseq += k
+			}
+		}
+		send(true, true, false, false, "")
+		send(false, true, true, false, "")
+		send(true, false, true, false, req)
+		send(false, false, true, false, resp)
+		send(true, false, true, true, "")
+		send(false, false, true, true, "")
+		send(true, false, true, false, "")
+	}
+	return path
+}
+
+// readTopic reads every record of topic, waiting until want have come (and a moment more).
+func readTopic(t *testing.T, addrs []string, topic string, want int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	end := time.Now().Add(15 * time.Second)
+	for time.Now().Before(end) && len(recs) < want {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		recs = append(recs, cl.PollFetches(ctx).Records()...)
+		cancel()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	recs = append(recs, cl.PollFetches(ctx).Records()...) // a duplicate would come now
+	cancel()
+	return recs
+}
+
+// sniffer -r with KAFKA_BROKERS: in ndjson format every record is exactly the line printed
+// on standard output (masked by the default rules), keyed by the server address; in
+// resurface format it is the collector's message, masked too. Standard output is not used
+// by default once Kafka is the output.
+func TestKafkaSinkFromCapture(t *testing.T) {
+	const n = 60
+	pcap := writeCalls(t, n)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "nd", "rs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := strings.Join(c.ListenAddrs(), ",")
+
+	code, out, errs := runSniffer(t, map[string]string{"KAFKA_BROKERS": brokers, "KAFKA_TOPIC": "nd", "KAFKA_FORMAT": "ndjson"}, "-ports", "80,8080", "-o", "-", "-r", pcap)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, fmt.Sprintf("kafka nd: written=%d delivered=%d", n, n)) {
+		t.Errorf("summary lacks the Kafka account: %s", errs)
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		lines[l] = true
+	}
+	if len(lines) != n {
+		t.Fatalf("%d distinct lines on standard output, want %d", len(lines), n)
+	}
+	recs := readTopic(t, c.ListenAddrs(), "nd", n)
+	if len(recs) != n {
+		t.Fatalf("%d records in the topic, want %d", len(recs), n)
+	}
+	for _, r := range recs {
+		if !lines[string(r.Value)] {
+			t.Fatalf("record is not a line of standard output: %s", r.Value)
+		}
+		delete(lines, string(r.Value))
+		var call struct{ Server string }
+		json.Unmarshal(r.Value, &call)
+		if string(r.Key) != call.Server || call.Server == "" {
+			t.Errorf("key %q, server %q", r.Key, call.Server)
+		}
+		if strings.Contains(string(r.Value), "tok-") {
+			t.Errorf("the Authorization header was not masked: %s", r.Value)
+		}
+	}
+
+	code, out, errs = runSniffer(t, map[string]string{"KAFKA_BROKERS": brokers, "KAFKA_TOPIC": "rs", "KAFKA_FORMAT": "resurface"}, "-ports", "80,8080", "-r", pcap)
+	if code != 0 || out != "" {
+		t.Fatalf("exit %d, stdout %q: %s", code, out, errs)
+	}
+	recs = readTopic(t, c.ListenAddrs(), "rs", n)
+	seen := map[string]bool{}
+	for _, r := range recs {
+		var m [][2]string
+		if err := json.Unmarshal(r.Value, &m); err != nil {
+			t.Fatalf("not a Resurface message: %s", r.Value)
+		}
+		d := map[string]string{}
+		for _, kv := range m {
+			d[kv[0]] = kv[1]
+		}
+		u := d["request_url"]
+		if seen[u] || !strings.HasPrefix(u, "http://api.test/items/") || d["agent"] != "sniffer" || strings.Contains(string(r.Value), "tok-") {
+			t.Errorf("bad or repeated message: %s", r.Value)
+		}
+		seen[u] = true
+		var i int
+		fmt.Sscanf(u, "http://api.test/items/%d", &i)
+		wantKey := fmt.Sprintf("10.0.1.%d:80", 1+i%3)
+		if i%3 == 1 {
+			wantKey = "10.0.1.2:8080"
+		}
+		if string(r.Key) != wantKey {
+			t.Errorf("call %d: key %q, want %q", i, r.Key, wantKey)
+		}
+	}
+	if len(seen) != n || len(recs) != n {
+		t.Errorf("%d records, %d distinct calls; want %d", len(recs), len(seen), n)
+	}
+}
+
+// Kafka down: sniffer -r waits out the flush timeout, says how many calls were lost, exits 1.
+func TestKafkaUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	pcap := writeCalls(t, 5)
+	start := time.Now()
+	code, _, errs := runSniffer(t, map[string]string{"KAFKA_BROKERS": addr, "KAFKA_TOPIC": "x", "SNIFFER_FLUSH_TIMEOUT": "1s"}, "-ports", "80,8080", "-r", pcap)
+	if code != 1 || !strings.Contains(errs, "5 calls were not delivered") || !strings.Contains(errs, "dropped_shutdown=5") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	if el := time.Since(start); el > 8*time.Second {
+		t.Errorf("took %v with a 1s flush timeout", el)
+	}
+}
