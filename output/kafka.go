@@ -36,7 +36,7 @@ type KafkaConfig struct {
 
 	// TLS turns TLS on (KAFKA_TLS); it is on too when any of the files is set. CAFile
 	// replaces the system roots; CertFile and KeyFile are a client certificate (PEM).
-	TLS                      bool
+	TLS                       bool
 	CAFile, CertFile, KeyFile string
 
 	// SASLMechanism is "", plain, scram-sha-256 or scram-sha-512 (KAFKA_SASL_MECHANISM).
