@@ -205,7 +205,9 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 	if a.cfg.MaxStreams > 0 && a.stats.StreamsOpen.Load() >= int64(a.cfg.MaxStreams) {
 		k := flowKey(netFlow, t.TransportFlow(), vni)
 		if _, ok := a.tracked[k]; !ok {
-			if _, seen := a.refused[k]; !seen {
+			// Counted once while remembered; with too many to remember, once per
+			// connection attempt (a SYN).
+			if _, seen := a.refused[k]; !seen && (len(a.refused) < maxClosed || t.SYN && !t.ACK) {
 				a.stats.StreamsRefused.Add(1)
 			}
 			if len(a.refused) < maxClosed {
