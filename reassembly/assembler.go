@@ -62,10 +62,10 @@ type Assembler struct {
 	// ACKs, FINs and RSTs do not open new, empty connections that would wait for the
 	// idle timeout.
 	closed map[uint64]time.Time
-	// lostHole is set by a connection that saw an acknowledgement past a hole;
-	// lastHoleFlush rate-limits the flushes it causes.
-	lostHole      bool
-	lastHoleFlush time.Time
+	// deferred is a segment held back by its connection's Accept until a hole the
+	// capture lost is skipped; replaying is set while it is assembled again.
+	deferred  *deferredSegment
+	replaying bool
 	// tracked holds the flowKey of every connection tracked, so that the packets of a
 	// new connection over MaxStreams are dropped before gopacket sees them: gopacket
 	// makes its own connection (about 800 bytes) for every flow it is given, refused or
@@ -217,17 +217,52 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 		}
 	}
 	as.AssembleWithContext(netFlow, t, a.context(ci))
-	if a.lostHole && a.now.Sub(a.lastHoleFlush) >= holeGrace {
-		// A receiver acknowledged bytes the capture lost: skip the holes that have
-		// waited holeGrace, in every connection (gopacket flushes no single one).
-		a.lostHole, a.lastHoleFlush = false, a.now
-		as.FlushWithOptions(tcp.FlushOptions{T: a.now.Add(-holeGrace)})
+	if d := a.deferred; d != nil {
+		// A segment acknowledged bytes its connection lost to the capture: skip that
+		// hole (gopacket flushes by age over all connections, so flush what is no
+		// newer than the hole), then assemble the segment.
+		a.deferred = nil
+		as.FlushWithOptions(tcp.FlushOptions{T: d.since.Add(time.Nanosecond)})
+		var dt layers.TCP
+		if dt.DecodeFromBytes(d.bytes, gopacket.NilDecodeFeedback) == nil {
+			a.replaying = true
+			as.AssembleWithContext(d.netFlow, &dt, a.context(d.ci))
+			a.replaying = false
+		}
 	}
 }
 
-// holeGrace is how long a hole the receiver has acknowledged past is still waited for:
-// segments reordered on the way to the capture arrive within it.
-const holeGrace = 20 * time.Millisecond
+// deferredSegment is a segment held back while the hole it proved lost is skipped.
+type deferredSegment struct {
+	netFlow gopacket.Flow
+	bytes   []byte // TCP header and payload, decoded again for the replay
+	ci      gopacket.CaptureInfo
+	since   time.Time // when the hole opened
+}
+
+// deferForHole holds back segment t of c, whose acknowledgement proves that the other
+// direction's hole was lost by the capture, until that hole is skipped. It returns false
+// when the segment cannot be held (already replaying one) and must be used as it is.
+func (a *Assembler) deferForHole(c *conn, t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDirection) bool {
+	if a.replaying || a.deferred != nil {
+		return false
+	}
+	r := 1 // the direction whose hole the segment acknowledges past
+	if dir == tcp.TCPDirServerToClient {
+		r = 0
+	}
+	since := c.holeSince[r]
+	if since.IsZero() {
+		return false // no data buffered past the hole yet: nothing to skip to
+	}
+	b := make([]byte, 0, len(t.Contents)+len(t.Payload))
+	netFlow := c.netFlow
+	if dir == tcp.TCPDirServerToClient {
+		netFlow = netFlow.Reverse()
+	}
+	a.deferred = &deferredSegment{netFlow: netFlow, bytes: append(append(b, t.Contents...), t.Payload...), ci: ci, since: since}
+	return true
+}
 
 // Tick flushes by the clock when no packets come (live capture): holes older than the
 // gap timeout are skipped and connections idle past the idle timeout are closed.

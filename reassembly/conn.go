@@ -42,8 +42,10 @@ type conn struct {
 	// sequence number the direction is known to have reached: when the other side
 	// acknowledges bytes past it, the receiver got them and the capture missed them,
 	// so waiting for them is pointless (see Assembler.lostHole).
-	hole [2]bool
-	next [2]tcp.Sequence
+	netFlow   gopacket.Flow // of the first packet seen (direction 0)
+	hole      [2]bool
+	holeSince [2]time.Time
+	next      [2]tcp.Sequence
 }
 
 func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
@@ -56,7 +58,7 @@ func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
 }
 
 func newConn(a *Assembler, netFlow, tcpFlow gopacket.Flow, t *layers.TCP, vni int) *conn {
-	c := &conn{a: a, vni: vni}
+	c := &conn{a: a, vni: vni, netFlow: netFlow}
 	c.ends[0] = endpoint(netFlow.Src(), tcpFlow.Src())
 	c.ends[1] = endpoint(netFlow.Dst(), tcpFlow.Dst())
 	for i := range c.halves {
@@ -278,17 +280,20 @@ func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDir
 	if !*start && !t.SYN && nextSeq == tcp.Sequence(-1) {
 		*start = true
 	}
-	c.watchHoles(t, dir, nextSeq)
+	if c.watchHoles(t, ci, dir, nextSeq) && c.a.deferForHole(c, t, ci, dir) {
+		return false // assembled again once the hole is skipped
+	}
 	return true
 }
 
 // watchHoles notices holes the capture will never fill. A segment past nextSeq means
 // a hole in its direction; an acknowledgement from the other side past the bytes that
 // direction has shown means the receiver has the missing bytes, so they were lost by
-// the capture, not the network, and no retransmission will come: the Assembler is then
-// told to skip such holes at once instead of after the gap timeout, during which the
-// other direction would run far ahead.
-func (c *conn) watchHoles(t *layers.TCP, dir tcp.TCPFlowDirection, nextSeq tcp.Sequence) {
+// the capture, not the network, and no retransmission will come. It reports such a
+// lost hole in the other direction, so that the Assembler skips it before this
+// segment is used: otherwise a response would be parsed while the request it answers
+// still waits behind the hole, and pair with the wrong request.
+func (c *conn) watchHoles(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDirection, nextSeq tcp.Sequence) bool {
 	d, r := 0, 1
 	if dir == tcp.TCPDirServerToClient {
 		d, r = 1, 0
@@ -297,8 +302,15 @@ func (c *conn) watchHoles(t *layers.TCP, dir tcp.TCPFlowDirection, nextSeq tcp.S
 		seq := tcp.Sequence(t.Seq)
 		switch diff := nextSeq.Difference(seq); {
 		case diff > 0:
-			c.hole[d] = true
-		case diff <= 0 && diff > -len(t.Payload) || diff == 0:
+			// holeSince is the first segment with data past the hole: gopacket keeps
+			// such segments with their capture time, which the flush compares.
+			if !c.hole[d] || c.holeSince[d].IsZero() && len(t.Payload) > 0 {
+				c.hole[d], c.holeSince[d] = true, time.Time{}
+				if len(t.Payload) > 0 {
+					c.holeSince[d] = ci.Timestamp
+				}
+			}
+		case diff == 0 || diff > -len(t.Payload):
 			// In order (or overlapping the edge): the direction reaches past it.
 			c.hole[d] = false
 			if end := seq.Add(len(t.Payload)); c.next[d] == 0 || c.next[d].Difference(end) > 0 {
@@ -306,9 +318,7 @@ func (c *conn) watchHoles(t *layers.TCP, dir tcp.TCPFlowDirection, nextSeq tcp.S
 			}
 		}
 	}
-	if t.ACK && c.hole[r] && c.next[r] != 0 && c.next[r].Difference(tcp.Sequence(t.Ack)) > 0 {
-		c.a.lostHole = true
-	}
+	return t.ACK && c.hole[r] && c.next[r] != 0 && c.next[r].Difference(tcp.Sequence(t.Ack)) > 0
 }
 
 // ReassembledSG receives the next contiguous bytes of one direction.
