@@ -1,6 +1,7 @@
 package output
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/netip"
 	"reflect"
@@ -207,4 +208,25 @@ func TestResurfaceURLFallsBackToServerAddress(t *testing.T) {
 	if got := get(d, "request_param:item"); got != "7" {
 		t.Errorf("request_param:item %q", got)
 	}
+}
+
+// FuzzResurfaceJSON: any name and value encode to a line that parses back to the same
+// strings (each invalid UTF-8 byte as U+FFFD, as []rune does) and holds no raw newline.
+func FuzzResurfaceJSON(f *testing.F) {
+	for _, s := range []string{"", "a", "\x00\x1f\"\\", "\xff\xfe", "<a href='x'>&amp;</a>", "\u2028\u2029", "line\nbreak\r\n"} {
+		f.Add(s, s)
+	}
+	f.Fuzz(func(t *testing.T, name, value string) {
+		line := AppendResurfaceJSON(nil, [][2]string{{name, value}, {"k", "v"}})
+		if bytes.ContainsAny(line, "\n\r") {
+			t.Fatalf("raw line break in %q", line)
+		}
+		var m [][]string
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("%v: %q", err, line)
+		}
+		if len(m) != 2 || m[0][0] != string([]rune(name)) || m[0][1] != string([]rune(value)) {
+			t.Fatalf("round trip %q %q -> %q", name, value, m)
+		}
+	})
 }
