@@ -36,9 +36,10 @@ type matcher struct {
 	bt   *regexp2.Regexp
 
 	// Fast paths, all exact (they never change what matches):
-	lits map[string]struct{} // full match of a finite set of plain strings
-	seg  *segmenter          // find: matches can only lie inside runs of certain bytes
-	pre  *prefilter          // find: every match contains one of a few literals
+	names *nameSet    // full match of a few literals, each possibly followed by .*
+	seq   *seqMatcher // find: a sequence of classes, matched without the engine
+	seg   *segmenter  // find: matches can only lie inside runs of certain bytes
+	pre   *prefilter  // find: every match contains one of a few literals
 }
 
 // compileMatcher compiles a rule's regex. full selects Java matches() semantics (the
@@ -154,16 +155,20 @@ func (m *matcher) groupIndex(name string) int {
 // match reports whether s matches (whole or anywhere, per m.full). The error is
 // non-nil only when the backtracking engine gave up; callers fail closed.
 func (m *matcher) match(s string) (bool, error) {
-	if m.lits != nil {
-		_, ok := m.lits[s]
-		return ok, nil
-	}
 	if m.re != nil {
-		if m.seg != nil {
-			return m.seg.any(m.re, s), nil
+		if m.names != nil {
+			if ok, known := m.names.match(s); known {
+				return ok, nil
+			}
+		}
+		if m.seq != nil {
+			return m.seq.any(s), nil
 		}
 		if m.pre != nil && !m.pre.mayMatch(s) {
 			return false, nil
+		}
+		if m.seg != nil {
+			return m.seg.any(m.re, s), nil
 		}
 		return m.re.MatchString(s), nil
 	}
@@ -191,76 +196,10 @@ func (m *matcher) addFastPaths(p string) {
 	}
 	re = re.Simplify()
 	if m.full {
-		if set, ok := finiteStrings(re, 64); ok {
-			m.lits = make(map[string]struct{}, len(set))
-			for _, s := range set {
-				m.lits[s] = struct{}{}
-			}
-		}
+		m.names = newNameSet(re)
 		return
 	}
-	if m.seg = newSegmenter(re); m.seg == nil {
-		m.pre = newPrefilter(re)
-	}
-}
-
-// finiteStrings lists every string re matches in full, if re is a small finite set of
-// plain strings without anchors or case folding (typical scopes such as
-// "request_header:cookie|response_header:set-cookie"), so matching is a map lookup.
-func finiteStrings(re *syntax.Regexp, limit int) ([]string, bool) {
-	switch re.Op {
-	case syntax.OpEmptyMatch:
-		return []string{""}, true
-	case syntax.OpLiteral:
-		if re.Flags&syntax.FoldCase != 0 {
-			return nil, false
-		}
-		return []string{string(re.Rune)}, true
-	case syntax.OpCharClass:
-		var out []string
-		for i := 0; i+1 < len(re.Rune); i += 2 {
-			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
-				if len(out) >= limit {
-					return nil, false
-				}
-				out = append(out, string(r))
-			}
-		}
-		return out, true
-	case syntax.OpCapture:
-		return finiteStrings(re.Sub[0], limit)
-	case syntax.OpQuest:
-		sub, ok := finiteStrings(re.Sub[0], limit-1)
-		if !ok {
-			return nil, false
-		}
-		return append(sub, ""), true
-	case syntax.OpAlternate:
-		var out []string
-		for _, s := range re.Sub {
-			sub, ok := finiteStrings(s, limit-len(out))
-			if !ok {
-				return nil, false
-			}
-			out = append(out, sub...)
-		}
-		return out, true
-	case syntax.OpConcat:
-		out := []string{""}
-		for _, s := range re.Sub {
-			sub, ok := finiteStrings(s, limit)
-			if !ok || len(out)*len(sub) > limit {
-				return nil, false
-			}
-			next := make([]string, 0, len(out)*len(sub))
-			for _, a := range out {
-				for _, b := range sub {
-					next = append(next, a+b)
-				}
-			}
-			out = next
-		}
-		return out, true
-	}
-	return nil, false
+	m.seq = newSeqMatcher(re)
+	m.seg = newSegmenter(re)
+	m.pre = newPrefilter(re)
 }

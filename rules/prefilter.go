@@ -10,8 +10,28 @@ import (
 // its atoms (ASCII, compared case-insensitively). It serves regexes the segmenter cannot,
 // such as the default set's JSON rule `(?i)"(password|token|...)"\s*:\s*"..."`, which
 // otherwise runs Go's slowest engine over every large body.
+//
+// The atoms are not searched one by one (19 atoms, in two cases each, would be 38 scans
+// of a 64 KiB body): a few anchor bytes are chosen so that every atom contains one of
+// them, rare ones by preference ('k' for the *token and *key names, '=' for all of
+// "password=", "token=", ...), and each anchor is scanned for once per case with
+// strings.IndexByte; only where it occurs are the atoms that hold it compared.
 type prefilter struct {
-	atoms []string
+	atoms   []string // lower-case
+	anchors []pfAnchor
+	// Some atom holds a 'k' or an 's', which the Kelvin sign or the long s could stand for.
+	kelvin, longS bool
+}
+
+// pfAnchor is one anchor byte and the atoms it stands for.
+type pfAnchor struct {
+	cases []byte   // the byte, and its upper-case form if it is a letter
+	cands []pfCand // atoms holding it
+}
+
+type pfCand struct {
+	atom string
+	off  int // where the anchor byte is in atom
 }
 
 // minAtomLen keeps atoms selective enough to be worth the scan.
@@ -22,12 +42,68 @@ func newPrefilter(re *syntax.Regexp) *prefilter {
 	if !ok || len(atoms) == 0 || len(atoms) > 64 {
 		return nil
 	}
+	p := &prefilter{}
+	seen := map[string]bool{}
 	for _, a := range atoms {
 		if len(a) < minAtomLen {
 			return nil
 		}
+		a = strings.Map(func(r rune) rune { return rune(lowerASCII(byte(r))) }, a)
+		if !seen[a] {
+			seen[a] = true
+			p.atoms = append(p.atoms, a)
+			p.kelvin = p.kelvin || strings.IndexByte(a, 'k') >= 0
+			p.longS = p.longS || strings.IndexByte(a, 's') >= 0
+		}
 	}
-	return &prefilter{atoms: atoms}
+	p.chooseAnchors()
+	return p
+}
+
+// chooseAnchors covers the atoms with anchor bytes, greedily taking the byte that covers
+// the most atoms not yet covered per unit of estimated cost: a scan of the value per case
+// of the byte, plus a comparison per atom wherever the byte occurs (see byteFreq).
+func (p *prefilter) chooseAnchors() {
+	covered := make([]bool, len(p.atoms))
+	left := len(p.atoms)
+	for left > 0 {
+		best, bestScore := byte(0), -1.0
+		for c := 0; c < 128; c++ {
+			b := byte(c)
+			if 'A' <= b && b <= 'Z' {
+				continue // atoms are lower-case
+			}
+			n := 0
+			for i, a := range p.atoms {
+				if !covered[i] && strings.IndexByte(a, b) >= 0 {
+					n++
+				}
+			}
+			if n == 0 {
+				continue
+			}
+			passes, freq := 1, byteFreq(b)
+			if 'a' <= b && b <= 'z' {
+				passes, freq = 2, freq+byteFreq(b-'a'+'A')
+			}
+			cost := float64(passes*200) + float64(freq)*(1+float64(n)/4)
+			if score := float64(n) / cost; score > bestScore {
+				best, bestScore = b, score
+			}
+		}
+		an := pfAnchor{cases: []byte{best}}
+		if 'a' <= best && best <= 'z' {
+			an.cases = append(an.cases, best-'a'+'A')
+		}
+		for i, a := range p.atoms {
+			if k := strings.IndexByte(a, best); !covered[i] && k >= 0 {
+				covered[i] = true
+				left--
+				an.cands = append(an.cands, pfCand{atom: a, off: k})
+			}
+		}
+		p.anchors = append(p.anchors, an)
+	}
 }
 
 // atomsOf returns strings one of which every match of re contains, case aside.
@@ -104,38 +180,26 @@ func shortest(a []string) int {
 // non-ASCII runes equal to ASCII letters are the Kelvin sign and the long s; a value
 // holding either is always passed on to the regex.
 func (p *prefilter) mayMatch(s string) bool {
-	if strings.Contains(s, "\u212a") || strings.Contains(s, "\u017f") {
+	if p.kelvin && strings.Contains(s, "\u212a") || p.longS && strings.Contains(s, "\u017f") {
 		return true
 	}
-	for _, a := range p.atoms {
-		if containsFoldASCII(s, a) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsFoldASCII(s, lit string) bool {
-	k := anchorOf(lit)
-	c := lowerASCII(lit[k])
-	cases := [2]byte{c, c}
-	if 'a' <= c && c <= 'z' {
-		cases[1] = c - 'a' + 'A'
-	}
-	for n, b := range cases {
-		if n == 1 && b == cases[0] {
-			break
-		}
-		for i := k; i+len(lit)-k <= len(s); {
-			j := strings.IndexByte(s[i:len(s)-(len(lit)-k)+1], b)
-			if j < 0 {
-				break
+	for i := range p.anchors {
+		an := &p.anchors[i]
+		for _, b := range an.cases {
+			for q := 0; q < len(s); {
+				j := strings.IndexByte(s[q:], b)
+				if j < 0 {
+					break
+				}
+				at := q + j
+				q = at + 1
+				for _, c := range an.cands {
+					if st := at - c.off; st >= 0 && st+len(c.atom) <= len(s) && lowerASCII(s[st]) == c.atom[0] &&
+						asciiEqualFold(s[st:st+len(c.atom)], c.atom) {
+						return true
+					}
+				}
 			}
-			i += j
-			if asciiEqualFold(s[i-k:i-k+len(lit)], lit) {
-				return true
-			}
-			i++
 		}
 	}
 	return false
@@ -231,18 +295,4 @@ func lowerASCII(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
-}
-
-// rareness orders letters from rare to common in English text and JSON keys; the rarest
-// letter of an atom is the byte searched for.
-const rareness = "zqxjkvbpygfwmucldrhsnioate"
-
-func anchorOf(lit string) int {
-	best, rank := 0, len(rareness)+1
-	for i := 0; i < len(lit); i++ {
-		if r := strings.IndexByte(rareness, lowerASCII(lit[i])); r >= 0 && r < rank {
-			best, rank = i, r
-		}
-	}
-	return best
 }

@@ -202,8 +202,8 @@ func TestFastPathsAgreeWithRegexp(t *testing.T) {
 			}
 		}
 	}
-	if m, _ := compileMatcher(`request_header:cookie|response_header:set-cookie`, true); m.lits == nil {
-		t.Error("literal scope did not get the map fast path")
+	if m, _ := compileMatcher(`request_header:cookie|response_header:set-cookie`, true); m.names == nil {
+		t.Error("literal scope did not get the name set fast path")
 	}
 	if m, _ := compileMatcher(`[0-9\.\-\/]{9,}`, false); m.seg == nil || m.seg.minLen != 9 {
 		t.Error("digit run regex did not get the segment fast path")

@@ -107,11 +107,15 @@ func validGroupName(name string) bool {
 // engine gave up.
 func replaceAll(m *matcher, parts []replPart, s string) (string, error) {
 	if m.re != nil {
+		if m.seq != nil && !usesGroups(parts) {
+			return seqReplaceAll(m.seq, parts, s), nil
+		}
+		if m.pre != nil && !m.pre.mayMatch(s) {
+			return s, nil
+		}
 		var locs [][]int
 		if m.seg != nil {
 			locs = m.seg.allIndex(m.re, s)
-		} else if m.pre != nil && !m.pre.mayMatch(s) {
-			return s, nil
 		} else {
 			locs = m.re.FindAllStringSubmatchIndex(s, -1)
 		}
@@ -136,6 +140,41 @@ func replaceAll(m *matcher, parts []replPart, s string) (string, error) {
 		return b.String(), nil
 	}
 	return btReplaceAll(m.bt, parts, s)
+}
+
+// usesGroups tells whether a replacement refers to a group other than the whole match.
+func usesGroups(parts []replPart) bool {
+	for _, p := range parts {
+		if p.group > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// seqReplaceAll is replaceAll for a sequence matcher (no group but $0 referred to).
+func seqReplaceAll(sm *seqMatcher, parts []replPart, s string) string {
+	start, end := sm.find(s, 0)
+	if start < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	last := 0
+	for start >= 0 {
+		b.WriteString(s[last:start])
+		for _, p := range parts {
+			if p.group < 0 {
+				b.WriteString(p.lit)
+			} else {
+				b.WriteString(s[start:end])
+			}
+		}
+		last = end
+		start, end = sm.find(s, end)
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
 
 // btReplaceAll is replaceAll on the backtracking engine, which works on runes; invalid

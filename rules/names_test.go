@@ -1,0 +1,91 @@
+package rules
+
+import (
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Every scope of the predefined sets is matched by comparing strings, not by the engine
+// (but strict's look-aheads, which need the backtracking engine).
+func TestScopesUseNameSets(t *testing.T) {
+	for _, set := range []string{"include default", "include standard", "include strict"} {
+		r := mustParse(set)
+		for _, g := range [][]*rule{r.removes, r.replaces} {
+			for _, rl := range g {
+				if rl.scope.names == nil && rl.scope.bt == nil {
+					t.Errorf("%s: scope %s has no name set", set, rl.scope.src)
+				}
+			}
+		}
+	}
+}
+
+// Name sets must answer exactly as the anchored regex: random names built from the
+// pieces of the scopes, in random case, with line ends, non-ASCII and invalid UTF-8.
+func TestNameSetAgreesWithRegexp(t *testing.T) {
+	scopes := []struct {
+		re      string
+		set     bool     // expected to get a name set
+		matches []string // names that must match, among others tried
+	}{
+		{`request_header:cookie|response_header:set-cookie`, true, []string{"request_header:cookie", "response_header:set-cookie"}},
+		{`(request|response)_body|request_param:.*`, true, []string{"response_body", "request_param:", "request_param:x\xff"}},
+		{`request_body|request_param:.*|response_body`, true, []string{"request_body", "request_param:q"}},
+		{`(?i)request_param:(?:` + secretNames + `)`, true, []string{"request_param:password", "REQUEST_param:Api_Key", "request_param:tOKEN"}},
+		{`request_header:(authorization|proxy-authorization|x-api-key|api-key|x-auth-token|x-access-token|x-amz-security-token)`,
+			true, []string{"request_header:x-api-key", "request_header:authorization"}},
+		{`request_url|request_body`, true, []string{"request_url"}},
+		{`a|b?c`, true, []string{"a", "c", "bc"}},
+		{`[ab][cd]`, true, []string{"ac", "bd"}},
+		{`x(y|z)?`, true, []string{"x", "xz"}},
+		{`(?s)req.*`, true, []string{"req\n", "request"}},
+		{`(?i)ke.*y`, false, []string{"KEy", "ke\xffy"}},
+		{`(?i)k.*`, true, []string{"K", "\u212a", "k\xff"}},
+		{`é.*`, true, []string{"é", "é\xff"}},
+		{`.*`, true, []string{"", "\xff\r"}},
+		{`a(?:)b`, true, []string{"ab"}},
+		{`(?i)s_k`, true, []string{"S_K", "\u017f_\u212a"}},
+		{`[é€]x`, true, []string{"éx", "€x"}},
+		{`(?i)[ab]c`, true, []string{"AC", "bC"}},
+		{`req.*|res`, true, []string{"res", "req"}},
+		{`(?i:ab)c`, false, []string{"ABc"}},
+	}
+	pieces := []string{"request", "response", "_", "body", "param", ":", "header", "cookie", "set-", "Cookie", "REQUEST",
+		"password", "PassWord", "token", "api_key", "x-api-key", "url", "a", "b", "c", "d", "x", "y", "z", "k", "K",
+		"\u212a", "s", "\u017f", "e", "é", "€", "\n", "\r", "\xff", "\xe2\x82", "req", "res", "ke"}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, sc := range scopes {
+		p := sc.re
+		m, err := compileMatcher(p, true)
+		if err != nil {
+			t.Fatal(p, err)
+		}
+		plain := regexp.MustCompile(`^(?:` + p + `)$`)
+		check := func(s string) {
+			want := plain.MatchString(s)
+			if got, _ := m.match(s); got != want {
+				t.Fatalf("%s full match %q: got %v, want %v", p, s, got, want)
+			}
+		}
+		for _, s := range sc.matches {
+			if !plain.MatchString(s) {
+				t.Fatalf("%s: example %q does not match", p, s)
+			}
+			check(s)
+			check(s + "\n")
+			check(s[:len(s)/2])
+		}
+		for range 3000 {
+			var b strings.Builder
+			for range rng.IntN(6) {
+				b.WriteString(pieces[rng.IntN(len(pieces))])
+			}
+			check(b.String())
+		}
+		if (m.names != nil) != sc.set {
+			t.Errorf("%s: name set %v, want %v", p, m.names != nil, sc.set)
+		}
+	}
+}
