@@ -47,15 +47,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	dec := capture.NewDecoder()
 	filter := capture.Filter(ports)
+	engine := "libpcap" // what reads packets; mirror decapsulates on top of either
 	switch cfg.Engine {
 	case "libpcap", "pcap", "":
-	case "mirror":
+	case "afpacket":
+		engine = "afpacket"
+	case "mirror", "afpacket+mirror":
+		if cfg.Engine == "afpacket+mirror" {
+			engine = "afpacket"
+		}
 		if filter, err = mirrorMode(cfg, ports, dec); err != nil {
 			fmt.Fprintln(stderr, "sniffer:", err)
 			return 2
 		}
 	default:
-		fmt.Fprintf(stderr, "sniffer: SNIFFER_ENGINE/-engine %q: want libpcap or mirror\n", cfg.Engine)
+		fmt.Fprintf(stderr, "sniffer: SNIFFER_ENGINE/-engine %q: want libpcap, afpacket, mirror or afpacket+mirror\n", cfg.Engine)
 		return 2
 	}
 	switch {
@@ -88,7 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	src, err := capture.Open(capture.Config{File: cfg.File, Device: cfg.Device, Filter: filter, Promisc: cfg.Promisc, BufferSize: cfg.PcapBuffer})
+	src, err := capture.Open(capture.Config{File: cfg.File, Device: cfg.Device, Filter: filter, Promisc: cfg.Promisc, BufferSize: cfg.PcapBuffer, Immediate: cfg.Immediate,
+		Engine: engine, FanoutGroup: cfg.AFFanout, BlockSize: cfg.AFBlockSize, NumBlocks: cfg.AFBlocks})
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer:", err)
 		return 1
