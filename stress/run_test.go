@@ -109,11 +109,12 @@ func runSniffer(t *testing.T, pcap string, timeout time.Duration, args ...string
 	// Peak memory: getrusage's ru_maxrss of a child started by this (large) test
 	// process is worthless, since Linux carries the parent's high-water mark into the
 	// child across the vfork and exec. /usr/bin/time's child is forked from a small
-	// process, so its figure is the sniffer's own; without it, VmHWM is polled.
+	// process, so its figure is the sniffer's own; without it (or with
+	// STRESS_RSS=poll), VmHWM is polled every 10 ms.
 	timeOut := filepath.Join(dir, "time.txt")
 	cmd := exec.Command(sniffer, args...)
 	useTime := false
-	if _, err := os.Stat("/usr/bin/time"); err == nil {
+	if _, err := os.Stat("/usr/bin/time"); err == nil && os.Getenv("STRESS_RSS") != "poll" {
 		cmd = exec.Command("/usr/bin/time", append([]string{"-f", "maxrss %M", "-o", timeOut, sniffer}, args...)...)
 		useTime = true
 	}
@@ -176,6 +177,13 @@ wait:
 		t.Fatalf("sniffer crashed (%s):\n%s", r.signal, tail(r.stderr))
 	}
 	return r
+}
+
+// TestVmHWM checks the fallback measure on this process.
+func TestVmHWM(t *testing.T) {
+	if n := vmHWM(os.Getpid()); n < 1<<20 {
+		t.Fatalf("VmHWM of this process: %d bytes", n)
+	}
 }
 
 // vmHWM reads the peak resident set size of a process, in bytes, or 0 once it is gone.
