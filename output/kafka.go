@@ -133,6 +133,7 @@ func NewKafka(cfg KafkaConfig) (*Kafka, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()), // what the idempotent producer requires
 		kgo.ClientID("sniffer"),
 		kgo.SoftwareNameAndVersion("sniffer", softwareVersion(cfg.Version)),
+		kgo.WithLogger(kafkaLog{k}),
 	}
 	if t, err := kafkaTLS(cfg); err != nil {
 		return nil, err
@@ -227,6 +228,22 @@ func kafkaSASL(cfg KafkaConfig) (sasl.Mechanism, error) {
 		return scram.Auth{User: cfg.SASLUser, Pass: cfg.SASLPassword}.AsSha512Mechanism(), nil
 	}
 	return nil, fmt.Errorf("KAFKA_SASL_MECHANISM %q: want plain, scram-sha-256 or scram-sha-512", cfg.SASLMechanism)
+}
+
+// kafkaLog passes the client's warnings and errors (a broker unreachable, TLS or SASL
+// refused) to the log, at most one a minute, so that an operator learns why calls wait.
+type kafkaLog struct{ k *Kafka }
+
+func (kafkaLog) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (l kafkaLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if ok, held := l.k.errWarn.allow(time.Now()); ok {
+		lv := slog.LevelWarn
+		if level == kgo.LogLevelError {
+			lv = slog.LevelError
+		}
+		l.k.log.Log(context.Background(), lv, "kafka client: "+msg, append(keyvals, "warnings_held_back", held)...)
+	}
 }
 
 // Details tells whether the sink wants the rules' details (resurface format, through
