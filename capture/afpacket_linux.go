@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -105,6 +106,33 @@ func openAFPacket(cfg Config) (*Source, error) {
 		}
 	}
 	return &Source{names: af.names, live: true, af: af}, nil
+}
+
+// OpenGroup opens n afpacket sources that split the capture by flow: each has its own
+// sockets, and the sockets of one device are in one PACKET_FANOUT_HASH group, so that every
+// packet of a connection, both directions, reaches the same source. Run each on its own
+// goroutine with its own decoder and reassembler. The group is cfg.FanoutGroup, or a
+// random one when that is 0 (other sniffer processes then stay out of it).
+func OpenGroup(cfg Config, n int) ([]*Source, error) {
+	if n < 1 || n > 256 {
+		return nil, fmt.Errorf("afpacket group of %d sources: want 1 to 256", n)
+	}
+	cfg.Engine = "afpacket"
+	if cfg.FanoutGroup == 0 {
+		cfg.FanoutGroup = 1 + rand.IntN(0xff00) // leaves room for one id per device above it
+	}
+	var out []*Source
+	for range n {
+		s, err := openAFPacket(cfg)
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // openAFDevice opens the ring on dev. "any" is read as SOCK_DGRAM, which starts every

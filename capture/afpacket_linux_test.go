@@ -201,6 +201,45 @@ func TestAFPacketFanoutSplitsConnections(t *testing.T) {
 	}
 }
 
+// OpenGroup: three sources, one random fanout group, each connection on exactly one.
+func TestAFPacketOpenGroup(t *testing.T) {
+	needRawSocket(t)
+	port, get := afServe(t)
+	srcs, err := OpenGroup(Config{Device: "lo", Filter: Filter([]PortRange{{uint16(port), uint16(port)}})}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	cols := make([]*afCollector, len(srcs))
+	for i, s := range srcs {
+		cols[i] = newAFCollector()
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Run(ctx, cols[i]) }()
+	}
+	get("g", 60)
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	var split []int
+	for i := range 60 {
+		line, seen := fmt.Sprintf("GET /g/%d HTTP/1.1", i), 0
+		for _, c := range cols {
+			if c.lines()[line] > 0 {
+				seen++
+			}
+		}
+		if seen != 1 {
+			t.Errorf("%q seen by %d sources, want 1", line, seen)
+		}
+	}
+	for i, c := range cols {
+		split = append(split, len(c.lines()))
+		srcs[i].Close()
+	}
+	t.Logf("60 connections split %v", split)
+}
+
 // A filter libpcap cannot compile is refused with the expression in the message.
 func TestAFPacketBadFilter(t *testing.T) {
 	needRawSocket(t)

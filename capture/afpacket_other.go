@@ -21,3 +21,9 @@ func openAFPacket(Config) (*Source, error) {
 func (*afSource) close()                             {}
 func (*afSource) stats() (received, dropped int)     { return 0, 0 }
 func (*afSource) run(context.Context, Handler) error { return nil }
+
+// OpenGroup needs the afpacket engine, which is Linux only.
+func OpenGroup(Config, int) ([]*Source, error) {
+	_, err := openAFPacket(Config{})
+	return nil, err
+}
