@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -243,5 +244,75 @@ func TestCorruptCapture(t *testing.T) {
 	code, _, errs := runSniffer(t, nil, "-q", "-r", path)
 	if code != 1 || !strings.Contains(errs, "bad.pcap") || strings.Contains(errs, "panic") {
 		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+// Issue 4's end-to-end check: a login call with a JSON body, an Authorization header, a
+// cookie and a card number, run with include standard plus custom rules, reaches the
+// collector with those values masked or removed and the rest intact.
+func TestStandardPlusCustomRulesToCollector(t *testing.T) {
+	var mu sync.Mutex
+	var msgs [][][2]string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		zr, err := zlib.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		b, _ := io.ReadAll(zr)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var m [][2]string
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				http.Error(w, err.Error(), 400)
+				return
+			}
+			msgs = append(msgs, m)
+		}
+		w.WriteHeader(204)
+	}))
+	defer srv.Close()
+	reqBody := `{"user":"alice","email":"alice@example.com","password":"hunter2","card":"4111 1111 1111 1111"}`
+	respBody := `{"ok":true,"user":"alice"}`
+	req := "POST /api/login HTTP/1.1\r\nHost: shop.test\r\nAuthorization: Basic YWxpY2U6aHVudGVyMg==\r\n" +
+		"Cookie: sid=deadbeef\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(reqBody)) + "\r\n\r\n" + reqBody
+	resp := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: sid=cafe\r\nContent-Length: " + strconv.Itoa(len(respBody)) + "\r\n\r\n" + respBody
+	pcap := writeCapture(t, req, resp)
+	rules := "include standard\n" +
+		"/request_header:authorization/ remove\n" +
+		"/request_body/ replace /\"password\":\"[^\"]*\"/, /\"password\":\"xxx\"/\n" +
+		"/request_body|response_body/ replace /\\b\\d{4}[ -]\\d{4}[ -]\\d{4}[ -]\\d{4}\\b/, /xxxx/\n"
+	code, _, errs := runSniffer(t, map[string]string{"USAGE_LOGGERS_URL": srv.URL + "/message", "USAGE_LOGGERS_RULES": rules}, "-r", pcap)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(msgs) != 1 {
+		t.Fatalf("collector got %d messages, want 1", len(msgs))
+	}
+	got := map[string]string{}
+	for _, kv := range msgs[0] {
+		got[kv[0]] = kv[1]
+	}
+	for name, v := range got {
+		for _, secret := range []string{"YWxpY2U6aHVudGVyMg", "deadbeef", "cafe", "hunter2", "alice@example.com", "4111"} {
+			if strings.Contains(v, secret) {
+				t.Errorf("%s leaks %q: %q", name, secret, v)
+			}
+		}
+	}
+	for _, gone := range []string{"request_header:authorization", "request_header:cookie", "response_header:set-cookie"} {
+		if _, ok := got[gone]; ok {
+			t.Errorf("%s should be removed", gone)
+		}
+	}
+	if b := got["request_body"]; !strings.Contains(b, `"user":"alice"`) || !strings.Contains(b, `"password":"xxx"`) || !strings.Contains(b, `"card":"xxxx`) {
+		t.Errorf("request body not masked as the rules say, or its rest lost: %q", b)
+	}
+	if got["request_method"] != "POST" || got["request_url"] != "http://shop.test/api/login" || got["response_code"] != "200" ||
+		got["request_header:content-type"] != "application/json" || got["response_body"] != respBody {
+		t.Errorf("what the rules do not touch must arrive intact: %v", msgs[0])
 	}
 }
