@@ -16,6 +16,7 @@ import (
 type Config struct {
 	MaxBodyBytes     int64         // body bytes kept per message; the rest is counted, not kept
 	MaxHeaderBytes   int           // largest head (start line + headers) accepted
+	MaxHeadBytes     int64         // partial heads and lines held over all connections (slowloris)
 	MaxHeaders       int           // most header lines per message
 	MaxPending       int           // requests waiting for a response per connection (pipelining)
 	MaxStreams       int           // connections tracked at once; more are counted and ignored
@@ -31,6 +32,7 @@ func DefaultConfig() Config {
 	return Config{
 		MaxBodyBytes:     1 << 20,
 		MaxHeaderBytes:   64 << 10,
+		MaxHeadBytes:     64 << 20,
 		MaxHeaders:       256,
 		MaxPending:       256,
 		MaxStreams:       100000,
@@ -108,6 +110,9 @@ func New(cfg Config, emit func(*Call)) *Assembler {
 	d := DefaultConfig()
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if cfg.MaxHeadBytes <= 0 {
+		cfg.MaxHeadBytes = d.MaxHeadBytes
 	}
 	if cfg.MaxHeaders <= 0 {
 		cfg.MaxHeaders = d.MaxHeaders

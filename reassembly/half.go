@@ -39,6 +39,7 @@ type half struct {
 	role role
 	st   state
 	buf  []byte // a head, chunk line or partial line not complete yet
+	held int    // cap(buf) as counted in Stats.HeadBytes
 	// headAt is the capture time of the first byte of the head being read.
 	headAt    time.Time
 	remaining int64     // bytes left in a fixed body or chunk
@@ -68,6 +69,7 @@ func (h *half) other() *half {
 
 // feed parses data, the next contiguous bytes of this direction.
 func (h *half) feed(data []byte) {
+	defer h.hold()
 	for len(data) > 0 {
 		n := h.step(data)
 		data = data[n:]
@@ -117,6 +119,28 @@ func (h *half) step(data []byte) int {
 	}
 }
 
+// hold lets an empty buffer go and counts what the buffer holds in Stats.HeadBytes.
+// The head cap bounds one connection; without a bound on the total, slowloris clients
+// (each holding a head just under the cap, adding a line now and then) took memory in
+// proportion to their number: 1,000 of them held 127 MiB, and max-streams of them
+// could hold gigabytes. Buffers are counted by capacity, which is what they cost, and
+// released when empty so that idle connections hold none.
+func (h *half) hold() {
+	if len(h.buf) == 0 {
+		h.buf = nil
+	}
+	if d := cap(h.buf) - h.held; d != 0 {
+		h.c.a.stats.HeadBytes.Add(int64(d))
+		h.held = cap(h.buf)
+	}
+}
+
+// overBudget tells whether holding n bytes in this half's buffer would take the bytes
+// held over all connections past MaxHeadBytes.
+func (h *half) overBudget(n int) bool {
+	return h.c.a.stats.HeadBytes.Load()+int64(n-h.held) > h.c.a.cfg.MaxHeadBytes
+}
+
 // sync looks for the next start line of the kind this half carries. Only whole lines
 // are tested; a partial last line is kept (bounded) for the next call.
 func (h *half) sync(data []byte) int {
@@ -132,7 +156,7 @@ func (h *half) sync(data []byte) int {
 		if nl < 0 {
 			rest := p[start:]
 			h.c.a.stats.SkippedBytes.Add(int64(start))
-			if len(rest) > maxLine {
+			if len(rest) > maxLine || h.overBudget(len(rest)) {
 				h.c.a.stats.SkippedBytes.Add(int64(len(rest)))
 				h.buf = h.buf[:0]
 			} else {
@@ -194,7 +218,7 @@ func (h *half) head(data []byte) int {
 	h.buf = append(h.buf, data...)
 	end := headEnd(h.buf, from)
 	if end < 0 {
-		if len(h.buf) > h.c.a.cfg.MaxHeaderBytes {
+		if len(h.buf) > h.c.a.cfg.MaxHeaderBytes || h.overBudget(cap(h.buf)) {
 			h.fail(nil)
 		}
 		return len(data)
@@ -309,7 +333,7 @@ func (h *half) chunkSize(data []byte) int {
 	nl := bytes.IndexByte(data, '\n')
 	if nl < 0 {
 		h.buf = append(h.buf, data...)
-		if len(h.buf) > maxLine {
+		if len(h.buf) > maxLine || h.overBudget(cap(h.buf)) {
 			h.fail(nil)
 		}
 		return len(data)
@@ -354,7 +378,7 @@ func (h *half) trailer(data []byte) int {
 	}
 	end := headEnd(h.buf, from)
 	if end < 0 {
-		if len(h.buf) > h.c.a.cfg.MaxHeaderBytes {
+		if len(h.buf) > h.c.a.cfg.MaxHeaderBytes || h.overBudget(cap(h.buf)) {
 			h.fail(nil)
 		}
 		return len(data)
@@ -421,6 +445,7 @@ func (h *half) fail(reason *string) {
 // (its start line would otherwise follow the body's tail on one line, and resync would
 // never find it). Elsewhere the message is abandoned and the parser resynchronises.
 func (h *half) gap(skip int) {
+	defer h.hold()
 	h.c.a.stats.Gaps.Add(1)
 	switch h.st {
 	case sTunnel:
@@ -471,6 +496,12 @@ func (h *half) holed(reason string) {
 // end handles the end of this direction: a FIN or RST was reached (fin), or the stream
 // was flushed without one (idle timeout, end of the capture).
 func (h *half) end(fin bool) {
+	defer func() {
+		// Nothing more comes this way: a partial line still kept goes, counted.
+		h.c.a.stats.SkippedBytes.Add(int64(len(h.buf)))
+		h.buf = h.buf[:0]
+		h.hold()
+	}()
 	if h.st == sCloseBody && fin {
 		h.done(h.off - 1)
 		return

@@ -30,6 +30,7 @@ type Stats struct {
 	Tunnels        atomic.Int64 // CONNECT/Upgrade streams whose rest was skipped
 	SkippedBytes   atomic.Int64 // bytes skipped while looking for the next message
 	TruncatedBody  atomic.Int64 // bodies cut at the body limit
+	HeadBytes      atomic.Int64 // bytes held now in partial heads and lines, over all connections
 	incomplete     [8]atomic.Int64
 }
 
