@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // spool is a bounded FIFO of messages on disk: numbered segment files of NDJSON lines, read
@@ -61,7 +60,7 @@ func openSpool(dir string, capBytes int64) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(lock); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("spool: SPOOL_DIR %s is in use by another sniffer (%v); give each its own directory", dir, err)
 	}
