@@ -3,7 +3,9 @@ package rules
 import (
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 )
 
 // Apply runs the rules on one call's details, the [name, value] pairs of a Resurface
@@ -35,17 +37,25 @@ func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
 	lowerNames(details)
 	st := &callState{r: r}
 	details = st.filterSessionFields(details)
-	if st.stopped(details) {
+	var scopeBuf [32]uint64
+	scopes := scopeBuf[:0]
+	if len(details) > len(scopeBuf) {
+		scopes = make([]uint64, 0, len(details))
+	}
+	for _, d := range details {
+		scopes = append(scopes, r.cache.bits(d[0]))
+	}
+	if st.stopped(details, scopes) {
 		return nil, false
 	}
 	if r.sample > 0 && rand.IntN(100) >= r.sample {
 		return nil, false
 	}
-	details = st.remove(details)
+	details, scopes = st.remove(details, scopes)
 	if len(details) == 0 {
 		return nil, false
 	}
-	st.replace(details)
+	st.replace(details, scopes)
 	out = details[:0]
 	for _, d := range details {
 		if d[1] != "" {
@@ -67,6 +77,15 @@ type callState struct {
 	r        *Rules
 	gaveUp   bool
 	deadline time.Time // set at the call's first backtracking match
+}
+
+// inScope tells whether rl's scope matches a detail's name, given the cached scopes that
+// match it (Rules.cache); failClosed is the answer when the backtracking engine gives up.
+func (st *callState) inScope(rl *rule, cached uint64, name string, failClosed bool) bool {
+	if rl.scopeBit >= 0 {
+		return cached&(1<<rl.scopeBit) != 0
+	}
+	return st.matches(rl.scope, name, failClosed)
 }
 
 func (st *callState) filterSessionFields(details [][2]string) [][2]string {
@@ -126,8 +145,8 @@ func (st *callState) matches(m *matcher, s string, failClosed bool) bool {
 // hit tells whether rule rl applies to detail d: its scope matches the name and, for
 // verbs with a value regex, the value matches too. failClosed is the answer when an
 // engine gives up.
-func (st *callState) hit(rl *rule, d [2]string, failClosed bool) bool {
-	if !st.matches(rl.scope, d[0], failClosed) {
+func (st *callState) hit(rl *rule, cached uint64, d [2]string, failClosed bool) bool {
+	if !st.inScope(rl, cached, d[0], failClosed) {
 		return false
 	}
 	return rl.value == nil || st.matches(rl.value, d[1], failClosed)
@@ -136,12 +155,12 @@ func (st *callState) hit(rl *rule, d [2]string, failClosed bool) bool {
 // stopped evaluates the stop rules. Unlike the Java logger, which counts matching
 // details across all stop_unless rules together (so one rule matching twice covers for
 // another matching none), each stop_unless rule must be met by at least one detail.
-func (st *callState) stopped(details [][2]string) bool {
+func (st *callState) stopped(details [][2]string, scopes []uint64) bool {
 	r := st.r
 	for _, group := range [][]*rule{r.stop, r.stopIfFound, r.stopIf} {
 		for _, rl := range group {
-			for _, d := range details {
-				if st.hit(rl, d, true) {
+			for i, d := range details {
+				if st.hit(rl, scopes[i], d, true) {
 					return true
 				}
 			}
@@ -150,8 +169,8 @@ func (st *callState) stopped(details [][2]string) bool {
 	for _, group := range [][]*rule{r.stopUnlessFound, r.stopUnless} {
 		for _, rl := range group {
 			met := false
-			for _, d := range details {
-				if st.hit(rl, d, false) {
+			for i, d := range details {
+				if st.hit(rl, scopes[i], d, false) {
 					met = true
 					break
 				}
@@ -165,23 +184,25 @@ func (st *callState) stopped(details [][2]string) bool {
 }
 
 // remove drops every detail that some remove rule selects.
-func (st *callState) remove(details [][2]string) [][2]string {
+// scopes is kept in step with details.
+func (st *callState) remove(details [][2]string, scopes []uint64) ([][2]string, []uint64) {
 	if len(st.r.removes) == 0 {
-		return details
+		return details, scopes
 	}
 	out := details[:0]
-	for _, d := range details {
-		if !st.removed(d) {
+	for i, d := range details {
+		if !st.removed(scopes[i], d) {
+			scopes[len(out)] = scopes[i]
 			out = append(out, d)
 		}
 	}
 	clear(details[len(out):])
-	return out
+	return out, scopes[:len(out)]
 }
 
-func (st *callState) removed(d [2]string) bool {
+func (st *callState) removed(cached uint64, d [2]string) bool {
 	for _, rl := range st.r.removes {
-		if !st.matches(rl.scope, d[0], true) {
+		if !st.inScope(rl, cached, d[0], true) {
 			continue
 		}
 		switch rl.verb {
@@ -202,26 +223,82 @@ func (st *callState) removed(d [2]string) bool {
 
 // replace applies the replace rules in order; a value that could not be masked is
 // emptied, so that it is dropped with the other empty values.
-func (st *callState) replace(details [][2]string) {
-	for _, rl := range st.r.replaces {
-		for i := range details {
-			d := &details[i]
-			if !st.matches(rl.scope, d[0], true) {
+//
+// It goes detail by detail, each through every rule in order (a detail's value depends on
+// no other detail, so the results are those of rule by rule). A value the rules change is
+// built in two scratch buffers, reused from call to call, and copied out once: one new
+// string per changed value however many rules change it, where a 16 KiB body masked by
+// the e-mail and then the digit rule used to cost two fresh 16 KiB strings.
+func (st *callState) replace(details [][2]string, scopes []uint64) {
+	if len(st.r.replaces) == 0 {
+		return
+	}
+	var sc *scratch
+	defer func() {
+		if sc != nil {
+			sc.put()
+		}
+	}()
+	for i := range details {
+		d := &details[i]
+		v := d[1]
+		cur := -1 // the scratch buffer v lies in, or -1
+		for _, rl := range st.r.replaces {
+			if !st.inScope(rl, scopes[i], d[0], true) {
 				continue
 			}
-			var v string
-			var err error
-			if rl.value.bt != nil && !st.mayBacktrack() {
-				err = errEngine
-			} else if v, err = replaceAll(rl.value, rl.repl, d[1]); err != nil {
-				st.fail()
+			if rl.value.bt != nil {
+				var nv string
+				changed, err := false, error(nil)
+				if !st.mayBacktrack() {
+					err = errEngine
+				} else if nv, changed, err = btReplaceAll(rl.value.bt, rl.repl, v); err != nil {
+					st.fail()
+				}
+				if err != nil {
+					nv, changed = "", true
+				}
+				if changed {
+					v, cur = nv, -1
+				}
+				continue
 			}
-			if err != nil {
-				v = ""
+			if sc == nil {
+				sc = getScratch()
 			}
-			d[1] = v
+			next := 0
+			if cur == 0 {
+				next = 1
+			}
+			if buf, changed := appendReplaced(sc.buf[next][:0], rl.value, rl.repl, v); changed {
+				sc.buf[next] = buf
+				v, cur = unsafe.String(unsafe.SliceData(buf), len(buf)), next
+			}
+		}
+		if cur >= 0 {
+			v = strings.Clone(v)
+		}
+		d[1] = v
+	}
+}
+
+// scratch holds the two buffers replace builds values in.
+type scratch struct{ buf [2][]byte }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+// maxScratch keeps the pool from holding on to the buffers of an unusually large value.
+const maxScratch = 4 << 20
+
+func (sc *scratch) put() {
+	for i, b := range sc.buf {
+		if cap(b) > maxScratch {
+			sc.buf[i] = nil
 		}
 	}
+	scratchPool.Put(sc)
 }
 
 // lowerNames lower-cases header and parameter names in place (allocating only for a name

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -106,40 +107,49 @@ func validGroupName(name string) bool {
 // itself (no copy) when nothing matches. The error is non-nil only when the backtracking
 // engine gave up.
 func replaceAll(m *matcher, parts []replPart, s string) (string, error) {
-	if m.re != nil {
-		if m.seq != nil && !usesGroups(parts) {
-			return seqReplaceAll(m.seq, parts, s), nil
-		}
-		if m.pre != nil && !m.pre.mayMatch(s) {
-			return s, nil
-		}
-		var locs [][]int
-		if m.seg != nil {
-			locs = m.seg.allIndex(m.re, s)
-		} else {
-			locs = m.re.FindAllStringSubmatchIndex(s, -1)
-		}
-		if len(locs) == 0 {
-			return s, nil
-		}
-		var b strings.Builder
-		b.Grow(len(s))
-		last := 0
-		for _, loc := range locs {
-			b.WriteString(s[last:loc[0]])
-			for _, p := range parts {
-				if p.group < 0 {
-					b.WriteString(p.lit)
-				} else if lo := loc[2*p.group]; lo >= 0 {
-					b.WriteString(s[lo:loc[2*p.group+1]])
-				}
-			}
-			last = loc[1]
-		}
-		b.WriteString(s[last:])
-		return b.String(), nil
+	if m.re == nil {
+		out, _, err := btReplaceAll(m.bt, parts, s)
+		return out, err
 	}
-	return btReplaceAll(m.bt, parts, s)
+	out, changed := appendReplaced(nil, m, parts, s)
+	if !changed {
+		return s, nil
+	}
+	return string(out), nil
+}
+
+// appendReplaced appends s with every match of m (on the RE2 engine) replaced to dst, and
+// reports whether anything matched; if not, dst is returned as it was.
+func appendReplaced(dst []byte, m *matcher, parts []replPart, s string) ([]byte, bool) {
+	if m.seq != nil && !usesGroups(parts) {
+		return seqAppendReplaced(dst, m.seq, parts, s)
+	}
+	if m.pre != nil && !m.pre.mayMatch(s) {
+		return dst, false
+	}
+	var locs [][]int
+	if m.seg != nil {
+		locs = m.seg.allIndex(m.re, s)
+	} else {
+		locs = m.re.FindAllStringSubmatchIndex(s, -1)
+	}
+	if len(locs) == 0 {
+		return dst, false
+	}
+	dst = slices.Grow(dst, len(s))
+	last := 0
+	for _, loc := range locs {
+		dst = append(dst, s[last:loc[0]]...)
+		for _, p := range parts {
+			if p.group < 0 {
+				dst = append(dst, p.lit...)
+			} else if lo := loc[2*p.group]; lo >= 0 {
+				dst = append(dst, s[lo:loc[2*p.group+1]]...)
+			}
+		}
+		last = loc[1]
+	}
+	return append(dst, s[last:]...), true
 }
 
 // usesGroups tells whether a replacement refers to a group other than the whole match.
@@ -152,37 +162,36 @@ func usesGroups(parts []replPart) bool {
 	return false
 }
 
-// seqReplaceAll is replaceAll for a sequence matcher (no group but $0 referred to).
-func seqReplaceAll(sm *seqMatcher, parts []replPart, s string) string {
+// seqAppendReplaced is appendReplaced for a sequence matcher (no group but $0 referred to).
+func seqAppendReplaced(dst []byte, sm *seqMatcher, parts []replPart, s string) ([]byte, bool) {
 	start, end := sm.find(s, 0)
 	if start < 0 {
-		return s
+		return dst, false
 	}
-	var b strings.Builder
-	b.Grow(len(s))
+	dst = slices.Grow(dst, len(s))
 	last := 0
 	for start >= 0 {
-		b.WriteString(s[last:start])
+		dst = append(dst, s[last:start]...)
 		for _, p := range parts {
 			if p.group < 0 {
-				b.WriteString(p.lit)
+				dst = append(dst, p.lit...)
 			} else {
-				b.WriteString(s[start:end])
+				dst = append(dst, s[start:end]...)
 			}
 		}
 		last = end
 		start, end = sm.find(s, end)
 	}
-	b.WriteString(s[last:])
-	return b.String()
+	return append(dst, s[last:]...), true
 }
 
 // btReplaceAll is replaceAll on the backtracking engine, which works on runes; invalid
-// UTF-8 in s comes out as U+FFFD when anything matched.
-func btReplaceAll(re *regexp2.Regexp, parts []replPart, s string) (out string, err error) {
+// UTF-8 in s comes out as U+FFFD when anything matched. changed is false when nothing
+// matched (out is then s).
+func btReplaceAll(re *regexp2.Regexp, parts []replPart, s string) (out string, changed bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = "", errEngine
+			out, changed, err = "", false, errEngine
 		}
 	}()
 	rs := []rune(s)
@@ -209,11 +218,11 @@ func btReplaceAll(re *regexp2.Regexp, parts []replPart, s string) (out string, e
 		return true
 	})
 	if err != nil {
-		return "", errEngine
+		return "", false, errEngine
 	}
 	if !matched {
-		return s, nil
+		return s, false, nil
 	}
 	b.WriteString(string(rs[last:]))
-	return b.String(), nil
+	return b.String(), true, nil
 }

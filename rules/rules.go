@@ -41,6 +41,8 @@ type rule struct {
 	scope *matcher   // whole detail name
 	value *matcher   // the value regex, if the verb has one
 	repl  []replPart // replace only
+	// scopeBit is the scope's bit in Rules.cache, or -1 when the scope runs per call.
+	scopeBit int
 }
 
 // Rules is a compiled rule set. It is immutable after Parse and safe for concurrent use.
@@ -57,6 +59,8 @@ type Rules struct {
 	stop, stopIfFound, stopIf, stopUnlessFound, stopUnless []*rule
 	removes                                                []*rule // every remove* verb
 	replaces                                               []*rule // in the order written
+
+	cache scopeCache
 
 	engineFailures atomic.Uint64
 }
@@ -80,8 +84,6 @@ func (r *Rules) add(rl *rule) {
 	}
 	r.size++
 }
-
-func (r *Rules) finish() {}
 
 // Len is the number of rules after includes are expanded (comments and blanks not counted).
 func (r *Rules) Len() int { return r.size }

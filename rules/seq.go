@@ -343,6 +343,11 @@ func (sm *seqMatcher) findAnchored(s string, lo int) (int, int) {
 		}
 		a := q + j
 		q = a + 1
+		// The rest first: after most occurrences of the anchor it fails at once.
+		end := matchFrom(s, a+1, rest)
+		if end < 0 {
+			continue
+		}
 		start := a
 		if sm.anchor == 1 {
 			// Walk the class before the anchor back as far as it repeats (not before lo).
@@ -380,9 +385,7 @@ func (sm *seqMatcher) findAnchored(s string, lo int) (int, int) {
 				continue
 			}
 		}
-		if end := matchFrom(s, a+1, rest); end >= 0 {
-			return start, end
-		}
+		return start, end
 	}
 	return -1, -1
 }

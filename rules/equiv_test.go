@@ -1,0 +1,107 @@
+package rules
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// plainRules parses text with every fast path turned off: each regex runs on its engine,
+// each scope is matched per detail and rule. It is the reference the fast paths must equal.
+func plainRules(t testing.TB, text string) *Rules {
+	t.Helper()
+	r, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range [][]*rule{r.stop, r.stopIf, r.stopIfFound, r.stopUnless, r.stopUnlessFound, r.removes, r.replaces} {
+		for _, rl := range g {
+			rl.scopeBit = -1
+			for _, m := range []*matcher{rl.scope, rl.value} {
+				if m != nil {
+					m.names, m.seq, m.seg, m.pre = nil, nil, nil, nil
+				}
+			}
+		}
+	}
+	r.cache.matchers = nil
+	return r
+}
+
+var equivSets = []string{"include default", "include standard", "include strict", "include debug",
+	// Sets that put the fast paths in other orders and combinations.
+	"/.*/ replace /[0-9]{3,}/, /N/\n/request_body|response_body/ replace /(?i)token=[a-z0-9]*/, /token=?/\n/(?i)request_header:x-.*/ remove",
+	"/request_body|response_body/ replace /[a-z0-9.]+@[a-z]+\\.[a-z]+/, /<$0>/\n/response_.*/ remove_if_found /\\d{9,}/\n/request_url/ stop_if_found /secret=/",
+	"/(?i)request_param:(p|q)/ stop_unless /.+/\n/request_header:(?!host).*/ remove\n/response_body/ replace /\\d+/, //",
+}
+
+// The fast paths change nothing: every set gives the same result with them as without,
+// on the workload mix, on a login call, and on random calls made of the pieces the
+// predefined sets look for.
+func TestFastPathsGiveTheSameResults(t *testing.T) {
+	inputs := append(mixCalls(10, false), mixCalls(10, true)...)
+	inputs = append(inputs, wireCall())
+	rng := rand.New(rand.NewPCG(11, 12))
+	names := []string{"request_body", "response_body", "request_url", "request_param:password", "request_param:Token",
+		"request_param:q", "request_header:cookie", "request_header:authorization", "request_header:x-api-key",
+		"request_header:host", "response_header:set-cookie", "response_header:content-type", "request_header:user-agent",
+		"request_header:x-\u212a", "session_field:user", "now", "request_param:api_key\n", "request_header:\xff"}
+	pieces := []string{"jo@example.org", "a.b@c-d.e", "@", "x@", ".", "4111111111111111", "123-45-6789", "12/31/2024",
+		"0.123456789", `"password"`, `"Token" : "t\"k"`, `"secret":`, " ", `"`, "password=hunter2&", "access_token=abc;",
+		"ſecret", "\u212aey", "é", "€", "\xff", "’x@y.z", "\n", "000000000", "9", "-", "/"}
+	for range 300 {
+		var call [][2]string
+		for range 1 + rng.IntN(12) {
+			var b strings.Builder
+			for range rng.IntN(10) {
+				b.WriteString(pieces[rng.IntN(len(pieces))])
+			}
+			call = append(call, [2]string{names[rng.IntN(len(names))], b.String()})
+		}
+		inputs = append(inputs, call)
+	}
+	kept := 0
+	for _, text := range equivSets {
+		fast, plain := mustParse(text), plainRules(t, text)
+		for _, in := range inputs {
+			got, gotKeep := fast.Apply(slices.Clone(in))
+			want, wantKeep := plain.Apply(slices.Clone(in))
+			if gotKeep != wantKeep || !slices.Equal(got, want) {
+				t.Fatalf("%q on %.300q:\n got %v %.500q\nwant %v %.500q", text, in, gotKeep, got, wantKeep, want)
+			}
+			if gotKeep {
+				kept++
+			}
+		}
+	}
+	if kept < len(inputs) {
+		t.Errorf("only %d calls kept over %d sets; the test checks too little", kept, len(equivSets))
+	}
+}
+
+// The scope cache stays bounded however many names clients make up, and answers right
+// past its bound.
+func TestScopeCacheBounded(t *testing.T) {
+	r := mustParse("include default")
+	plain := plainRules(t, "include default")
+	for i := range maxCachedNames + 500 {
+		in := [][2]string{{fmt.Sprintf("request_header:x-made-up-%d", i), "v"}, {"request_header:cookie", "c"},
+			{"request_param:password", "p"}, {fmt.Sprintf("request_param:pass%d", i%3), "p"}}
+		got, _ := r.Apply(slices.Clone(in))
+		want, _ := plain.Apply(slices.Clone(in))
+		if !slices.Equal(got, want) {
+			t.Fatalf("name %d: got %q, want %q", i, got, want)
+		}
+	}
+	if n := len(*r.cache.names.Load()); n != maxCachedNames {
+		t.Errorf("cache holds %d names, want the bound %d", n, maxCachedNames)
+	}
+	long := "request_param:" + strings.Repeat("p", maxCachedNameLen)
+	r2 := mustParse("include default")
+	r2.Apply([][2]string{{long, "x"}})
+	if _, ok := (*r2.cache.names.Load())[long]; ok {
+		t.Error("a name longer than maxCachedNameLen was cached")
+	}
+}
