@@ -21,7 +21,7 @@ func plainRules(t testing.TB, text string) *Rules {
 			rl.scopeBit = -1
 			for _, m := range []*matcher{rl.scope, rl.value} {
 				if m != nil {
-					m.names, m.seq, m.seg, m.pre = nil, nil, nil, nil
+					m.names, m.seq, m.seg, m.pre, m.anch = nil, nil, nil, nil, nil
 				}
 			}
 		}

@@ -40,6 +40,9 @@ type matcher struct {
 	seq   *seqMatcher // find: a sequence of classes, matched without the engine
 	seg   *segmenter  // find: matches can only lie inside runs of certain bytes
 	pre   *prefilter  // find: every match contains one of a few literals
+	// anch is the regex anchored (^), for a find-regex without assertions whose every
+	// match starts with one of pre's atoms: it runs only where an atom starts.
+	anch *regexp.Regexp
 }
 
 // compileMatcher compiles a rule's regex. full selects Java matches() semantics (the
@@ -164,6 +167,9 @@ func (m *matcher) match(s string) (bool, error) {
 		if m.seq != nil {
 			return m.seq.any(s), nil
 		}
+		if m.anch != nil && m.pre.foldSafe(s) {
+			return m.anchoredAny(s), nil
+		}
 		if m.pre != nil && !m.pre.mayMatch(s) {
 			return false, nil
 		}
@@ -202,4 +208,56 @@ func (m *matcher) addFastPaths(p string) {
 	m.seq = newSeqMatcher(re)
 	m.seg = newSegmenter(re)
 	m.pre = newPrefilter(re)
+	if m.pre != nil && m.pre.prefix && !hasAssertions(re) {
+		m.anch, _ = regexp.Compile(`^(?:` + p + `)`)
+	}
+}
+
+// hasAssertions tells whether re holds an empty-width assertion (^ $ \A \z \b \B), whose
+// answer depends on what lies around a match.
+func hasAssertions(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true
+	}
+	for _, sub := range re.Sub {
+		if hasAssertions(sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// anchoredAll is re.FindAllStringSubmatchIndex(s, -1) for a matcher with anch, when
+// pre.foldSafe(s). Every match starts where an atom does, so the leftmost match is at the
+// first atom, at or after the end of the previous match, where the anchored regex
+// matches, and it is the match the anchored regex finds there: the regex has no
+// assertions to look beyond the match.
+func (m *matcher) anchoredAll(s string) [][]int {
+	var buf [16]int
+	var out [][]int
+	lo := 0
+	for _, st := range m.pre.starts(buf[:0], s) {
+		if st < lo {
+			continue
+		}
+		loc := m.anch.FindStringSubmatchIndex(s[st:])
+		if loc == nil {
+			continue
+		}
+		for k := range loc {
+			if loc[k] >= 0 {
+				loc[k] += st
+			}
+		}
+		out = append(out, loc)
+		lo = loc[1]
+	}
+	return out
+}
+
+// anchoredAny is re.MatchString(s) for a matcher with anch, when pre.foldSafe(s).
+func (m *matcher) anchoredAny(s string) bool {
+	return m.pre.scan(s, func(st int) bool { return !m.anch.MatchString(s[st:]) })
 }

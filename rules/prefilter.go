@@ -2,6 +2,7 @@ package rules
 
 import (
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -17,10 +18,14 @@ import (
 // "password=", "token=", ...), and each anchor is scanned for once per case with
 // strings.IndexByte; only where it occurs are the atoms that hold it compared.
 type prefilter struct {
-	atoms   []string // lower-case
-	anchors []pfAnchor
+	atoms []string // lower-case
+	// Anchors for text (picked by byteFreq) and for binary values such as compressed
+	// bodies, where every byte is as common as any other and the fewest scans win.
+	text, binary []pfAnchor
 	// Some atom holds a 'k' or an 's', which the Kelvin sign or the long s could stand for.
 	kelvin, longS bool
+	// prefix: every match starts with an atom, so matches can only start where one occurs.
+	prefix bool
 }
 
 // pfAnchor is one anchor byte and the atoms it stands for.
@@ -32,17 +37,22 @@ type pfAnchor struct {
 type pfCand struct {
 	atom string
 	off  int // where the anchor byte is in atom
+	off2 int // another byte of atom, compared before the whole atom
 }
 
 // minAtomLen keeps atoms selective enough to be worth the scan.
 const minAtomLen = 3
 
 func newPrefilter(re *syntax.Regexp) *prefilter {
-	atoms, ok := atomsOf(re)
+	atoms, ok := prefixAtoms(re)
+	prefix := ok && len(atoms) > 0 && shortest(atoms) >= minAtomLen
+	if !prefix {
+		atoms, ok = atomsOf(re)
+	}
 	if !ok || len(atoms) == 0 || len(atoms) > 64 {
 		return nil
 	}
-	p := &prefilter{}
+	p := &prefilter{prefix: prefix}
 	seen := map[string]bool{}
 	for _, a := range atoms {
 		if len(a) < minAtomLen {
@@ -56,25 +66,28 @@ func newPrefilter(re *syntax.Regexp) *prefilter {
 			p.longS = p.longS || strings.IndexByte(a, 's') >= 0
 		}
 	}
-	p.chooseAnchors()
+	p.text = chooseAnchors(p.atoms, byteFreq)
+	p.binary = chooseAnchors(p.atoms, func(byte) int { return 39 }) // 1/256
 	return p
 }
 
 // chooseAnchors covers the atoms with anchor bytes, greedily taking the byte that covers
 // the most atoms not yet covered per unit of estimated cost: a scan of the value per case
-// of the byte, plus a comparison per atom wherever the byte occurs (see byteFreq).
-func (p *prefilter) chooseAnchors() {
-	covered := make([]bool, len(p.atoms))
-	left := len(p.atoms)
+// of the byte, plus a comparison per atom wherever the byte occurs (freq estimates how
+// often, in hundredths of a percent).
+func chooseAnchors(atoms []string, freq func(byte) int) []pfAnchor {
+	var anchors []pfAnchor
+	covered := make([]bool, len(atoms))
+	left := len(atoms)
 	for left > 0 {
 		best, bestScore := byte(0), -1.0
-		for c := 0; c < 128; c++ {
+		for c := 0; c < utf8.RuneSelf; c++ {
 			b := byte(c)
 			if 'A' <= b && b <= 'Z' {
 				continue // atoms are lower-case
 			}
 			n := 0
-			for i, a := range p.atoms {
+			for i, a := range atoms {
 				if !covered[i] && strings.IndexByte(a, b) >= 0 {
 					n++
 				}
@@ -82,11 +95,11 @@ func (p *prefilter) chooseAnchors() {
 			if n == 0 {
 				continue
 			}
-			passes, freq := 1, byteFreq(b)
+			passes, f := 1, freq(b)
 			if 'a' <= b && b <= 'z' {
-				passes, freq = 2, freq+byteFreq(b-'a'+'A')
+				passes, f = 2, f+freq(b-'a'+'A')
 			}
-			cost := float64(passes*200) + float64(freq)*(1+float64(n)/4)
+			cost := float64(passes*200) + float64(f)*(1+float64(n)/4)
 			if score := float64(n) / cost; score > bestScore {
 				best, bestScore = b, score
 			}
@@ -95,15 +108,68 @@ func (p *prefilter) chooseAnchors() {
 		if 'a' <= best && best <= 'z' {
 			an.cases = append(an.cases, best-'a'+'A')
 		}
-		for i, a := range p.atoms {
+		for i, a := range atoms {
 			if k := strings.IndexByte(a, best); !covered[i] && k >= 0 {
 				covered[i] = true
 				left--
-				an.cands = append(an.cands, pfCand{atom: a, off: k})
+				k2 := k + 1
+				if k2 == len(a) {
+					k2 = k - 1
+				}
+				an.cands = append(an.cands, pfCand{atom: a, off: k, off2: k2})
 			}
 		}
-		p.anchors = append(p.anchors, an)
+		anchors = append(anchors, an)
 	}
+	return anchors
+}
+
+// prefixAtoms returns strings one of which every match of re starts with, case aside.
+func prefixAtoms(re *syntax.Regexp) ([]string, bool) {
+	if set, ok := foldSet(re, 64); ok {
+		return set, true
+	}
+	switch re.Op {
+	case syntax.OpCapture, syntax.OpPlus:
+		return prefixAtoms(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min > 0 {
+			return prefixAtoms(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		// The leading children with few possible strings, crossed ("pass" + (word|wd)),
+		// else the first child's own prefixes.
+		var run []string
+		for _, sub := range re.Sub {
+			set, ok := foldSet(sub, 64)
+			if !ok {
+				break
+			}
+			next := cross(run, set, 64)
+			if run == nil {
+				next = set
+			}
+			if next == nil {
+				break
+			}
+			run = next
+		}
+		if run != nil {
+			return run, true
+		}
+		return prefixAtoms(re.Sub[0])
+	case syntax.OpAlternate:
+		var all []string
+		for _, s := range re.Sub {
+			a, ok := prefixAtoms(s)
+			if !ok || len(all)+len(a) > 64 {
+				return nil, false
+			}
+			all = append(all, a...)
+		}
+		return all, true
+	}
+	return nil, false
 }
 
 // atomsOf returns strings one of which every match of re contains, case aside.
@@ -176,15 +242,31 @@ func shortest(a []string) int {
 	return max(n, 0)
 }
 
-// mayMatch is false only when no atom occurs in s. Under Go's case folding the only
-// non-ASCII runes equal to ASCII letters are the Kelvin sign and the long s; a value
-// holding either is always passed on to the regex.
+// foldSafe tells whether every occurrence of an atom in s can be found by comparing ASCII
+// case-insensitively. Under Go's case folding the only non-ASCII runes equal to ASCII
+// letters are the Kelvin sign (k) and the long s (s): a value holding one where an atom
+// has that letter is handed to the regex whole.
+func (p *prefilter) foldSafe(s string) bool {
+	return !(p.kelvin && strings.Contains(s, "\u212a") || p.longS && strings.Contains(s, "\u017f"))
+}
+
+// mayMatch is false only when no atom occurs in s.
 func (p *prefilter) mayMatch(s string) bool {
-	if p.kelvin && strings.Contains(s, "\u212a") || p.longS && strings.Contains(s, "\u017f") {
+	if !p.foldSafe(s) {
 		return true
 	}
-	for i := range p.anchors {
-		an := &p.anchors[i]
+	return p.scan(s, func(int) bool { return false })
+}
+
+// scan calls found with the start of atom occurrences in s, in no particular order,
+// until found returns false; it reports whether it was stopped.
+func (p *prefilter) scan(s string, found func(start int) bool) bool {
+	anchors := p.text
+	if looksBinary(s) {
+		anchors = p.binary
+	}
+	for i := range anchors {
+		an := &anchors[i]
 		for _, b := range an.cases {
 			for q := 0; q < len(s); {
 				j := strings.IndexByte(s[q:], b)
@@ -194,8 +276,9 @@ func (p *prefilter) mayMatch(s string) bool {
 				at := q + j
 				q = at + 1
 				for _, c := range an.cands {
-					if st := at - c.off; st >= 0 && st+len(c.atom) <= len(s) && lowerASCII(s[st]) == c.atom[0] &&
-						asciiEqualFold(s[st:st+len(c.atom)], c.atom) {
+					st := at - c.off
+					if st >= 0 && st+len(c.atom) <= len(s) && lowerASCII(s[st+c.off2]) == c.atom[c.off2] &&
+						asciiEqualFold(s[st:st+len(c.atom)], c.atom) && !found(st) {
 						return true
 					}
 				}
@@ -203,6 +286,33 @@ func (p *prefilter) mayMatch(s string) bool {
 		}
 	}
 	return false
+}
+
+// starts appends to dst, in order and once each, where atoms occur in s; valid only when
+// foldSafe(s).
+func (p *prefilter) starts(dst []int, s string) []int {
+	n := len(dst)
+	p.scan(s, func(st int) bool {
+		dst = append(dst, st)
+		return true
+	})
+	slices.Sort(dst[n:])
+	return append(dst[:n], slices.Compact(dst[n:])...)
+}
+
+// looksBinary guesses that a value is binary (compressed, an image) from its first bytes:
+// it then gets the anchors that take the fewest scans. A wrong guess costs time only.
+func looksBinary(s string) bool {
+	if len(s) < 1024 {
+		return false
+	}
+	n := 0
+	for i := range 64 {
+		if c := s[i]; c >= utf8.RuneSelf || c < '\t' {
+			n++
+		}
+	}
+	return n >= 8
 }
 
 func asciiEqualFold(a, b string) bool {

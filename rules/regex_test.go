@@ -210,17 +210,26 @@ func TestFastPathsAgreeWithRegexp(t *testing.T) {
 	}
 }
 
-// The prefilter must never hide a match: random strings of pieces of the atoms, in
-// every case, with the two non-ASCII runes that fold to ASCII letters.
+// The prefilter must never hide a match, nor the anchored search (matches tried only where
+// an atom starts) find another: random strings of pieces of the atoms, in every case,
+// with the two non-ASCII runes that fold to ASCII letters, short and long (long ones
+// that look binary take the binary anchors).
 func TestPrefilterAgreesWithRegexp(t *testing.T) {
-	pats := []string{
-		`(?i)("(?:` + secretNames + `)"\s*:\s*)"(?:[^"\\]|\\.)*"`,
-		`(?i)api[-_]?key\d+`, `(ab|cd)ef+`, `x(?i:kelvin)y`,
+	pats := []struct {
+		re       string
+		anchored bool
+	}{
+		{`(?i)("(?:` + secretNames + `)"\s*:\s*)"(?:[^"\\]|\\.)*"`, true},
+		{`(?i)((?:` + secretNames + `)=)[^&;#\s"]*`, true},
+		{`(?i)api[-_]?key\d+`, true}, {`(ab|cd)ef+`, true}, {`x(?i:kelvin)y`, true},
+		{`(?i)(?:key|keykey)(?:key)*z?`, true}, {`(?i)(pass|passw)(word)?`, true}, {`a+bcd`, false},
+		{`(?i)tok(en)?|secret`, true}, {`\bkey\w*`, false},
 	}
 	pieces := []string{`"`, "password", "PassWord", "pass", "word", "ſecret", "SECRET", "\u212aey", "api", "_", "-", "key", "KEY",
-		"token", ":", " ", "x", `\`, "1", "ab", "cd", "ef", "f", "y", "kelvin", "\u212aelvin", "é"}
+		"token", ":", " ", "x", `\`, "1", "ab", "cd", "ef", "f", "y", "kelvin", "\u212aelvin", "é", "=", "&", "\xff", "\x00", "z", "a", "bcd"}
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, p := range pats {
+	for _, pt := range pats {
+		p := pt.re
 		m, err := compileMatcher(p, false)
 		if err != nil {
 			t.Fatal(p, err)
@@ -228,17 +237,27 @@ func TestPrefilterAgreesWithRegexp(t *testing.T) {
 		if m.pre == nil && m.seg == nil {
 			t.Errorf("%s got no fast path", p)
 		}
+		if (m.anch != nil) != pt.anchored {
+			t.Errorf("%s: anchored search %v, want %v", p, m.anch != nil, pt.anchored)
+		}
 		plain := regexp.MustCompile(p)
 		parts, _ := parseReplacement("<$0>", m)
-		for range 5000 {
+		for n := range 6000 {
 			var b strings.Builder
-			for range rng.IntN(12) {
+			count := rng.IntN(12)
+			if n%10 == 0 {
+				count = 400 + rng.IntN(400) // long enough to be looked at as text or binary
+			}
+			for range count {
 				b.WriteString(pieces[rng.IntN(len(pieces))])
 			}
 			s := b.String()
 			got, _ := replaceAll(m, parts, s)
 			if want := plain.ReplaceAllString(s, "<$0>"); got != want {
 				t.Fatalf("%s on %q: got %q, want %q", p, s, got, want)
+			}
+			if ok, _ := m.match(s); ok != plain.MatchString(s) {
+				t.Fatalf("%s match %q: got %v", p, s, ok)
 			}
 		}
 	}

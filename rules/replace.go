@@ -124,11 +124,12 @@ func appendReplaced(dst []byte, m *matcher, parts []replPart, s string) ([]byte,
 	if m.seq != nil && !usesGroups(parts) {
 		return seqAppendReplaced(dst, m.seq, parts, s)
 	}
-	if m.pre != nil && !m.pre.mayMatch(s) {
-		return dst, false
-	}
 	var locs [][]int
-	if m.seg != nil {
+	if m.anch != nil && m.pre.foldSafe(s) {
+		locs = m.anchoredAll(s)
+	} else if m.pre != nil && !m.pre.mayMatch(s) {
+		return dst, false
+	} else if m.seg != nil {
 		locs = m.seg.allIndex(m.re, s)
 	} else {
 		locs = m.re.FindAllStringSubmatchIndex(s, -1)
