@@ -17,9 +17,15 @@ const DebugRules = "allow_http_url\ncopy_session_field /.*/\n"
 // matching never finds (parameters are "request_param:NAME"), so Java leaves parameters
 // unmasked while its documentation and the other loggers mask them. Here the scope is
 // written "request_param:.*" to give the documented meaning.
-const StandardRules = "/request_header:cookie|response_header:set-cookie/ remove\n" +
-	"/(request|response)_body|request_param:.*/ replace /[a-zA-Z0-9.!#$%&’*+\\/=?^_`{|}~-]+@[a-zA-Z0-9-]+(?:\\.[a-zA-Z0-9-]+)/, /x@y.com/\n" +
-	"/request_body|request_param:.*|response_body/ replace /[0-9\\.\\-\\/]{9,}/, /xyxy/\n"
+const StandardRules = standardCookies + standardEmails +
+	"/request_body|request_param:.*|response_body/ replace " + digitRuns + ", /xyxy/\n"
+
+// The parts of the standard set that the default set shares.
+const (
+	standardCookies = "/request_header:cookie|response_header:set-cookie/ remove\n"
+	standardEmails  = "/(request|response)_body|request_param:.*/ replace /[a-zA-Z0-9.!#$%&’*+\\/=?^_`{|}~-]+@[a-zA-Z0-9-]+(?:\\.[a-zA-Z0-9-]+)/, /x@y.com/\n"
+	digitRuns       = "/[0-9\\.\\-\\/]{9,}/"
+)
 
 // StrictRules is "include strict", the Java logger's own default: the query cut from the
 // URL; bodies and parameters removed; of the headers only the request's user-agent and
@@ -40,11 +46,15 @@ const secretNames = `password|passwd|pwd|passphrase|secret|client_secret|clients
 // little to understand an API. The default is therefore standard plus what standard
 // misses on the wire: credential headers (Authorization, Proxy-Authorization, API-key
 // and token headers) removed, and password, secret and token values masked in JSON
-// bodies, form bodies, query strings and parameters.
+// bodies, form bodies, query strings and parameters. One difference from standard:
+// runs of 9 or more digits become "0", not "xyxy". A run in a JSON number (a score like
+// 0.8373475738, an epoch in milliseconds) would otherwise leave the body invalid JSON;
+// "0" is a valid number and a valid part of a string, so JSON bodies stay JSON.
 //
 // For strict masking set the rules to "include strict" (optionally with more rules);
 // to see everything on a test network, "include debug".
-const DefaultRules = "include standard\n" +
+const DefaultRules = standardCookies + standardEmails +
+	"/request_body|request_param:.*|response_body/ replace " + digitRuns + ", /0/\n" +
 	"/request_header:(authorization|proxy-authorization|x-api-key|api-key|x-auth-token|x-access-token|x-amz-security-token)/ remove\n" +
 	"/request_body|response_body/ replace /(?i)(\"(?:" + secretNames + ")\"\\s*:\\s*)\"(?:[^\"\\\\]|\\\\.)*\"/, /$1\"xxx\"/\n" +
 	"/request_url|request_body/ replace /(?i)((?:" + secretNames + ")=)[^&;#\\s\"]*/, /$1xxx/\n" +

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 )
@@ -149,15 +150,21 @@ func TestIncludeDefault(t *testing.T) {
 			"request_url":                        "http://api.example.com/v1/login?next=%2Fhome&access_token=xxx;x=1",
 			"request_param:password":             "xxx",
 			"request_param:access_token":         "xxx",
-			"request_param:q":                    "call xyxy or mail x@y.com",
-			"request_body":                       `{"email":"x@y.com","password":"xxx","card":"4111 1111 1111 1111","cc":"xyxy","note":"pin \"1234\""}`,
-			"response_body":                      `{"access_token":"xxx","refresh_token":"xxx","user":{"id":xyxy,"mail":"x@y.com"}}`,
+			"request_param:q":                    "call 0 or mail x@y.com",
+			"request_body":                       `{"email":"x@y.com","password":"xxx","card":"4111 1111 1111 1111","cc":"0","note":"pin \"1234\""}`,
+			"response_body":                      `{"access_token":"xxx","refresh_token":"xxx","user":{"id":0,"mail":"x@y.com"}}`,
 			"response_header:x-request-id":       "r-1",
 			"now":                                "1700000000000",
 		})
 	}
+	// Digit runs become 0, which keeps a JSON body valid JSON wherever the run stands.
+	body := `{"score":0.8373475738,"at":1700000000123,"exp":1e-123456789,"neg":[-123456789012],"ssn":"123-45-6789"}`
+	out, _ := Default().Apply([][2]string{{"response_body", body}})
+	if !json.Valid([]byte(out[0][1])) || out[0][1] != `{"score":0,"at":0,"exp":1e0,"neg":[0],"ssn":"0"}` {
+		t.Errorf("default masked %s into %s", body, out[0][1])
+	}
 	// A form-encoded login body.
-	out, _ := Default().Apply([][2]string{{"request_body", "user=jo&password=hunter%212&remember=1"}})
+	out, _ = Default().Apply([][2]string{{"request_body", "user=jo&password=hunter%212&remember=1"}})
 	if out[0][1] != "user=jo&password=xxx&remember=1" {
 		t.Errorf("form body = %q", out[0][1])
 	}
