@@ -108,7 +108,7 @@ func TestMirror(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		cmd := snifferCmd(exec.CommandContext(ctx, bin, "-engine", "mirror", "-ports", mirrorPort, "-r", pcap))
+		cmd := snifferCmd(exec.CommandContext(ctx, bin, append([]string{"-engine", "mirror", "-ports", mirrorPort, "-r", pcap}, keepAll...)...))
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
@@ -205,7 +205,8 @@ func (l *mirrorLab) linkExists(t *testing.T, name string) bool {
 // sniffer starts the binary in the target namespace.
 func (l *mirrorLab) sniffer(t *testing.T, name, bin string, args ...string) *proc {
 	t.Helper()
-	return start(t, name, snifferCmd(inNS(l.targetNS, bin, args...)))
+	// Bodies are compared byte for byte with what was sent: no masking.
+	return start(t, name, snifferCmd(inNS(l.targetNS, bin, append(args, keepAll...)...)))
 }
 
 // tcpdump records the mirror traffic on the underlay at tcpdump's full snap length (the tc
