@@ -65,6 +65,7 @@ type podman struct {
 
 type buildResult struct {
 	once sync.Once
+	ref  string // the first tag it was built with
 	took time.Duration
 	err  error
 }
@@ -329,7 +330,8 @@ func importRootfs(p *podman, dir string, extra []string, image string, changes [
 }
 
 // build builds the Dockerfile (relative to the repository) with target ("" for the last
-// stage), tagged with every name in tags, once per test run. It returns the build time.
+// stage), tagged with every name in tags (at least one), once per test run. It returns the
+// build time.
 func (p *podman) build(t *testing.T, dockerfile, target string, tags ...string) time.Duration {
 	t.Helper()
 	p.baseImages(t)
@@ -342,6 +344,7 @@ func (p *podman) build(t *testing.T, dockerfile, target string, tags ...string) 
 	}
 	p.mu.Unlock()
 	b.once.Do(func() {
+		b.ref = tags[0]
 		args := []string{"build", "--pull=never", "--network", "host", "--format", "docker", "-f", dockerfile}
 		if target != "" {
 			args = append(args, "--target", target)
@@ -359,6 +362,11 @@ func (p *podman) build(t *testing.T, dockerfile, target string, tags ...string) 
 	})
 	if b.err != nil {
 		t.Fatal(b.err)
+	}
+	for _, tag := range tags { // built earlier under other names: add these
+		if tag != b.ref {
+			p.must(t, time.Minute, "tag", b.ref, tag)
+		}
 	}
 	return b.took
 }
