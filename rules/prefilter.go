@@ -28,16 +28,17 @@ type prefilter struct {
 	prefix bool
 }
 
-// pfAnchor is one anchor byte and the atoms it stands for.
+// pfAnchor is one anchor byte and the atoms it stands for, filed by the (lower-case) byte
+// that follows the anchor in the atom, or, for atoms it ends, the byte before it: where
+// the anchor occurs only the atoms that agree on that byte are compared.
 type pfAnchor struct {
-	cases []byte   // the byte, and its upper-case form if it is a letter
-	cands []pfCand // atoms holding it
+	cases      []byte // the byte, and its upper-case form if it is a letter
+	next, prev [256][]pfCand
 }
 
 type pfCand struct {
 	atom string
 	off  int // where the anchor byte is in atom
-	off2 int // another byte of atom, compared before the whole atom
 }
 
 // minAtomLen keeps atoms selective enough to be worth the scan.
@@ -112,11 +113,12 @@ func chooseAnchors(atoms []string, freq func(byte) int) []pfAnchor {
 			if k := strings.IndexByte(a, best); !covered[i] && k >= 0 {
 				covered[i] = true
 				left--
-				k2 := k + 1
-				if k2 == len(a) {
-					k2 = k - 1
+				c := pfCand{atom: a, off: k}
+				if k+1 < len(a) {
+					an.next[a[k+1]] = append(an.next[a[k+1]], c)
+				} else {
+					an.prev[a[k-1]] = append(an.prev[a[k-1]], c)
 				}
-				an.cands = append(an.cands, pfCand{atom: a, off: k, off2: k2})
 			}
 		}
 		anchors = append(anchors, an)
@@ -275,14 +277,22 @@ func (p *prefilter) scan(s string, found func(start int) bool) bool {
 				}
 				at := q + j
 				q = at + 1
-				for _, c := range an.cands {
-					st := at - c.off
-					if st >= 0 && st+len(c.atom) <= len(s) && lowerASCII(s[st+c.off2]) == c.atom[c.off2] &&
-						asciiEqualFold(s[st:st+len(c.atom)], c.atom) && !found(st) {
-						return true
-					}
+				if at+1 < len(s) && try(s, at, an.next[lowerASCII(s[at+1])], found) ||
+					at > 0 && try(s, at, an.prev[lowerASCII(s[at-1])], found) {
+					return true
 				}
 			}
+		}
+	}
+	return false
+}
+
+// try compares the candidates at an anchor found at s[at]; true if found said stop.
+func try(s string, at int, cands []pfCand, found func(int) bool) bool {
+	for _, c := range cands {
+		st := at - c.off
+		if st >= 0 && st+len(c.atom) <= len(s) && asciiEqualFold(s[st:st+len(c.atom)], c.atom) && !found(st) {
+			return true
 		}
 	}
 	return false

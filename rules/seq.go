@@ -302,20 +302,24 @@ func matchFrom(s string, i int, items []seqItem) int {
 			}
 			continue
 		}
+		limit := it.max // in runes
+		if limit < 0 {
+			limit = len(s)
+		}
 		n := 0
-		for (it.max < 0 || n < it.max) && i < len(s) {
-			if c := s[i]; c < utf8.RuneSelf {
-				if !it.ascii[c] {
-					break
-				}
+		for {
+			for i < len(s) && n < limit && it.ascii[s[i]] {
 				i++
-			} else {
-				r, w := utf8.DecodeRuneInString(s[i:])
-				if !it.has(r) {
-					break
-				}
-				i += w
+				n++
 			}
+			if i == len(s) || n == limit || s[i] < utf8.RuneSelf {
+				break
+			}
+			r, w := utf8.DecodeRuneInString(s[i:])
+			if !it.has(r) {
+				break
+			}
+			i += w
 			n++
 		}
 		if n < it.min {
@@ -354,32 +358,27 @@ func (sm *seqMatcher) findAnchored(s string, lo int) (int, int) {
 			// Every valid rune starts at a byte forward decoding also stops at, so walking
 			// back sees the runes the regex sees.
 			p := &sm.items[0]
+			limit := p.max // in runes
+			if limit < 0 {
+				limit = len(s)
+			}
 			n := 0
-			if len(p.runes) == 0 {
-				stop := lo
-				if p.max >= 0 {
-					stop = max(lo, a-p.max)
-				}
-				for start > stop && p.ascii[s[start-1]] {
+			for {
+				// ASCII bytes (p.ascii is false from 0x80 up), then a non-ASCII rune if p
+				// has such members.
+				for start > lo && n < limit && p.ascii[s[start-1]] {
 					start--
-				}
-				n = a - start
-			} else {
-				for start > lo && (p.max < 0 || n < p.max) {
-					if c := s[start-1]; c < utf8.RuneSelf {
-						if !p.ascii[c] {
-							break
-						}
-						start--
-					} else {
-						r, w := utf8.DecodeLastRuneInString(s[lo:start])
-						if !p.has(r) {
-							break
-						}
-						start -= w
-					}
 					n++
 				}
+				if start == lo || n == limit || s[start-1] < utf8.RuneSelf || len(p.runes) == 0 {
+					break
+				}
+				r, w := utf8.DecodeLastRuneInString(s[lo:start])
+				if !p.has(r) {
+					break
+				}
+				start -= w
+				n++
 			}
 			if n < p.min {
 				continue
@@ -393,6 +392,7 @@ func (sm *seqMatcher) findAnchored(s string, lo int) (int, int) {
 func (sm *seqMatcher) findSkip(s string, lo int) (int, int) {
 	in := &sm.items[0].ascii // ASCII only: bytes >= 0x80 are not in it
 	m := sm.items[0].min
+	known := -1 // s[i:known+1] is known to be in the class
 	for i := lo; i+m <= len(s); {
 		// No match starts in [lo, i), and s[i-1] is not in the class (or i == lo).
 		e := i + m - 1
@@ -401,11 +401,11 @@ func (sm *seqMatcher) findSkip(s string, lo int) (int, int) {
 			continue
 		}
 		j := e - 1
-		for j >= i && in[s[j]] {
+		for j >= i && j > known && in[s[j]] {
 			j--
 		}
-		if j >= i {
-			i = j + 1
+		if j >= i && j > known {
+			i, known = j+1, e
 			continue
 		}
 		end := e + 1
