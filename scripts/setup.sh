@@ -2,11 +2,15 @@
 # Installs, on Debian, what building, testing and benchmarking sniffer need: a C toolchain and
 # libpcap for gopacket's cgo, iproute2 for the namespace tests, nginx + wrk + tcpdump + ethtool +
 # python3 for ../shared/bench/capture-workload.sh, curl as a second HTTP client in the end-to-end
-# test, GNU time for the benchmarks. Idempotent and quick: apt runs only when a package is missing.
+# test, GNU time for the benchmarks; podman + runc + debootstrap (base images made locally),
+# python3-yaml (compose and DaemonSet files), getcap and file for the container tests; the arm64
+# cross compiler and libpcap for make dist. Idempotent and quick: apt runs only when a package is missing.
 # Go itself (1.26, at /usr/local/go) is expected to be there already.
 set -euo pipefail
 
-pkgs=(gcc libc6-dev make libpcap-dev iproute2 nginx-light wrk tcpdump ethtool python3 procps time curl ca-certificates)
+pkgs=(gcc libc6-dev make libpcap-dev iproute2 nginx-light wrk tcpdump ethtool python3 procps time curl ca-certificates
+      podman runc containernetworking-plugins debootstrap python3-yaml libcap2-bin file
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross libpcap0.8-dev:arm64)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -28,6 +32,9 @@ if ((${#missing[@]})); then
     trap '"${sudo[@]}" rm -f "$policy"' EXIT
   fi
   export DEBIAN_FRONTEND=noninteractive
+  if [[ " ${missing[*]}" == *:arm64* ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    "${sudo[@]}" dpkg --add-architecture arm64 # libpcap for the arm64 build of make dist
+  fi
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
