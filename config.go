@@ -34,6 +34,7 @@ type Config struct {
 	GapTimeout     time.Duration `envconfig:"SNIFFER_GAP_TIMEOUT" default:"5s" flag:"gap-timeout" desc:"wait this long for a lost segment before skipping the hole"`
 	MaxBuffered    int64         `envconfig:"SNIFFER_MAX_BUFFERED_BYTES" default:"33554432" flag:"max-buffered" desc:"out-of-order bytes buffered over all connections; beyond it holes are skipped"`
 	MaxStreams     int           `envconfig:"SNIFFER_MAX_STREAMS" default:"100000" flag:"max-streams" desc:"connections tracked at once; more are counted and ignored"`
+	MaxHeadBytes   int64         `envconfig:"SNIFFER_MAX_HEAD_BYTES" default:"67108864" flag:"max-head-bytes" desc:"bytes of unfinished heads held over all connections (slowloris bound); past it heads are given up and counted"`
 	MaxPending     int           `envconfig:"SNIFFER_MAX_PENDING" default:"256" flag:"max-pending" desc:"requests waiting for responses per connection"`
 	Engine         string        `envconfig:"SNIFFER_ENGINE" default:"libpcap" flag:"engine" desc:"libpcap; afpacket (Linux AF_PACKET TPACKET_V3 rings, less CPU, fanout); mirror: decapsulate VXLAN-mirrored traffic (UDP, SNIFFER_MIRROR_VXLANPORT) in user space; afpacket+mirror: both"`
 	MirrorPort     int           `envconfig:"SNIFFER_MIRROR_VXLANPORT" default:"4789" flag:"mirror-port" desc:"UDP port of mirrored VXLAN traffic (mirror engine)"`
@@ -143,8 +144,12 @@ func loadConfig(args []string, stderr io.Writer) (*Config, error) {
 		return nil, fmt.Errorf("SNIFFER_WORKERS/-workers must be 0 (automatic) to 256, not %d", c.Workers)
 	case c.DropPolicy != "oldest" && c.DropPolicy != "newest":
 		return nil, fmt.Errorf("SNIFFER_DROP_POLICY/-drop must be oldest or newest, not %q", c.DropPolicy)
-	case c.IdleTimeout <= 0 || c.GapTimeout <= 0 || c.FlushTimeout <= 0:
-		return nil, fmt.Errorf("timeouts must be positive durations such as 2m or 5s")
+	case c.IdleTimeout <= 0:
+		return nil, fmt.Errorf("SNIFFER_IDLE_TIMEOUT/-idle-timeout must be a positive duration such as 2m, not %s", c.IdleTimeout)
+	case c.GapTimeout <= 0:
+		return nil, fmt.Errorf("SNIFFER_GAP_TIMEOUT/-gap-timeout must be a positive duration such as 5s, not %s", c.GapTimeout)
+	case c.FlushTimeout <= 0:
+		return nil, fmt.Errorf("SNIFFER_FLUSH_TIMEOUT/-flush-timeout must be a positive duration such as 10s, not %s", c.FlushTimeout)
 	}
 	return &c, nil
 }

@@ -114,6 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg.KeepIncomplete = cfg.KeepIncomplete
 	rcfg.IdleTimeout, rcfg.GapTimeout = cfg.IdleTimeout, cfg.GapTimeout
 	rcfg.MaxBufferedBytes, rcfg.MaxStreams, rcfg.MaxPending = cfg.MaxBuffered, cfg.MaxStreams, cfg.MaxPending
+	rcfg.MaxHeadBytes = cfg.MaxHeadBytes
 	emit := func(c *reassembly.Call) { calls <- c }
 	var asm reassembler
 	if n := workers(cfg, src.Live()); n > 1 {
