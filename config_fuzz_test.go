@@ -23,9 +23,8 @@ func envNames() []string {
 	return names
 }
 
-// vagueErrors are messages that do not name the setting at fault. The timeout check
-// names none of SNIFFER_IDLE_TIMEOUT, SNIFFER_GAP_TIMEOUT, SNIFFER_FLUSH_TIMEOUT: it is
-// reported to config.go's owner; until it says which, it is accepted here.
+// vagueErrors are messages that do not name the setting at fault and are accepted
+// anyway; none now (the timeout checks name their variable).
 var vagueErrors = []string{}
 
 // FuzzLoadConfig sets one environment variable (chosen by the first input) to an
