@@ -83,6 +83,9 @@ type callState struct {
 // match it (Rules.cache); failClosed is the answer when the backtracking engine gives up.
 func (st *callState) inScope(rl *rule, cached uint64, name string, failClosed bool) bool {
 	if rl.scopeBit >= 0 {
+		if rl.scope.bt != nil && st.gaveUp {
+			return failClosed // as the engine would have answered once the call gave up
+		}
 		return cached&(1<<rl.scopeBit) != 0
 	}
 	return st.matches(rl.scope, name, failClosed)
@@ -131,6 +134,10 @@ func (st *callState) fail() {
 // matches runs m; when the backtracking engine gives up (now or earlier in the call)
 // the answer is failClosed.
 func (st *callState) matches(m *matcher, s string, failClosed bool) bool {
+	if m.bt != nil && m.names != nil && !st.gaveUp {
+		ok, _ := m.names.match(s) // never unknown: a look-ahead set is not case-folded
+		return ok
+	}
 	if m.bt != nil && !st.mayBacktrack() {
 		return failClosed
 	}

@@ -97,6 +97,9 @@ func compileMatcherFor(src string, full, replacing bool) (*matcher, error) {
 		return nil, fmt.Errorf("invalid regex: %v", err)
 	}
 	m.bt = bt
+	if full && !sc.openQuote {
+		m.names = lookaheadNameSet(src)
+	}
 	return m, nil
 }
 
@@ -158,12 +161,12 @@ func (m *matcher) groupIndex(name string) int {
 // match reports whether s matches (whole or anywhere, per m.full). The error is
 // non-nil only when the backtracking engine gave up; callers fail closed.
 func (m *matcher) match(s string) (bool, error) {
-	if m.re != nil {
-		if m.names != nil {
-			if ok, known := m.names.match(s); known {
-				return ok, nil
-			}
+	if m.names != nil {
+		if ok, known := m.names.match(s); known {
+			return ok, nil
 		}
+	}
+	if m.re != nil {
 		if m.seq != nil {
 			return m.seq.any(s), nil
 		}

@@ -21,10 +21,12 @@ type nameSet struct {
 	fold     bool
 }
 
-// namePrefix is a literal followed by .* : nl tells whether the rest may hold '\n' ((?s)).
+// namePrefix is a literal followed by .* : nl tells whether the rest may hold '\n' ((?s));
+// the rest must not start with any of except (a negative look-ahead, see lookahead.go).
 type namePrefix struct {
-	lit string
-	nl  bool
+	lit    string
+	nl     bool
+	except []string
 }
 
 // maxNameSet bounds the strings a set may list.
@@ -172,11 +174,20 @@ func (ns *nameSet) match(s string) (ok, known bool) {
 	}
 	for _, p := range ns.prefixes {
 		if len(s) >= len(p.lit) && ns.equal(s[:len(p.lit)], p.lit) &&
-			(p.nl || strings.IndexByte(s[len(p.lit):], '\n') < 0) {
+			(p.nl || strings.IndexByte(s[len(p.lit):], '\n') < 0) && !hasAnyPrefix(s[len(p.lit):], p.except) {
 			return true, true
 		}
 	}
 	return false, true
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ns *nameSet) equal(a, b string) bool {

@@ -89,3 +89,59 @@ func TestNameSetAgreesWithRegexp(t *testing.T) {
 		}
 	}
 }
+
+// Scopes with a negative look-ahead after a literal (strict's) are answered by comparing
+// strings, exactly as the backtracking engine answers them.
+func TestLookaheadNameSetAgreesWithEngine(t *testing.T) {
+	scopes := []struct {
+		re  string
+		set bool
+	}{
+		{`request_body|response_body|request_param:.*|request_header:(?!user-agent).*|response_header:(?!(content-length)|(content-type)).*`, true},
+		{`request_header:(?!user-agent).*`, true}, {`a(?!b|(cd)).*|x|y.*`, true}, {`(?!ab).*`, true},
+		{`p:(?!x)`, false}, {`(?i)a(?!b).*`, false}, {`a(?!b.).*`, false}, {`a(?=b).*`, false}, {`a(?!b).+`, false},
+		{`a\.(?!b).*`, false}, {`[ab](?!c).*`, false}, {`a(?!(?!b)).*`, false},
+	}
+	pieces := []string{"request_", "response_", "header:", "body", "param:", "user-agent", "user", "-agent", "content-length",
+		"content-type", "content", "a", "b", "c", "d", "x", "y", "p:", "\n", "\r", "\xff", "é", "B", "A"}
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, sc := range scopes {
+		m, err := compileMatcher(sc.re, true)
+		if err != nil {
+			t.Fatal(sc.re, err)
+		}
+		if m.bt == nil {
+			t.Fatalf("%s: not on the backtracking engine", sc.re)
+		}
+		if (m.names != nil) != sc.set {
+			t.Errorf("%s: name set %v, want %v", sc.re, m.names != nil, sc.set)
+			continue
+		}
+		if m.names == nil {
+			continue
+		}
+		hits := 0
+		for range 4000 {
+			var b strings.Builder
+			starts := []string{"request_header:", "response_header:", "request_param:", "request_body", "a", "x", "y", ""}
+			b.WriteString(starts[rng.IntN(len(starts))])
+			for range rng.IntN(4) {
+				b.WriteString(pieces[rng.IntN(len(pieces))])
+			}
+			s := b.String()
+			want, err := btMatch(m.bt, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := m.match(s); got != want {
+				t.Fatalf("%s full match %q: got %v, engine %v", sc.re, s, got, want)
+			}
+			if want {
+				hits++
+			}
+		}
+		if hits < 50 {
+			t.Errorf("%s: %d names matched; the test checks too little", sc.re, hits)
+		}
+	}
+}

@@ -11,9 +11,10 @@ import (
 // matched against the scope of every rule: about a hundred matches a call for the default
 // set. With the cache a detail costs one map lookup and each rule tests a bit.
 //
-// Only scopes on Go's RE2 engine are cached (at most 64): their answer depends on the name
-// alone. Scopes on the backtracking engine keep running per call, within the call's
-// MatchTimeout budget. The map is copied on write and read without locks; it holds at most
+// Only scopes that run no backtracking are cached (at most 64): those on Go's RE2 engine
+// and those lookaheadNameSet answers; their answer depends on the name alone. Other
+// scopes on the backtracking engine keep running per call, within the call's MatchTimeout
+// budget. The map is copied on write and read without locks; it holds at most
 // maxCachedNames names of at most maxCachedNameLen bytes, so names a client makes up cost
 // what they cost before the cache, and bounded memory.
 type scopeCache struct {
@@ -34,8 +35,8 @@ func (r *Rules) finish() {
 	for _, g := range [][]*rule{r.stop, r.stopIfFound, r.stopIf, r.stopUnlessFound, r.stopUnless, r.removes, r.replaces} {
 		for _, rl := range g {
 			rl.scopeBit = -1
-			if rl.scope.re == nil {
-				continue
+			if rl.scope.re == nil && rl.scope.names == nil {
+				continue // the backtracking engine, run per call within its budget
 			}
 			// Scopes are whole-name matches compiled the same way: the same source, the same answer.
 			bit, ok := bySrc[rl.scope.src]
