@@ -169,9 +169,9 @@ func received(c *resurfacetest.Collector) callset.Set {
 }
 
 // compare reports, as a failure, every difference between what nginx served and what the
-// collector holds, and returns how many calls arrived more than once (extra) and how many
-// never arrived (missing).
-func compare(t *testing.T, what string, want, got callset.Set) (missing, extra int) {
+// collector holds, beyond up to excused extra calls (see faultScenario.excused), and returns
+// how many calls arrived more than once (extra) and how many never arrived (missing).
+func compare(t *testing.T, what string, want, got callset.Set, excused int) (missing, extra int) {
 	t.Helper()
 	ms, ex, matched := callset.Diff(want, got)
 	for _, e := range ms {
@@ -200,7 +200,11 @@ func compare(t *testing.T, what string, want, got callset.Set) (missing, extra i
 		}
 		fmt.Fprintf(&b, "\n  extra %dx %s", e.Count, e.Key)
 	}
-	t.Error(b.String())
+	if missing == 0 && extra <= excused {
+		t.Logf("%s\nat-least-once: every extra call was accepted by a post the fault cut before its answer (at most %d), so sniffer rightly sent it again", b.String(), excused)
+	} else {
+		t.Error(b.String())
+	}
 	return missing, extra
 }
 
@@ -220,9 +224,9 @@ func checkFormat(t *testing.T, c *resurfacetest.Collector) {
 // checkClean checks a run that must have delivered everything: exit 0, summary
 // delivered=n and nothing dropped or pending, and the collector holding as many calls as
 // sniffer counted delivered.
-func checkClean(t *testing.T, r *snifferRun, c *resurfacetest.Collector, n int) {
+func checkClean(t *testing.T, r *snifferRun, c *resurfacetest.Collector, n, excused int) {
 	t.Helper()
-	checkAccount(t, r, c)
+	checkAccount(t, r, c, excused)
 	if r.code != 0 {
 		t.Errorf("sniffer exited with %d (killed: %v), want 0; stderr:\n%s", r.code, r.killed.Load(), tail(r.stderr.Bytes(), 4000))
 	}
@@ -243,13 +247,17 @@ func checkClean(t *testing.T, r *snifferRun, c *resurfacetest.Collector, n int) 
 // kept than counted means posts the collector accepted whose answer sniffer never got (it
 // timed out first, or the connection died after the commit): sniffer resends those
 // (at-least-once), so the surplus arrives twice, now or, from the spool, on the next run.
-func checkAccount(t *testing.T, r *snifferRun, c *resurfacetest.Collector) {
+// Up to excused such calls are logged, not failed.
+func checkAccount(t *testing.T, r *snifferRun, c *resurfacetest.Collector, excused int) {
 	t.Helper()
 	s, ok := parsePostSummary(r.stderr.Bytes())
 	if !ok {
 		return
 	}
-	if got := c.Count(); got > s.delivered {
+	if got := c.Count(); got > s.delivered && got-s.delivered <= excused {
+		t.Logf("the collector kept %d calls, sniffer counted %d delivered: %d accepted by posts the fault cut before their answer (at most %d), sent again (at-least-once)",
+			got, s.delivered, got-s.delivered, excused)
+	} else if got > s.delivered {
 		t.Errorf("the collector kept %d calls, sniffer counted %d delivered: %d were accepted without sniffer learning it, and are (or will be, from the spool) sent again",
 			got, s.delivered, got-s.delivered)
 	} else if got < s.delivered {
@@ -279,21 +287,21 @@ func TestCollectorDelivery(t *testing.T) {
 	t.Run("debug-rules", func(t *testing.T) {
 		debugRun.wait()
 		t.Logf("sniffer took %v; stderr:\n%s", debugRun.took.Round(time.Millisecond), tail(debugRun.stderr.Bytes(), 1500))
-		checkClean(t, debugRun, debugC, n)
+		checkClean(t, debugRun, debugC, n, 0)
 		checkFormat(t, debugC)
-		compare(t, "include debug", served, received(debugC))
+		compare(t, "include debug", served, received(debugC), 0)
 		if debugC.Count() > 0 {
 			t.Logf("collector: %d posts, %d bytes on the wire, %.0f bytes per call", debugC.Posts(), debugC.WireBytes(), float64(debugC.WireBytes())/float64(debugC.Count()))
 		}
 	})
 	t.Run("default-rules", func(t *testing.T) {
 		defaultRun.wait()
-		checkClean(t, defaultRun, defaultC, n)
+		checkClean(t, defaultRun, defaultC, n, 0)
 		checkFormat(t, defaultC)
 		if got := defaultC.Count(); got != n {
 			t.Errorf("the collector received %d calls, nginx served %d", got, n)
 		}
-		compare(t, "default rules, method path status", pathOnly(served), pathOnly(received(defaultC)))
+		compare(t, "default rules, method path status", pathOnly(served), pathOnly(received(defaultC)), 0)
 		// The default rules remove credentials: the workload's Authorization headers must not arrive.
 		for _, m := range defaultC.Messages() {
 			for _, kv := range m {
@@ -499,7 +507,7 @@ func checkHAR(t *testing.T, path string, served callset.Set) {
 		t.Errorf("%d of %d entries break the HAR 1.2 shape", bad, entries)
 	}
 	t.Logf("HAR: %d bytes, creator %s %s, %d entries, %d with a 200 text body", info.Size(), creator.Name, creator.Version, entries, withBody)
-	compare(t, "HAR entries", served, got)
+	compare(t, "HAR entries", served, got, 0)
 	if withBody == 0 {
 		t.Errorf("no 200 entry of the HAR holds its (decoded, text) body")
 	}
@@ -549,6 +557,22 @@ type faultScenario struct {
 	atInject, atLift          int   // messages accepted when the fault began and ended
 	postsAtInject, postsAtLft int   // posts received then
 	spoolPeak                 int64 // largest spool seen, bytes
+}
+
+// excused is how many duplicates the fault itself can cause with sniffer working as it
+// must. Stopping the collector closes the connections of posts in progress: one it had
+// already accepted loses its 204, and sniffer, never told, sends it again (at-least-once;
+// the Resurface protocol has no idempotency key). Those are the calls accepted after the
+// fault began, when no post can arrive. The other faults leave posts in progress alone.
+func (s *faultScenario) excused() int {
+	switch {
+	case !strings.Contains(s.name, "stopped"):
+		return 0
+	case s.lift == nil: // never restarted
+		return s.c.Count() - s.atInject
+	default:
+		return s.atLift - s.atInject
+	}
 }
 
 // spoolBytes sums the spool's segment files.
@@ -660,7 +684,10 @@ func TestCollectorFaults(t *testing.T) {
 		if s.env == nil {
 			dir := t.TempDir()
 			spoolDirs[s] = dir
-			env = append(env, "SPOOL_DIR="+dir, "SNIFFER_FLUSH_TIMEOUT=90s")
+			// 64 KiB bundles (~60 calls without bodies): what sniffer holds in memory is then
+			// the default queue and little more, so the rest of the capture must go through
+			// the spool (with 1000-call bundles, 5 in hand could hold a small capture whole).
+			env = append(env, "SPOOL_DIR="+dir, "SNIFFER_FLUSH_TIMEOUT=90s", "USAGE_LOGGERS_BUNDLE_SIZE=65536")
 		}
 		s.run = startSniffer(t, bin, env, 4*time.Minute, "-rules", faultRules, "-r", pcap)
 		go s.drive(spoolDirs[s])
@@ -677,11 +704,10 @@ func TestCollectorFaults(t *testing.T) {
 			t.Logf("fault from %v after sniffer's start for %v; accepted calls: %d when it began, %d when it was lifted, %d at the end; posts during the fault: %d; spool peak %d bytes; sniffer took %v",
 				s.injectedAt.Sub(began).Round(time.Millisecond), s.dur, s.atInject, s.atLift, s.c.Count(), s.postsAtLft-s.postsAtInject, s.spoolPeak, r.took.Round(time.Millisecond))
 			t.Logf("sniffer stderr:\n%s", tail(r.stderr.Bytes(), 2500))
-			checkClean(t, r, s.c, n)
+			checkClean(t, r, s.c, n, s.excused())
 			checkFormat(t, s.c)
-			_, extra := compare(t, "after the fault "+s.name, served, received(s.c))
-			if extra > 0 {
-				t.Logf("DUPLICATES: %d calls arrived more than once with the fault %q", extra, s.name)
+			if _, extra := compare(t, "after the fault "+s.name, served, received(s.c), s.excused()); extra > 0 {
+				t.Logf("DUPLICATES: %d calls arrived twice with the fault %q", extra, s.name)
 			}
 			if s.atInject >= n {
 				t.Errorf("every call had arrived before the fault began: it tested nothing")
@@ -718,9 +744,7 @@ func TestCollectorFaults(t *testing.T) {
 			if sum.written != n || sum.delivered+sum.dropped != n || sum.pending != 0 {
 				t.Errorf("summary written=%d delivered=%d dropped=%d pending=%d: want written=%d=delivered+dropped", sum.written, sum.delivered, sum.dropped, sum.pending, n)
 			}
-			if got := s.c.Count(); got != sum.delivered {
-				t.Errorf("the collector holds %d calls, the summary says %d were delivered", got, sum.delivered)
-			}
+			checkAccount(t, r, s.c, s.excused())
 			if sum.byCause["queue_full"] == 0 {
 				t.Errorf("no call dropped for a full queue (dropped %v)", sum.byCause)
 			}
@@ -747,8 +771,12 @@ func TestCollectorFaults(t *testing.T) {
 			}
 			// What did arrive was served, and arrived once.
 			_, extra, _ := callset.Diff(served, received(s.c))
-			if len(extra) > 0 {
-				t.Errorf("%d keys arrived more often than nginx served them, e.g. %v", len(extra), extra[0])
+			dups := 0
+			for _, e := range extra {
+				dups += e.Count
+			}
+			if dups > s.excused() {
+				t.Errorf("%d calls arrived more often than nginx served them (at most %d excused), e.g. %v", dups, s.excused(), extra[0])
 			}
 			checkFormat(t, s.c)
 		})
