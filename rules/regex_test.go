@@ -242,10 +242,10 @@ func TestPrefilterAgreesWithRegexp(t *testing.T) {
 		}
 		plain := regexp.MustCompile(p)
 		parts, _ := parseReplacement("<$0>", m)
-		for n := range 6000 {
+		for n := range 4000 {
 			var b strings.Builder
 			count := rng.IntN(12)
-			if n%10 == 0 {
+			if n%20 == 0 {
 				count = 400 + rng.IntN(400) // long enough to be looked at as text or binary
 			}
 			for range count {

@@ -31,7 +31,7 @@ func TestSeqMatcherAgreesWithRegexp(t *testing.T) {
 		return b.String()
 	}
 	accepted, matches, strategies := 0, 0, map[string]int{}
-	for range 12000 {
+	for range 8000 {
 		var p strings.Builder
 		for range 1 + rng.IntN(4) {
 			p.WriteString(classes[rng.IntN(len(classes))])
@@ -90,7 +90,7 @@ func TestSeqMatcherAgreesWithRegexp(t *testing.T) {
 			}
 		}
 	}
-	if accepted < 800 || strategies["anchor"] < 200 || strategies["skip"] < 200 || matches < 50000 {
+	if accepted < 500 || strategies["anchor"] < 150 || strategies["skip"] < 150 || matches < 30000 {
 		t.Errorf("only %d random regexes took the fast path (%v), %d matches; the test checks too little", accepted, strategies, matches)
 	}
 	t.Logf("%d regexes on the sequence matcher (%v), %d matches compared", accepted, strategies, matches)
