@@ -172,3 +172,27 @@ func newKafka(cfg *Config) (*output.Kafka, error) {
 		MaxMessageBytes: cfg.KafkaMaxMessageBytes, Agent: "sniffer", Version: version,
 	})
 }
+
+// liveStats sums what the sinks have done so far, for the metrics endpoint; calls the
+// rules dropped count as filtered.
+func (d *delivery) liveStats() output.Summary {
+	sum := output.Summary{Filtered: d.filtered.Load(), Dropped: map[string]int64{}}
+	add := func(s output.Summary) {
+		sum.Written += s.Written
+		sum.Filtered += s.Filtered
+		sum.Delivered += s.Delivered
+		sum.Pending += s.Pending
+		sum.Queued += s.Queued
+		sum.Recovered += s.Recovered
+		for k, v := range s.Dropped {
+			sum.Dropped[k] += v
+		}
+	}
+	if d.poster != nil {
+		add(d.poster.Stats())
+	}
+	if d.kafka != nil {
+		add(d.kafka.Stats())
+	}
+	return sum
+}

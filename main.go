@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -40,6 +41,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sniffer:", err)
 		return 2
 	}
+	logger, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "sniffer:", err)
+		return 2
+	}
+	slog.SetDefault(logger)
 	ports, err := capture.ParsePorts(cfg.Ports)
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer: APP_PORTS/-ports:", err)
@@ -123,6 +130,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		asm = reassembly.New(rcfg, emit)
 	}
 	p := &pipeline{dec: dec, asm: asm}
+	stopObs, err := startObservability(cfg.MetricsAddr, src, dec, asm.Stats(), dl.liveStats, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "sniffer:", err)
+		return 1
+	}
+	defer stopObs()
 
 	if !cfg.Quiet {
 		what := "reading " + cfg.File
