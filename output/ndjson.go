@@ -3,7 +3,6 @@
 package output
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"io"
@@ -168,43 +167,55 @@ func appendString[S string | []byte](dst []byte, s S) []byte {
 	return append(dst, '"')
 }
 
-// Writer writes calls as NDJSON to a stream (standard output), buffered. It is a Sink:
-// Close flushes the buffer.
+// Writer writes calls as NDJSON to a stream (standard output). Calls are encoded
+// straight into one buffer that is written out when it passes writeChunk bytes, so
+// each byte of output is copied once. It is a Sink: Close flushes the buffer.
 type Writer struct {
-	w       *bufio.Writer
+	w       io.Writer
 	buf     []byte
+	pending int64 // calls in buf
 	written int64
 	failed  int64
+	err     error
 }
+
+const writeChunk = 256 << 10
 
 // NewWriter returns a Writer on w.
 func NewWriter(w io.Writer) *Writer {
-	return &Writer{w: bufio.NewWriterSize(w, 256<<10)}
+	return &Writer{w: w, buf: make([]byte, 0, 2*writeChunk)}
 }
 
 // Write encodes one call.
 func (w *Writer) Write(c *reassembly.Call) error {
-	w.buf = EncodeNDJSON(w.buf[:0], c)
+	w.buf = EncodeNDJSON(w.buf, c)
 	w.written++
-	if _, err := w.w.Write(w.buf); err != nil {
-		w.failed++
-		return err
+	w.pending++
+	if len(w.buf) >= writeChunk {
+		return w.Flush()
 	}
-	return nil
+	return w.err
 }
 
-// Flush writes out what is buffered.
-func (w *Writer) Flush() error { return w.w.Flush() }
+// Flush writes out what is buffered. After a write error every later call counts as
+// failed.
+func (w *Writer) Flush() error {
+	if len(w.buf) > 0 && w.err == nil {
+		_, w.err = w.w.Write(w.buf)
+	}
+	if w.err != nil {
+		w.failed += w.pending
+	}
+	w.buf, w.pending = w.buf[:0], 0
+	return w.err
+}
 
-// Close flushes; calls still buffered when the flush fails count as dropped.
+// Close flushes; calls that could not be written count as dropped.
 func (w *Writer) Close(context.Context) (Summary, error) {
 	err := w.Flush()
 	s := Summary{Written: w.written, Delivered: w.written - w.failed}
-	if err != nil {
-		s.Delivered = 0
-	}
-	if n := s.Written - s.Delivered; n > 0 {
-		s.Dropped = map[string]int64{DropEncode: n}
+	if w.failed > 0 {
+		s.Dropped = map[string]int64{DropEncode: w.failed}
 	}
 	return s, err
 }
