@@ -52,6 +52,23 @@
 // the m flag) matches only at the very end, where Java also matches before a final line
 // terminator.
 //
+// # Speed
+//
+// The rules run on every call, bodies of tens of KiB included, so the common regex shapes
+// are matched without running a regex engine over the whole value, always with exactly
+// the engine's answer (each fast path is tested against the plain engine on random
+// input, and FuzzFastPaths compares whole rule sets): scopes that are a few literals,
+// each perhaps followed by .* (even after a negative look-ahead such as strict's
+// (?!user-agent)), are string comparisons whose answers are cached per detail name
+// (scopecache.go, names.go, lookahead.go); sequences of character classes such as the
+// e-mail and digit-run regexes are matched by seqMatcher (seq.go), which finds '@' with
+// strings.IndexByte and looks at
+// every 9th byte for digit runs; regexes that need a literal (password=, "token")
+// look for it first with a few byte scans chosen for text or binary values, and run
+// anchored only where it starts (prefilter.go); the remaining regexes on large values
+// run only on the runs of bytes a match can contain (segment.go). A value the replace
+// rules change is built in reused buffers and copied out once.
+//
 // Deliberate differences from the Java logger: stop_unless rules must each be met by some
 // detail (Java compares a count of all matches to the number of rules); a replacement
 // that names a group the regex lacks is an error when the rules are parsed (Java fails on
