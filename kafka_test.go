@@ -5,15 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -22,62 +18,21 @@ import (
 // (10.0.1.1:80, 10.0.1.2:8080, 10.0.1.3:80); call i asks for /items/i.
 func writeCalls(t *testing.T, n int) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "calls.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
-	ts := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
-	for i := range n {
-		cli, srv := net.IPv4(10, 0, 0, 2), net.IPv4(10, 0, 1, byte(1+i%3))
-		cport, sport := layers.TCPPort(20000+i), layers.TCPPort(80)
+	convs := make([]testConv, n)
+	for i := range convs {
+		sport := 80
 		if i%3 == 1 {
 			sport = 8080
 		}
-		req := fmt.Sprintf("GET /items/%d HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer tok-%d\r\n\r\n", i, i)
-		resp := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"id\":%d}", len(fmt.Sprintf(`{"id":%d}`, i)), i)
-		cseq, sseq := uint32(1000), uint32(5000)
-		send := func(fromClient, syn, ack, fin bool, payload string) {
-			eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
-			ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: srv}
-			tcp := &layers.TCP{SrcPort: cport, DstPort: sport, Seq: cseq, Ack: sseq, SYN: syn, ACK: ack, FIN: fin, PSH: payload != "", Window: 65535}
-			if !fromClient {
-				ip.SrcIP, ip.DstIP = srv, cli
-				tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = sport, cport, sseq, cseq
-			}
-			_ = tcp.SetNetworkLayerForChecksum(ip)
-			buf := gopacket.NewSerializeBuffer()
-			if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
-				t.Fatal(err)
-			}
-			ts = ts.Add(time.Millisecond)
-			if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(buf.Bytes()), Length: len(buf.Bytes())}, buf.Bytes()); err != nil {
-				t.Fatal(err)
-			}
-			k := uint32(len(payload))
-			if syn || fin {
-				k++
-			}
-			if fromClient {
-				cseq += k
-			} else {
-				sseq += k
-			}
+		body := fmt.Sprintf(`{"id":%d}`, i)
+		convs[i] = testConv{
+			client: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), uint16(20000+i)),
+			server: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, byte(1 + i%3)}), uint16(sport)),
+			req:    fmt.Sprintf("GET /items/%d HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer tok-%d\r\n\r\n", i, i),
+			resp:   fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body),
 		}
-		send(true, true, false, false, "")
-		send(false, true, true, false, "")
-		send(true, false, true, false, req)
-		send(false, false, true, false, resp)
-		send(true, false, true, true, "")
-		send(false, false, true, true, "")
-		send(true, false, true, false, "")
 	}
-	return path
+	return writeConvs(t, convs)
 }
 
 // readTopic reads every record of topic, waiting until want have come (and a moment more).

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,64 +16,13 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// writeCapture writes a pcap of one TCP connection carrying the given request and
-// response bytes: handshake, request, response, FINs.
+// writeCapture writes a pcap of one connection, 10.0.0.2:40000 to 10.0.0.1:80,
+// carrying the given request and response bytes.
 func writeCapture(t *testing.T, req, resp string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "call.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
-	cli, srv := net.IPv4(10, 0, 0, 2), net.IPv4(10, 0, 0, 1)
-	ts := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
-	cseq, sseq := uint32(1000), uint32(5000)
-	send := func(fromClient bool, syn, ack, fin bool, payload string) {
-		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: srv}
-		tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: cseq, Ack: sseq, SYN: syn, ACK: ack, FIN: fin, PSH: payload != "", Window: 65535}
-		if !fromClient {
-			ip.SrcIP, ip.DstIP = srv, cli
-			tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = 80, 40000, sseq, cseq
-		}
-		_ = tcp.SetNetworkLayerForChecksum(ip)
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
-			t.Fatal(err)
-		}
-		ts = ts.Add(time.Millisecond)
-		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(buf.Bytes()), Length: len(buf.Bytes())}, buf.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		n := uint32(len(payload))
-		if syn || fin {
-			n++
-		}
-		if fromClient {
-			cseq += n
-		} else {
-			sseq += n
-		}
-	}
-	send(true, true, false, false, "")
-	send(false, true, true, false, "")
-	send(true, false, true, false, req)
-	send(false, false, true, false, resp)
-	send(true, false, true, true, "")
-	send(false, false, true, true, "")
-	send(true, false, true, false, "")
-	return path
+	return writeConvs(t, []testConv{{netip.MustParseAddrPort("10.0.0.2:40000"), netip.MustParseAddrPort("10.0.0.1:80"), req, resp}})
 }
 
 const (
@@ -129,11 +79,17 @@ func TestDefaultRulesMaskStdout(t *testing.T) {
 	}
 }
 
-// Calls reach a collector as zlib-compressed NDJSON Resurface messages, masked.
-func TestPostsToCollector(t *testing.T) {
-	var mu sync.Mutex
-	var msgs [][][2]string
-	var hdr http.Header
+// testCollector is a Resurface collector on loopback: it inflates each post (when
+// deflated), splits the NDJSON and keeps every message and the last post's headers.
+type testCollector struct {
+	url  string
+	mu   sync.Mutex
+	msgs [][][2]string
+	hdr  http.Header
+}
+
+func newTestCollector(t *testing.T) *testCollector {
+	c := &testCollector{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body io.Reader = r.Body
 		if r.Header.Get("Content-Encoding") == "deflated" {
@@ -145,27 +101,39 @@ func TestPostsToCollector(t *testing.T) {
 			body = zr
 		}
 		b, _ := io.ReadAll(body)
-		mu.Lock()
-		defer mu.Unlock()
-		hdr = r.Header.Clone()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.hdr = r.Header.Clone()
 		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 			var m [][2]string
 			if err := json.Unmarshal([]byte(line), &m); err != nil {
 				http.Error(w, err.Error(), 400)
 				return
 			}
-			msgs = append(msgs, m)
+			c.msgs = append(c.msgs, m)
 		}
 		w.WriteHeader(204)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	c.url = srv.URL + "/message"
+	return c
+}
+
+func (c *testCollector) received() ([][][2]string, http.Header) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.msgs, c.hdr
+}
+
+// Calls reach a collector as zlib-compressed NDJSON Resurface messages, masked.
+func TestPostsToCollector(t *testing.T) {
+	col := newTestCollector(t)
 	pcap := writeCapture(t, secretReq, secretResp)
-	code, out, errs := runSniffer(t, map[string]string{"USAGE_LOGGERS_URL": srv.URL + "/message"}, "-r", pcap)
+	code, out, errs := runSniffer(t, map[string]string{"USAGE_LOGGERS_URL": col.url}, "-r", pcap)
 	if code != 0 || out != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %s", code, out, errs)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	msgs, hdr := col.received()
 	if len(msgs) != 1 {
 		t.Fatalf("collector got %d messages, want 1; stderr: %s", len(msgs), errs)
 	}
@@ -251,28 +219,7 @@ func TestCorruptCapture(t *testing.T) {
 // cookie and a card number, run with include standard plus custom rules, reaches the
 // collector with those values masked or removed and the rest intact.
 func TestStandardPlusCustomRulesToCollector(t *testing.T) {
-	var mu sync.Mutex
-	var msgs [][][2]string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		zr, err := zlib.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		b, _ := io.ReadAll(zr)
-		mu.Lock()
-		defer mu.Unlock()
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			var m [][2]string
-			if err := json.Unmarshal([]byte(line), &m); err != nil {
-				http.Error(w, err.Error(), 400)
-				return
-			}
-			msgs = append(msgs, m)
-		}
-		w.WriteHeader(204)
-	}))
-	defer srv.Close()
+	col := newTestCollector(t)
 	reqBody := `{"user":"alice","email":"alice@example.com","password":"hunter2","card":"4111 1111 1111 1111"}`
 	respBody := `{"ok":true,"user":"alice"}`
 	req := "POST /api/login HTTP/1.1\r\nHost: shop.test\r\nAuthorization: Basic YWxpY2U6aHVudGVyMg==\r\n" +
@@ -283,12 +230,11 @@ func TestStandardPlusCustomRulesToCollector(t *testing.T) {
 		"/request_header:authorization/ remove\n" +
 		"/request_body/ replace /\"password\":\"[^\"]*\"/, /\"password\":\"xxx\"/\n" +
 		"/request_body|response_body/ replace /\\b\\d{4}[ -]\\d{4}[ -]\\d{4}[ -]\\d{4}\\b/, /xxxx/\n"
-	code, _, errs := runSniffer(t, map[string]string{"USAGE_LOGGERS_URL": srv.URL + "/message", "USAGE_LOGGERS_RULES": rules}, "-r", pcap)
+	code, _, errs := runSniffer(t, map[string]string{"USAGE_LOGGERS_URL": col.url, "USAGE_LOGGERS_RULES": rules}, "-r", pcap)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	msgs, _ := col.received()
 	if len(msgs) != 1 {
 		t.Fatalf("collector got %d messages, want 1", len(msgs))
 	}
