@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // plainRules parses text with every fast path turned off: each regex runs on its engine,
@@ -103,5 +104,40 @@ func TestScopeCacheBounded(t *testing.T) {
 	r2.Apply([][2]string{{long, "x"}})
 	if _, ok := (*r2.cache.names.Load())[long]; ok {
 		t.Error("a name longer than maxCachedNameLen was cached")
+	}
+}
+
+// Values made to defeat the fast paths (an atom or an anchor byte every few bytes, runs
+// that never end in a match) still cost linear time, and give the plain answer.
+func TestFastPathsStayLinear(t *testing.T) {
+	if m, _ := compileMatcher(`a{2,}b[ab]+c`, false); m.seq != nil {
+		t.Error("a{2,}b[ab]+c took the sequence matcher: matching on from each run could read the rest of the value")
+	}
+	if m, _ := compileMatcher(`@[a@]+x`, false); m.seq != nil {
+		t.Error("@[a@]+x took the sequence matcher: matching on from each '@' could read the rest of the value")
+	}
+	const n = 256 << 10
+	cases := []struct{ rules, value string }{
+		{"include default", strings.Repeat(`"token" `, n/8)},
+		{"include default", strings.Repeat(`"password":"\`, n/13)},
+		{"include default", strings.Repeat("a@b.", n/4)},
+		{"include default", strings.Repeat("12345678-", n/9)},
+		{"/request_body/ replace /(?i)token[a-z ]*!/, /x/", strings.Repeat("token ", n/6)},
+		{"/request_body/ replace /a{2,}b[ab]+c/, /x/", strings.Repeat("aab", n/3)},
+		{"/request_body/ replace /@[a@]+x/, /x/", strings.Repeat("@a", n/2)},
+	}
+	for _, tc := range cases {
+		fast, plain := mustParse(tc.rules), plainRules(t, tc.rules)
+		in := [][2]string{{"request_body", tc.value}}
+		start := time.Now()
+		got, _ := fast.Apply(slices.Clone(in))
+		took := time.Since(start)
+		want, _ := plain.Apply(slices.Clone(in))
+		if !slices.Equal(got, want) {
+			t.Errorf("%q on %.40q...: result differs from the plain engine", tc.rules, tc.value)
+		}
+		if took > 5*time.Second {
+			t.Errorf("%q on %.40q... (%d bytes) took %v", tc.rules, tc.value, len(tc.value), took)
+		}
 	}
 }

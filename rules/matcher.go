@@ -171,7 +171,9 @@ func (m *matcher) match(s string) (bool, error) {
 			return m.seq.any(s), nil
 		}
 		if m.anch != nil && m.pre.foldSafe(s) {
-			return m.anchoredAny(s), nil
+			if ok, done := m.anchoredAny(s); done {
+				return ok, nil
+			}
 		}
 		if m.pre != nil && !m.pre.mayMatch(s) {
 			return false, nil
@@ -237,11 +239,18 @@ func hasAssertions(re *syntax.Regexp) bool {
 // first atom, at or after the end of the previous match, where the anchored regex
 // matches, and it is the match the anchored regex finds there: the regex has no
 // assertions to look beyond the match.
-func (m *matcher) anchoredAll(s string) [][]int {
-	var buf [16]int
+//
+// Each anchored run may read to the end of s, so with more than maxAnchored atoms in s
+// it returns ok false and the caller searches the usual way, in linear time.
+func (m *matcher) anchoredAll(s string) (locs [][]int, ok bool) {
+	var buf [maxAnchored + 1]int
+	starts, ok := m.pre.starts(buf[:0], s, maxAnchored)
+	if !ok {
+		return nil, false
+	}
 	var out [][]int
 	lo := 0
-	for _, st := range m.pre.starts(buf[:0], s) {
+	for _, st := range starts {
 		if st < lo {
 			continue
 		}
@@ -257,10 +266,24 @@ func (m *matcher) anchoredAll(s string) [][]int {
 		out = append(out, loc)
 		lo = loc[1]
 	}
-	return out
+	return out, true
 }
 
-// anchoredAny is re.MatchString(s) for a matcher with anch, when pre.foldSafe(s).
-func (m *matcher) anchoredAny(s string) bool {
-	return m.pre.scan(s, func(st int) bool { return !m.anch.MatchString(s[st:]) })
+// maxAnchored bounds the anchored runs per value (see anchoredAll).
+const maxAnchored = 16
+
+// anchoredAny is re.MatchString(s) for a matcher with anch, when pre.foldSafe(s); ok is
+// false when s holds more than maxAnchored atoms.
+func (m *matcher) anchoredAny(s string) (match, ok bool) {
+	var buf [maxAnchored + 1]int
+	starts, ok := m.pre.starts(buf[:0], s, maxAnchored)
+	if !ok {
+		return false, false
+	}
+	for _, st := range starts {
+		if m.anch.MatchString(s[st:]) {
+			return true, true
+		}
+	}
+	return false, true
 }

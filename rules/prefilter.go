@@ -299,15 +299,17 @@ func try(s string, at int, cands []pfCand, found func(int) bool) bool {
 }
 
 // starts appends to dst, in order and once each, where atoms occur in s; valid only when
-// foldSafe(s).
-func (p *prefilter) starts(dst []int, s string) []int {
+// foldSafe(s). It gives up (ok false) once it has found more than limit.
+func (p *prefilter) starts(dst []int, s string, limit int) (out []int, ok bool) {
 	n := len(dst)
-	p.scan(s, func(st int) bool {
+	if p.scan(s, func(st int) bool {
 		dst = append(dst, st)
-		return true
-	})
+		return len(dst)-n <= limit
+	}) {
+		return nil, false
+	}
 	slices.Sort(dst[n:])
-	return append(dst[:n], slices.Compact(dst[n:])...)
+	return append(dst[:n], slices.Compact(dst[n:])...), true
 }
 
 // looksBinary guesses that a value is binary (compressed, an image) from its first bytes:

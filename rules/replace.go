@@ -125,14 +125,19 @@ func appendReplaced(dst []byte, m *matcher, parts []replPart, s string) ([]byte,
 		return seqAppendReplaced(dst, m.seq, parts, s)
 	}
 	var locs [][]int
+	done := false
 	if m.anch != nil && m.pre.foldSafe(s) {
-		locs = m.anchoredAll(s)
-	} else if m.pre != nil && !m.pre.mayMatch(s) {
-		return dst, false
-	} else if m.seg != nil {
-		locs = m.seg.allIndex(m.re, s)
-	} else {
-		locs = m.re.FindAllStringSubmatchIndex(s, -1)
+		locs, done = m.anchoredAll(s)
+	}
+	if !done {
+		if m.pre != nil && !m.pre.mayMatch(s) {
+			return dst, false
+		}
+		if m.seg != nil {
+			locs = m.seg.allIndex(m.re, s)
+		} else {
+			locs = m.re.FindAllStringSubmatchIndex(s, -1)
+		}
 	}
 	if len(locs) == 0 {
 		return dst, false

@@ -159,6 +159,11 @@ func newSeqMatcher(re *syntax.Regexp) *seqMatcher {
 		if k == 1 && items[0].ascii[b] {
 			continue // the class before the anchor must not contain it
 		}
+		if slices.ContainsFunc(items[k+1:], func(it seqItem) bool { return it.ascii[b] }) {
+			// The classes after it must not contain it either: then matching forward from
+			// one occurrence stops at the next, and the work stays linear in the value.
+			continue
+		}
 		if best < 0 || byteFreq(b) < byteFreq(sm.abyte) {
 			best, sm.abyte = k, b
 		}
@@ -167,8 +172,11 @@ func newSeqMatcher(re *syntax.Regexp) *seqMatcher {
 		sm.anchor = best
 		return sm
 	}
-	if first := &items[0]; first.asciiOnly() && first.min >= 2 && first.max < 0 {
-		return sm // skip strategy
+	if first := &items[0]; first.asciiOnly() && first.min >= 2 && first.max < 0 &&
+		!slices.ContainsFunc(items[1:], func(it seqItem) bool { return it.intersects(first) }) {
+		// Skip strategy. The classes after the first share nothing with it, so matching
+		// them forward stops before the next run of the first: linear work.
+		return sm
 	}
 	return nil
 }
