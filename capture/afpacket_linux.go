@@ -17,7 +17,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -252,62 +251,31 @@ func (a *afSource) run(ctx context.Context, h Handler) error {
 	if len(a.tps) == 1 {
 		return a.runOne(ctx, h)
 	}
-	type pkt struct {
-		data []byte
-		ci   gopacket.CaptureInfo
-		lt   layers.LinkType
-	}
-	ch := make(chan pkt, 4096)
-	errs := make(chan error, len(a.tps))
-	var wg sync.WaitGroup
+	readers := make([]reader, len(a.tps))
 	for i, tp := range a.tps {
-		wg.Add(1)
-		go func(tp *afpacket.TPacket, lt layers.LinkType, name string, armed time.Time) {
-			defer wg.Done()
-			for ctx.Err() == nil {
+		name, armed := a.names[i], a.armed[i]
+		readers[i] = reader{
+			name: name,
+			lt:   a.lts[i],
+			read: func() ([]byte, gopacket.CaptureInfo, error) {
 				data, ci, err := tp.ReadPacketData() // copies: the data outlives the call
-				if errors.Is(err, afpacket.ErrTimeout) {
-					continue
+				if err != nil && !errors.Is(err, afpacket.ErrTimeout) {
+					err = fmt.Errorf("reading packets from %s: %v", name, err)
 				}
-				if err == nil && !armed.IsZero() {
-					if ci.Timestamp.Before(armed) {
-						continue
-					}
-					armed = time.Time{}
+				return data, ci, err
+			},
+			timeout: func(err error) bool { return errors.Is(err, afpacket.ErrTimeout) },
+			// Packets taken before the filter was attached are left out.
+			skip: func(ci gopacket.CaptureInfo) bool {
+				if !armed.IsZero() && ci.Timestamp.Before(armed) {
+					return true
 				}
-				if err != nil {
-					errs <- fmt.Errorf("reading packets from %s: %v", name, err)
-					return
-				}
-				select {
-				case ch <- pkt{data, ci, lt}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}(tp, a.lts[i], a.names[i], a.armed[i])
-	}
-	go func() { wg.Wait(); close(ch) }()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case p, ok := <-ch:
-			if !ok {
-				select {
-				case err := <-errs:
-					return err
-				default:
-					return nil
-				}
-			}
-			h.Packet(p.data, p.ci, p.lt)
-		case now := <-tick.C:
-			h.Idle(now)
-		case <-ctx.Done():
-			return nil
+				armed = time.Time{}
+				return false
+			},
 		}
 	}
+	return merge(ctx, h, readers)
 }
 
 func (a *afSource) runOne(ctx context.Context, h Handler) error {

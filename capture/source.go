@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -220,57 +219,16 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 	if len(s.handles) == 1 {
 		return s.runOne(ctx, s.handles[0], h)
 	}
-	type pkt struct {
-		data []byte
-		ci   gopacket.CaptureInfo
-		lt   layers.LinkType
-	}
-	ch := make(chan pkt, 4096)
-	errs := make(chan error, len(s.handles))
-	var wg sync.WaitGroup
-	for _, hd := range s.handles {
-		wg.Add(1)
-		go func(hd *pcap.Handle) {
-			defer wg.Done()
-			lt := hd.LinkType()
-			for ctx.Err() == nil {
-				data, ci, err := hd.ReadPacketData() // copies: the data outlives the call
-				if err == pcap.NextErrorTimeoutExpired {
-					continue
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-				select {
-				case ch <- pkt{data, ci, lt}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}(hd)
-	}
-	go func() { wg.Wait(); close(ch) }()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case p, ok := <-ch:
-			if !ok {
-				select {
-				case err := <-errs:
-					return err
-				default:
-					return nil
-				}
-			}
-			h.Packet(p.data, p.ci, p.lt)
-		case now := <-tick.C:
-			h.Idle(now)
-		case <-ctx.Done():
-			return nil
+	readers := make([]reader, len(s.handles))
+	for i, hd := range s.handles {
+		readers[i] = reader{
+			name:    s.names[i],
+			lt:      hd.LinkType(),
+			read:    hd.ReadPacketData, // copies: the data outlives the call
+			timeout: func(err error) bool { return err == pcap.NextErrorTimeoutExpired },
 		}
 	}
+	return merge(ctx, h, readers)
 }
 
 func (s *Source) runOne(ctx context.Context, hd *pcap.Handle, h Handler) error {

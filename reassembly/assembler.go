@@ -63,7 +63,7 @@ type Assembler struct {
 	// closed remembers connections that just ended, by flowKey, so that their last
 	// ACKs, FINs and RSTs do not open new, empty connections that would wait for the
 	// idle timeout.
-	closed map[uint64]time.Time
+	closed map[uint64]ended
 	// deferred is a segment held back by its connection's Accept until a hole the
 	// capture lost is skipped; replaying is set while it is assembled again.
 	deferred  *deferredSegment
@@ -76,6 +76,31 @@ type Assembler struct {
 	// last packet), to count each once.
 	tracked map[uint64]struct{}
 	refused map[uint64]time.Time
+}
+
+// ended is what is remembered of a connection that ended: when, and the sequence
+// number its SYN carried, which tells a copy of that SYN from a new connection on the
+// same addresses and ports (whose initial sequence number differs).
+type ended struct {
+	at             time.Time
+	synSeq, ackSeq uint32 // of the SYN and of the SYN-ACK
+	sawSyn, sawAck bool
+}
+
+func (e *ended) saw(t *layers.TCP) {
+	if t.ACK {
+		e.ackSeq, e.sawAck = t.Seq, true
+	} else {
+		e.synSeq, e.sawSyn = t.Seq, true
+	}
+}
+
+// copyOf tells whether a SYN or SYN-ACK is a copy of the ended connection's own.
+func (e *ended) copyOf(t *layers.TCP) bool {
+	if t.ACK {
+		return e.sawAck && e.ackSeq == t.Seq
+	}
+	return e.sawSyn && e.synSeq == t.Seq
 }
 
 // closedKeep is how long an ended connection's stray control segments are ignored, and
@@ -123,7 +148,7 @@ func New(cfg Config, emit func(*Call)) *Assembler {
 	if cfg.GapTimeout <= 0 {
 		cfg.GapTimeout = d.GapTimeout
 	}
-	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}, closed: map[uint64]time.Time{},
+	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}, closed: map[uint64]ended{},
 		tracked: map[uint64]struct{}{}, refused: map[uint64]time.Time{}}
 }
 
@@ -184,10 +209,16 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 		a.stats.StreamsRefused.Add(1)
 		return
 	}
-	if len(a.closed) > 0 && (t.SYN || len(t.Payload) == 0) {
+	// A connection that has ended carries nothing more without a new SYN: its late
+	// ACKs, FINs and RSTs, and the second copies of its segments when a packet is
+	// captured on two interfaces (a bridge and its veth, "any" beside a device), are
+	// dropped rather than opening a new connection that would parse them again.
+	if len(a.closed) > 0 {
 		k := flowKey(netFlow, t.TransportFlow(), vni)
-		if _, ok := a.closed[k]; ok {
-			if !t.SYN {
+		if e, ok := a.closed[k]; ok {
+			if !t.SYN || e.copyOf(t) {
+				// Only a SYN or SYN-ACK with a new initial sequence number opens a
+				// new connection; a copy of the old one's does not.
 				return
 			}
 			// A new connection on the same addresses and ports: its own FIN and RST
@@ -279,8 +310,8 @@ func (a *Assembler) Tick(now time.Time) {
 
 func (a *Assembler) flush(now time.Time) {
 	a.lastFlush = now
-	for k, t := range a.closed {
-		if now.Sub(t) > closedKeep {
+	for k, e := range a.closed {
+		if now.Sub(e.at) > closedKeep {
 			delete(a.closed, k)
 		}
 	}

@@ -38,6 +38,9 @@ type conn struct {
 	lastAt time.Time
 	closed bool
 	key    uint64 // flowKey
+	// syn holds the sequence numbers of the SYN and the SYN-ACK, when seen: copies of
+	// them after the connection ended are not a new connection.
+	syn ended
 	// holes tracks, per direction, whether segments arrived ahead of a hole, and the
 	// sequence number the direction is known to have reached: when the other side
 	// acknowledges bytes past it, the receiver got them and the capture missed them,
@@ -277,6 +280,9 @@ func (c *conn) finish(x *exchange) {
 // open before the capture) is started at its first segment; the parser then
 // resynchronises on the next start line.
 func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDirection, nextSeq tcp.Sequence, start *bool, ac tcp.AssemblerContext) bool {
+	if t.SYN {
+		c.syn.saw(t)
+	}
 	if !*start && !t.SYN && nextSeq == tcp.Sequence(-1) {
 		*start = true
 	}
@@ -371,7 +377,8 @@ func (c *conn) ReassemblyComplete(ac tcp.AssemblerContext) bool {
 	c.a.stats.StreamsOpen.Add(-1)
 	delete(c.a.tracked, c.key)
 	if len(c.a.closed) < maxClosed && !c.lastAt.IsZero() {
-		c.a.closed[c.key] = c.lastAt
+		c.syn.at = c.lastAt
+		c.a.closed[c.key] = c.syn
 	}
 	return true
 }
