@@ -38,12 +38,15 @@ func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
 	st := &callState{r: r}
 	details = st.filterSessionFields(details)
 	var scopeBuf [32]uint64
-	scopes := scopeBuf[:0]
-	if len(details) > len(scopeBuf) {
-		scopes = make([]uint64, 0, len(details))
-	}
-	for _, d := range details {
-		scopes = append(scopes, r.cache.bits(d[0]))
+	var scopes []uint64 // none when no scope is cached (include debug)
+	if len(r.cache.matchers) > 0 {
+		scopes = scopeBuf[:0]
+		if len(details) > len(scopeBuf) {
+			scopes = make([]uint64, 0, len(details))
+		}
+		for _, d := range details {
+			scopes = append(scopes, r.cache.bits(d[0]))
+		}
 	}
 	if st.stopped(details, scopes) {
 		return nil, false
@@ -77,6 +80,14 @@ type callState struct {
 	r        *Rules
 	gaveUp   bool
 	deadline time.Time // set at the call's first backtracking match
+}
+
+// cachedAt is scopes[i], or nothing when no scope is cached.
+func cachedAt(scopes []uint64, i int) uint64 {
+	if scopes == nil {
+		return 0
+	}
+	return scopes[i]
 }
 
 // inScope tells whether rl's scope matches a detail's name, given the cached scopes that
@@ -167,7 +178,7 @@ func (st *callState) stopped(details [][2]string, scopes []uint64) bool {
 	for _, group := range [][]*rule{r.stop, r.stopIfFound, r.stopIf} {
 		for _, rl := range group {
 			for i, d := range details {
-				if st.hit(rl, scopes[i], d, true) {
+				if st.hit(rl, cachedAt(scopes, i), d, true) {
 					return true
 				}
 			}
@@ -177,7 +188,7 @@ func (st *callState) stopped(details [][2]string, scopes []uint64) bool {
 		for _, rl := range group {
 			met := false
 			for i, d := range details {
-				if st.hit(rl, scopes[i], d, false) {
+				if st.hit(rl, cachedAt(scopes, i), d, false) {
 					met = true
 					break
 				}
@@ -198,13 +209,18 @@ func (st *callState) remove(details [][2]string, scopes []uint64) ([][2]string, 
 	}
 	out := details[:0]
 	for i, d := range details {
-		if !st.removed(scopes[i], d) {
-			scopes[len(out)] = scopes[i]
+		if !st.removed(cachedAt(scopes, i), d) {
+			if scopes != nil {
+				scopes[len(out)] = scopes[i]
+			}
 			out = append(out, d)
 		}
 	}
 	clear(details[len(out):])
-	return out, scopes[:len(out)]
+	if scopes != nil {
+		scopes = scopes[:len(out)]
+	}
+	return out, scopes
 }
 
 func (st *callState) removed(cached uint64, d [2]string) bool {
@@ -251,7 +267,7 @@ func (st *callState) replace(details [][2]string, scopes []uint64) {
 		v := d[1]
 		cur := -1 // the scratch buffer v lies in, or -1
 		for _, rl := range st.r.replaces {
-			if !st.inScope(rl, scopes[i], d[0], true) {
+			if !st.inScope(rl, cachedAt(scopes, i), d[0], true) {
 				continue
 			}
 			if rl.value.bt != nil {
