@@ -270,6 +270,12 @@ func checkAccount(t *testing.T, r *snifferRun, c *resurfacetest.Collector, excus
 // rules "include debug" (the whole multiset of method, path and query, status) and with the
 // default rules (the count, and the multiset of method, path, status: the default masks
 // may touch parameters); and `sniffer -har` writes a HAR 1.2 archive with one entry per call.
+//
+// Known failure (Nov 2026): the two collector runs (no spool, default queue) drop calls
+// (dropped_queue_full, exit 1) whenever the collector, with sniffer's own compression,
+// takes calls slower than the file is read, as on a busy 2-core machine: Poster.Write never
+// waits, so a file floods the queue. Reading a file at the collector's pace (the Poster
+// waiting for room while the source is a file) makes them pass.
 func TestCollectorDelivery(t *testing.T) {
 	t.Parallel() // beside TestCollectorFaults: both mostly wait
 	pcap, served := workloadCapture(t)
