@@ -24,6 +24,10 @@ type delivery struct {
 	names  []string       // of poster (first, when set), kafka (next, when set) and sinks, for the summary
 
 	filtered atomic.Int64 // calls the rules stopped or sampled out
+
+	// wait, when set (reading a file), makes the collector's queue wait for room rather than
+	// drop calls, until it ends (a signal) or the collector takes nothing for the flush timeout.
+	wait context.Context
 }
 
 // newDelivery builds the sinks the settings ask for. With no collector URL and no file,
@@ -122,7 +126,7 @@ func (d *delivery) one(c *reassembly.Call) {
 		}
 	}
 	if d.poster != nil {
-		_ = d.poster.WriteDetails(details)
+		_ = d.poster.WriteDetailsWait(d.wait, d.cfg.FlushTimeout, details)
 	}
 }
 

@@ -113,6 +113,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	calls := make(chan *reassembly.Call, 128) // small: a queued call holds its bodies
+	if !src.Live() {
+		dl.wait = ctx // a file waits for the collector instead of dropping calls
+	}
 	delivered := make(chan struct{})
 	go func() { dl.run(calls); close(delivered) }()
 

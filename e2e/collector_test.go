@@ -553,6 +553,9 @@ type faultScenario struct {
 	inject func(c *resurfacetest.Collector)
 	lift   func(c *resurfacetest.Collector) error // nil: the fault lasts to the end
 	dur    time.Duration                          // how long the fault lasts
+	// waits: a capture file waits for a collector that is down for less than the flush
+	// timeout instead of dropping, so every call arrives and sniffer exits 0.
+	waits bool
 
 	c   *resurfacetest.Collector
 	run *snifferRun
@@ -673,10 +676,11 @@ func TestCollectorFaults(t *testing.T) {
 			inject: func(c *resurfacetest.Collector) { c.CutNext(1 << 30) },
 			lift:   func(c *resurfacetest.Collector) error { c.CutNext(0); return nil }},
 	}
-	// No spool, a queue of 100: stopped for 20 s, then back (what was queued is delivered,
-	// what overflowed is dropped); and stopped to the end, past the flush deadline.
+	// No spool, a queue of 100: stopped for 20 s, then back (a file waits for the
+	// collector, up to the 90 s flush timeout: nothing is dropped); and stopped to the
+	// end, past the flush deadline (what overflowed is dropped, counted and explained).
 	dropping := []*faultScenario{
-		{name: "nospool-stopped-20s", dur: faultFor,
+		{name: "nospool-stopped-20s", dur: faultFor, waits: true,
 			env:    []string{"USAGE_LOGGERS_MESSAGE_QUEUE_SIZE=100", "SNIFFER_FLUSH_TIMEOUT=90s"},
 			inject: func(c *resurfacetest.Collector) { c.Stop() }, lift: restart},
 		{name: "nospool-stopped-to-the-end", dur: 0,
@@ -740,6 +744,14 @@ func TestCollectorFaults(t *testing.T) {
 				s.injectedAt.Sub(began).Round(time.Millisecond), s.atInject, s.c.Count(), r.took.Round(time.Millisecond))
 			stderr := r.stderr.Bytes()
 			t.Logf("sniffer stderr:\n%s", tail(stderr, 2500))
+			if s.waits {
+				sum, ok := parsePostSummary(stderr)
+				if r.code != 0 || !ok || sum.delivered != n || sum.dropped != 0 {
+					t.Errorf("a file must wait for a collector down 20 s: exit %d, summary %+v, want exit 0 and all %d delivered", r.code, sum, n)
+				}
+				checkAccount(t, r, s.c, s.excused())
+				return
+			}
 			if r.code != 1 {
 				t.Errorf("sniffer exited with %d (killed: %v), want 1 as calls were lost", r.code, r.killed.Load())
 			}

@@ -42,6 +42,7 @@ type Poster struct {
 	left   []*bundle // bundles that Close's deadline interrupted, to spool or count
 
 	kick        chan struct{} // a message arrived
+	room        chan struct{} // a message left the queue or the spool (for WriteDetailsWait)
 	drain       chan struct{} // closed by Close: post everything, then stop
 	abort       chan struct{} // closed when Close's ctx ends: stop now
 	abortAt     atomic.Int64  // Close's deadline in UnixNano, 0 when none
@@ -51,6 +52,7 @@ type Poster struct {
 	seq         atomic.Int64
 
 	written, filtered, delivered, recovered atomic.Int64
+	gaveUp                                  atomic.Bool // WriteDetailsWait waited patience in vain
 	dmu                                     sync.Mutex
 	dropped                                 map[string]int64
 
@@ -88,6 +90,7 @@ func NewPoster(cfg PostConfig) (*Poster, error) {
 			DisablePathNormalizing:   true,
 		},
 		kick:        make(chan struct{}, 1),
+		room:        make(chan struct{}, 1),
 		drain:       make(chan struct{}),
 		abort:       make(chan struct{}),
 		bundles:     make(chan *bundle),
@@ -140,19 +143,52 @@ func (p *Poster) Write(c *reassembly.Call) error {
 // WriteDetails queues a call given as its details, already through the rules (no
 // Transform is applied): for a caller that applies the rules once for several sinks.
 func (p *Poster) WriteDetails(d [][2]string) error {
+	return p.WriteDetailsWait(nil, 0, d)
+}
+
+// WriteDetailsWait is WriteDetails for a source that can wait, such as a capture file:
+// while the queue (and the spool) are full it waits for room instead of dropping the call,
+// so the file is read at the collector's pace. It waits no more, and drops as WriteDetails
+// does, once ctx ends or once a wait found no room for patience (the collector is down, not
+// slow: the file must not stall for ever). A nil ctx never waits.
+func (p *Poster) WriteDetailsWait(ctx context.Context, patience time.Duration, d [][2]string) error {
+	if p.gaveUp.Load() {
+		ctx = nil
+	}
 	p.written.Add(1)
 	d = AppendTrailer(d, p.cfg.Agent, p.cfg.Version)
 	size := 0
 	for _, kv := range d {
 		size += len(kv[0]) + len(kv[1]) + 8
 	}
-	return p.enqueue(AppendResurfaceJSON(make([]byte, 0, size+size/16+2), d))
+	return p.enqueue(ctx, patience, AppendResurfaceJSON(make([]byte, 0, size+size/16+2), d))
 }
 
 // enqueue places one encoded message: memory while it has room and nothing is spooled (so
-// order holds), else the spool, else the drop policy.
-func (p *Poster) enqueue(msg []byte) error {
+// order holds), else the spool, else the drop policy. With a ctx it first waits, while
+// neither has room but something is draining, until one has or ctx ends.
+func (p *Poster) enqueue(ctx context.Context, patience time.Duration, msg []byte) error {
 	p.mu.Lock()
+	var timer *time.Timer
+	for ctx != nil && !p.closed && !p.fits(len(msg)) && (p.q.len() > 0 || p.sp != nil && p.sp.count > 0) {
+		p.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(patience)
+			defer timer.Stop()
+		} else {
+			timer.Reset(patience)
+		}
+		select {
+		case <-p.room:
+		case <-ctx.Done():
+			ctx = nil
+		case <-timer.C:
+			ctx = nil
+			p.gaveUp.Store(true)
+			p.log.Warn("the collector took no call for the wait limit: no more waiting, calls that do not fit are dropped", "wait", patience)
+		}
+		p.mu.Lock()
+	}
 	if p.closed {
 		p.mu.Unlock()
 		p.drop(DropClosed, 1)
@@ -210,6 +246,18 @@ func (p *Poster) enqueue(msg []byte) error {
 	return nil
 }
 
+// fits says whether a message of n bytes can be queued without a drop: in memory, or in the
+// spool. Called with p.mu held.
+func (p *Poster) fits(n int) bool {
+	if p.sp != nil && p.sp.count > 0 {
+		return p.sp.room(n)
+	}
+	if p.q.len() < p.cfg.QueueSize && p.qBytes+int64(n) <= p.cfg.QueueBytes {
+		return true
+	}
+	return p.sp != nil && p.sp.room(n)
+}
+
 func (p *Poster) push(msg []byte) {
 	p.q.push(msg)
 	p.qBytes += int64(len(msg))
@@ -219,6 +267,16 @@ func (p *Poster) pop() []byte {
 	m := p.q.pop()
 	p.qBytes -= int64(len(m))
 	return m
+}
+
+// roomMade tells a WriteDetailsWait waiting for room that a message left (the collector
+// takes calls again: waiting is worth it).
+func (p *Poster) roomMade() {
+	p.gaveUp.Store(false)
+	select {
+	case p.room <- struct{}{}:
+	default:
+	}
 }
 
 func (p *Poster) wake() {
@@ -234,6 +292,7 @@ func (p *Poster) next() ([]byte, bool) {
 	if p.q.len() > 0 {
 		m := p.pop()
 		p.mu.Unlock()
+		p.roomMade()
 		return m, true
 	}
 	if p.sp == nil || p.sp.count == 0 {
@@ -242,6 +301,7 @@ func (p *Poster) next() ([]byte, bool) {
 	}
 	msg, ok, lost := p.sp.next()
 	p.mu.Unlock()
+	p.roomMade()
 	if lost > 0 {
 		p.drop(DropSpoolError, lost, "dir", p.cfg.SpoolDir)
 	}
