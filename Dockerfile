@@ -22,24 +22,31 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/sniffer . \
- && /out/sniffer -h >/dev/null 2>&1
+ && /out/sniffer -h >/dev/null 2>&1 \
+ && cd /out && sha256sum sniffer > sniffer.sha256
 
 FROM ${RUNTIME_IMAGE}
-# libpcap0.8 is the runtime library; libcap2-bin only lends setcap for this layer. The binary
-# is installed from the build stage in the same layer as setcap, so that it is stored once.
-# The capabilities are "permitted" only, not "effective": with the effective bit the kernel
-# refuses to run the file when the container lacks one of them (docker gives NET_RAW by
-# default, not NET_ADMIN); sniffer makes what it is given effective itself (caps_linux.go).
-RUN --mount=type=bind,from=build,source=/out/sniffer,target=/tmp/sniffer \
-    apt-get update \
+# libpcap0.8 is the runtime library; libcap2-bin (setcap, getcap; 100 kB) sets the binary's
+# capabilities below. This layer does not depend on the sources, so it stays cached.
+RUN apt-get update \
  && apt-get install -y --no-install-recommends libpcap0.8 ca-certificates libcap2-bin \
- && install -m 0755 /tmp/sniffer /usr/local/bin/sniffer \
- && setcap cap_net_raw,cap_net_admin+p /usr/local/bin/sniffer \
- && apt-get purge -y --auto-remove libcap2-bin \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10001 sniffer \
  && useradd --uid 10001 --gid sniffer --no-create-home --home-dir /var/lib/sniffer --shell /usr/sbin/nologin sniffer \
  && install -d -o sniffer -g sniffer -m 0700 /var/lib/sniffer /var/lib/sniffer/spool
+# The binary's checksum comes first: a builder that keys RUN's cache on the command alone
+# (buildah 1.28 in Debian 12's podman 4.3 does) would otherwise reuse the RUN below with an old
+# binary; the checksum changes the layer under it whenever the binary changes.
+COPY --from=build /out/sniffer.sha256 /usr/local/share/sniffer/sniffer.sha256
+# The binary is installed and given its capabilities in one layer, so that it is stored once
+# (setcap on a file copied in by an earlier layer would copy it up). The capabilities are
+# "permitted" only, not "effective": with the effective bit the kernel refuses to run the file
+# when the container lacks one of them (docker gives NET_RAW by default, not NET_ADMIN);
+# sniffer makes what it is given effective itself (caps_linux.go).
+RUN --mount=type=bind,from=build,source=/out/sniffer,target=/tmp/sniffer \
+    install -m 0755 /tmp/sniffer /usr/local/bin/sniffer \
+ && setcap cap_net_raw,cap_net_admin+p /usr/local/bin/sniffer \
+ && cd /usr/local/bin && sha256sum --quiet -c /usr/local/share/sniffer/sniffer.sha256
 USER sniffer:sniffer
 WORKDIR /var/lib/sniffer
 # /metrics and /healthz; set SNIFFER_METRICS_ADDR empty to turn them off (the health check
