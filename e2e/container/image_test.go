@@ -193,8 +193,8 @@ func TestImage(t *testing.T) {
 		if mid["sniffer_packets_total"] == 0 {
 			t.Errorf("/metrics: no packets counted")
 		}
-		t.Logf("/metrics: %v packets, %v bytes, kernel drops %v, %v posts delivered %v calls", mid["sniffer_packets_total"], mid["sniffer_bytes_total"],
-			mid[`sniffer_packets_dropped_total{cause="kernel"}`], mid["sniffer_sink_posts_total"], mid["sniffer_sink_calls_delivered_total"])
+		t.Logf("/metrics: %v packets, %v bytes, kernel drops %v, delivered %v calls", mid["sniffer_packets_total"], mid["sniffer_bytes_total"],
+			mid[`sniffer_packets_dropped_total{cause="kernel"}`], mid["sniffer_sink_calls_delivered_total"])
 		// From the namespace the container's "host" network is: podman exec joins no
 		// network namespace for a host-network container.
 		hc := exec.Command("nsenter", "--net=/run/netns/"+h.serverNS, "podman", "healthcheck", "run", name)
