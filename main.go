@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +34,7 @@ func main() {
 // run is main without the exit, so that tests can drive it: 0 on success, 1 on a
 // failure while running, 2 on bad settings.
 func run(args []string, stdout, stderr io.Writer) int {
+	stderr = &lockedWriter{w: stderr} // the logger writes from the sinks' goroutines too
 	cfg, err := loadConfig(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -208,3 +210,16 @@ func (p *pipeline) Packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTy
 }
 
 func (p *pipeline) Idle(now time.Time) { p.asm.Tick(now) }
+
+// lockedWriter serialises writes: the summary, the progress line and the logger share
+// standard error from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
