@@ -134,7 +134,7 @@ func TestComposeFile(t *testing.T) {
 			} else if s.Build.Target != "" && !regexp.MustCompile(`(?m)^FROM .* AS `+regexp.QuoteMeta(s.Build.Target)+`$`).Match(b) {
 				t.Errorf("service %s builds target %q, which %s lacks", name, s.Build.Target, df)
 			}
-		} else if name != "load" && !strings.Contains(s.Image, "resurface") {
+		} else if !strings.Contains(s.Image, "resurface") {
 			t.Errorf("service %s neither builds nor is an outside image", name)
 		}
 		for _, d := range s.DependsOn {
@@ -143,8 +143,8 @@ func TestComposeFile(t *testing.T) {
 			}
 		}
 	}
-	if load := c.Services["load"]; load.Image != c.Services["app"].Image {
-		t.Errorf("load runs image %q, want the app's %q (built by the app service)", load.Image, c.Services["app"].Image)
+	if load, app := c.Services["load"], c.Services["app"]; load.Image != app.Image || load.Build == nil || *load.Build != *app.Build {
+		t.Errorf("load must run the app's image %q with the same build section (so that compose never pulls it)", app.Image)
 	}
 
 	s := c.Services["sniffer"]
