@@ -13,18 +13,22 @@ import (
 // rules removed is left out of the copy, and one they rewrote carries the new value. The
 // NDJSON, file and HAR sinks write the copy, so that what the rules mask never reaches them
 // either. c itself is not changed.
+//
+// The rules only remove details or change their values, so details keep the order
+// ResurfaceDetails gave them; Mask asks for them in that same order, each search going
+// on from where the last one found its detail (details Mask has no use for, such as
+// x-forwarded-for or form parameters, are passed over). That keeps it linear, with no
+// map per call.
 func Mask(c *reassembly.Call, details [][2]string) *reassembly.Call {
-	left := make(map[string][]string, len(details))
-	for _, d := range details {
-		left[d[0]] = append(left[d[0]], d[1])
-	}
+	next := 0
 	take := func(name string) (string, bool) {
-		v := left[name]
-		if len(v) == 0 {
-			return "", false
+		for i := next; i < len(details); i++ {
+			if details[i][0] == name {
+				next = i + 1
+				return details[i][1], true
+			}
 		}
-		left[name] = v[1:]
-		return v[0], true
+		return "", false
 	}
 
 	m := *c
@@ -36,17 +40,20 @@ func Mask(c *reassembly.Call, details [][2]string) *reassembly.Call {
 	} else {
 		base = ""
 	}
+	m.Request.Headers = maskHeaders(c.Request.Headers, reqKeys, "request_header:", take)
+	m.Request.Trailers = maskHeaders(c.Request.Trailers, reqKeys, "request_header:", take)
 	q := maskQuery(query, take)
 	m.URL = joinQuery(base, q)
 	path, _ := splitURL(c.Request.Target)
 	m.Request.Target = joinQuery(path, q)
-	m.Request.Headers = maskHeaders(c.Request.Headers, "request_header:", take)
-	m.Request.Trailers = maskHeaders(c.Request.Trailers, "request_header:", take)
+	var r reassembly.Response
+	if c.Response != nil {
+		r = *c.Response
+		r.Headers = maskHeaders(c.Response.Headers, respKeys, "response_header:", take)
+		r.Trailers = maskHeaders(c.Response.Trailers, respKeys, "response_header:", take)
+	}
 	m.Request.Body = maskBody(c.Request.Body)(take("request_body"))
 	if c.Response != nil {
-		r := *c.Response
-		r.Headers = maskHeaders(c.Response.Headers, "response_header:", take)
-		r.Trailers = maskHeaders(c.Response.Trailers, "response_header:", take)
 		r.Body = maskBody(c.Response.Body)(take("response_body"))
 		m.Response = &r
 	}
@@ -70,7 +77,7 @@ func maskBody(orig []byte) func(v string, ok bool) []byte {
 	}
 }
 
-func maskHeaders(hs []reassembly.Header, prefix string, take func(string) (string, bool)) []reassembly.Header {
+func maskHeaders(hs []reassembly.Header, known map[string]string, prefix string, take func(string) (string, bool)) []reassembly.Header {
 	if len(hs) == 0 {
 		return nil
 	}
@@ -80,7 +87,7 @@ func maskHeaders(hs []reassembly.Header, prefix string, take func(string) (strin
 			out = append(out, h)
 			continue
 		}
-		if v, ok := take(prefix + strings.ToLower(h.Name)); ok {
+		if v, ok := take(headerKey(known, prefix, h.Name)); ok {
 			out = append(out, reassembly.Header{Name: h.Name, Value: v})
 		}
 	}
