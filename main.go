@@ -145,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	stopObs, err := startObservability(cfg.MetricsAddr, src, dec, asm.Stats(), dl.liveStats, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer:", err)
-		return 1
+		return 2 // a bad or taken SNIFFER_METRICS_ADDR is a settings error
 	}
 	defer stopObs()
 
