@@ -2,85 +2,16 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"sniffer/scripts/callset"
 )
-
-// liveVeth runs the live test's server and client (see TestLiveVeth) with one sniffer per
-// argument list, each on the server's veth, and returns what each printed and the calls the
-// server answered on the captured port. Sniffers that did not exit cleanly fail the test.
-func liveVeth(t *testing.T, sniffArgs ...[]string) (p *netPair, outs [][]byte, errs [][]byte, served callset.Set) {
-	t.Helper()
-	needRoot(t, "ip")
-	bin := sniffer(t, true)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p = newNetPair(t)
-	const port = "8080"
-	v4, v6 := net.JoinHostPort(p.serverV4, port), net.JoinHostPort(p.serverV6, port)
-	other := net.JoinHostPort(p.serverV4, "9090")
-	servedLog := filepath.Join(t.TempDir(), "served")
-	srvCmd := inNS(p.serverNS, exe, "-test.run=^$")
-	srvCmd.Env = append(os.Environ(), roleEnv+"=server", "SNIFFER_E2E_LISTEN="+v4+","+v6+","+other, "SNIFFER_E2E_LOG="+servedLog)
-	ready, err := srvCmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := start(t, "server", srvCmd)
-	waitReady(t, srv, ready)
-
-	var procs []*proc
-	for i, a := range sniffArgs {
-		args := append([]string{"-i", p.serverDev, "-ports", port}, a...)
-		procs = append(procs, start(t, fmt.Sprintf("sniffer %d %v", i, a), snifferCmd(inNS(p.serverNS, bin, args...))))
-	}
-	time.Sleep(2 * time.Second)
-	for _, s := range procs {
-		if s.exited() {
-			t.Fatalf("%s exited before any traffic (%v). stderr:\n%s", s.name, s.err, tail(s.stderr.Bytes(), 4000))
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cl := exec.CommandContext(ctx, "ip", "netns", "exec", p.clientNS, exe, "-test.run=^$")
-	cl.Env = append(os.Environ(), roleEnv+"=client", "SNIFFER_E2E_V4="+v4, "SNIFFER_E2E_V6="+v6, "SNIFFER_E2E_OTHER="+other)
-	var clErr bytes.Buffer
-	cl.Stderr = &clErr
-	clOut, err := cl.Output()
-	if err != nil {
-		t.Fatalf("the HTTP client failed, so the test proves nothing about sniffer: %v\n%s", err, clErr.String())
-	}
-	time.Sleep(time.Second) // let the last segments reach the captures
-	ok := true
-	for _, s := range procs {
-		ok = s.stop(t, syscall.SIGINT, 20*time.Second) && ok
-		outs, errs = append(outs, s.stdout.Bytes()), append(errs, s.stderr.Bytes())
-	}
-	if !srv.stop(t, syscall.SIGTERM, 10*time.Second) || !ok {
-		t.FailNow()
-	}
-	served = readServed(t, servedLog, port)
-	made := clientCalls(t, clOut, v4, v6)
-	if _, extra, _ := callset.Diff(served, made); len(extra) > 0 || served.Len() != made.Len() {
-		t.Fatalf("test harness: the server logged %d calls on port %s, the client made %d", served.Len(), port, made.Len())
-	}
-	t.Logf("the server answered %d calls on port %s", served.Len(), port)
-	return p, outs, errs, served
-}
 
 var kernelDropsRE = regexp.MustCompile(`pcap: (\d+) received, (\d+) dropped by the kernel`)
 

@@ -26,19 +26,28 @@ import (
 // served on that port, once, complete and byte for byte; and none of a port it was not given.
 // Two sniffers run side by side: one decoding bodies, one with -decode=false.
 func TestLiveVeth(t *testing.T) {
+	p, outs, errs, served := liveVeth(t, keepAll, append(append([]string{}, keepAll...), "-decode=false"))
+	t.Logf("sniffer summary (stderr):\n%s", tail(errs[0], 2000))
+	checkLive(t, "sniffer", outs[0], served, p, false)
+	checkLive(t, "sniffer -decode=false", outs[1], served, p, true)
+}
+
+// liveVeth runs the live test's server and client (see TestLiveVeth) with one sniffer per
+// argument list, each on the server's veth, and returns what each printed and the calls the
+// server answered on the captured port. Sniffers that did not exit cleanly fail the test.
+func liveVeth(t *testing.T, sniffArgs ...[]string) (p *netPair, outs [][]byte, errs [][]byte, served callset.Set) {
+	t.Helper()
 	needRoot(t, "ip")
 	bin := sniffer(t, true)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newNetPair(t)
-	dir := t.TempDir()
+	p = newNetPair(t)
 	const port = "8080"
 	v4, v6 := net.JoinHostPort(p.serverV4, port), net.JoinHostPort(p.serverV6, port)
 	other := net.JoinHostPort(p.serverV4, "9090")
-
-	servedLog := filepath.Join(dir, "served")
+	servedLog := filepath.Join(t.TempDir(), "served")
 	srvCmd := inNS(p.serverNS, exe, "-test.run=^$")
 	srvCmd.Env = append(os.Environ(), roleEnv+"=server", "SNIFFER_E2E_LISTEN="+v4+","+v6+","+other, "SNIFFER_E2E_LOG="+servedLog)
 	ready, err := srvCmd.StdoutPipe()
@@ -48,16 +57,17 @@ func TestLiveVeth(t *testing.T) {
 	srv := start(t, "server", srvCmd)
 	waitReady(t, srv, ready)
 
-	args := append([]string{"-i", p.serverDev, "-ports", port}, keepAll...)
-	decoded := start(t, "sniffer", snifferCmd(inNS(p.serverNS, bin, args...)))
-	raw := start(t, "sniffer -decode=false", snifferCmd(inNS(p.serverNS, bin, append(args, "-decode=false")...)))
-	time.Sleep(2 * time.Second) // libpcap is open well before this; the capture script waits as long
-	for _, s := range []*proc{decoded, raw} {
+	var procs []*proc
+	for i, a := range sniffArgs {
+		args := append([]string{"-i", p.serverDev, "-ports", port}, a...)
+		procs = append(procs, start(t, fmt.Sprintf("sniffer %d %v", i, a), snifferCmd(inNS(p.serverNS, bin, args...))))
+	}
+	time.Sleep(2 * time.Second)
+	for _, s := range procs {
 		if s.exited() {
 			t.Fatalf("%s exited before any traffic (%v). stderr:\n%s", s.name, s.err, tail(s.stderr.Bytes(), 4000))
 		}
 	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cl := exec.CommandContext(ctx, "ip", "netns", "exec", p.clientNS, exe, "-test.run=^$")
@@ -68,28 +78,22 @@ func TestLiveVeth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the HTTP client failed, so the test proves nothing about sniffer: %v\n%s", err, clErr.String())
 	}
-
-	time.Sleep(time.Second) // let the last segments reach both captures
-	decodedOK := decoded.stop(t, syscall.SIGINT, 20*time.Second)
-	rawOK := raw.stop(t, syscall.SIGINT, 20*time.Second)
-	if !srv.stop(t, syscall.SIGTERM, 10*time.Second) {
+	time.Sleep(time.Second) // let the last segments reach the captures
+	ok := true
+	for _, s := range procs {
+		ok = s.stop(t, syscall.SIGINT, 20*time.Second) && ok
+		outs, errs = append(outs, s.stdout.Bytes()), append(errs, s.stderr.Bytes())
+	}
+	if !srv.stop(t, syscall.SIGTERM, 10*time.Second) || !ok {
 		t.FailNow()
 	}
-	t.Logf("sniffer summary (stderr):\n%s", tail(decoded.stderr.Bytes(), 2000))
-
-	served := readServed(t, servedLog, port)
+	served = readServed(t, servedLog, port)
 	made := clientCalls(t, clOut, v4, v6)
 	if _, extra, _ := callset.Diff(served, made); len(extra) > 0 || served.Len() != made.Len() {
 		t.Fatalf("test harness: the server logged %d calls on port %s, the client made %d", served.Len(), port, made.Len())
 	}
 	t.Logf("the server answered %d calls on port %s", served.Len(), port)
-
-	if decodedOK {
-		checkLive(t, "sniffer", decoded.stdout.Bytes(), served, p, false)
-	}
-	if rawOK {
-		checkLive(t, "sniffer -decode=false", raw.stdout.Bytes(), served, p, true)
-	}
+	return p, outs, errs, served
 }
 
 // keepAll are the flags for a sniffer whose output is compared byte for byte with what was sent:
