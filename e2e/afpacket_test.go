@@ -2,15 +2,9 @@ package e2e
 
 import (
 	"bytes"
-	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
-
-	"sniffer/scripts/callset"
 )
 
 var kernelDropsRE = regexp.MustCompile(`pcap: (\d+) received, (\d+) dropped by the kernel`)
@@ -62,37 +56,7 @@ func TestAFPacketFanoutSplitsByFlow(t *testing.T) {
 // TestAFPacketWorkloadLive is TestWorkloadLive with the AF_PACKET engine: nginx + wrk for 5 s,
 // and sniffer must print exactly the calls nginx served.
 func TestAFPacketWorkloadLive(t *testing.T) {
-	needRoot(t, "ip", "nginx", "wrk", "tcpdump", "python3")
-	script := workloadScript(t)
-	bin := sniffer(t, false)
-	pcap := filepath.Join(t.TempDir(), "live.pcap")
-	base := strings.TrimSuffix(pcap, ".pcap")
-	sniff := fmt.Sprintf("exec env -i PATH=%q %q -engine afpacket -i \"$DEV\" -ports 80", os.Getenv("PATH"), bin)
-	summary, err := runWorkload(script, pcap, 5, 16, sniff)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("capture: %s", summary)
-	stderr, _ := os.ReadFile(base + ".sniff-err")
-	t.Logf("sniffer summary (stderr):\n%s", tail(stderr, 2000))
-	if _, drop := kernelDrops(t, stderr); drop != 0 {
-		t.Errorf("the ring dropped %d packets", drop)
-	}
-	out, err := os.Open(base + ".sniffed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	tally := callset.NewTally("/large.json")
-	if err := callset.ReadNDJSON(out, tally.Add); err != nil {
-		t.Fatal(err)
-	}
-	var rep strings.Builder
-	if !callset.Report(&rep, readCalls(t, base+".calls"), tally, 30) {
-		t.Errorf("the live afpacket sniffer did not print exactly the calls nginx served:\n%s", rep.String())
-	} else {
-		t.Logf("%s", strings.TrimSpace(rep.String()))
-	}
+	workloadLive(t, "live afpacket sniffer", "-engine", "afpacket")
 }
 
 // The user-space VXLAN decapsulation of TestMirror over the AF_PACKET engine

@@ -222,13 +222,21 @@ func digest(t *testing.T, cmd *exec.Cmd) string {
 // `sniffer -i $DEV -ports 80` on the server's device during 5 s of load, and sniffer must print
 // exactly the calls nginx served.
 func TestWorkloadLive(t *testing.T) {
+	workloadLive(t, "live sniffer")
+}
+
+// workloadLive runs capture-workload.sh for 5 s with `sniffer [engine...] -i $DEV -ports 80`
+// as its SNIFF_CMD and checks that sniffer printed exactly the calls nginx served; with an
+// engine, also that its ring dropped nothing.
+func workloadLive(t *testing.T, what string, engine ...string) {
+	t.Helper()
 	needRoot(t, "ip", "nginx", "wrk", "tcpdump", "python3")
 	script := workloadScript(t)
 	bin := sniffer(t, false)
 	pcap := filepath.Join(t.TempDir(), "live.pcap")
 	base := strings.TrimSuffix(pcap, ".pcap")
 	// env -i: the sniffer sees none of the caller's settings (see snifferEnv).
-	sniff := fmt.Sprintf("exec env -i PATH=%q %q -i \"$DEV\" -ports 80", os.Getenv("PATH"), bin)
+	sniff := fmt.Sprintf("exec env -i PATH=%q %q %s -i \"$DEV\" -ports 80", os.Getenv("PATH"), bin, strings.Join(engine, " "))
 	summary, err := runWorkload(script, pcap, 5, 16, sniff)
 	if err != nil {
 		t.Fatal(err)
@@ -236,6 +244,11 @@ func TestWorkloadLive(t *testing.T) {
 	t.Logf("capture: %s", summary)
 	stderr, _ := os.ReadFile(base + ".sniff-err")
 	t.Logf("sniffer summary (stderr):\n%s", tail(stderr, 2000))
+	if len(engine) > 0 {
+		if _, drop := kernelDrops(t, stderr); drop != 0 {
+			t.Errorf("the ring dropped %d packets", drop)
+		}
+	}
 	out, err := os.Open(base + ".sniffed")
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +260,7 @@ func TestWorkloadLive(t *testing.T) {
 	}
 	var rep strings.Builder
 	if !callset.Report(&rep, readCalls(t, base+".calls"), tally, 30) {
-		t.Errorf("the live sniffer did not print exactly the calls nginx served:\n%s", rep.String())
+		t.Errorf("the %s did not print exactly the calls nginx served:\n%s", what, rep.String())
 	} else {
 		t.Logf("%s", strings.TrimSpace(rep.String()))
 	}
