@@ -19,7 +19,7 @@ type Config struct {
 	File           string        `envconfig:"PCAP_FILE" flag:"r" desc:"read packets from this .pcap/.pcapng file instead of a device (- for standard input)"`
 	Device         string        `envconfig:"NET_DEVICE" flag:"i" desc:"capture device: name, IP address, prefix* pattern or comma list; empty for every interface that is up"`
 	MirrorDevice   string        `envconfig:"VPC_MIRROR_DEVICE" flag:"mirror-device" desc:"VXLAN device receiving mirrored traffic (used when NET_DEVICE is empty)"`
-	Ports          string        `envconfig:"APP_PORTS" flag:"ports" desc:"application TCP ports, e.g. 80,8080 or 8000-8010 (APP_PORT is read too)"`
+	Ports          string        `envconfig:"APP_PORTS" flag:"ports" desc:"application TCP ports, e.g. 80,8080 or 8000-8010 (APP_PORT is read too; 80 when neither is set)"`
 	Port           string        `envconfig:"APP_PORT" flag:"-" desc:"single application port (old name of APP_PORTS)"`
 	BPF            string        `envconfig:"BPF_FILTER" flag:"bpf" desc:"BPF filter replacing the one generated from the ports"`
 	NoFilter       bool          `envconfig:"SNIFFER_NOFILTER" flag:"nofilter" desc:"capture without any BPF filter"`
