@@ -188,6 +188,8 @@ func (d *delivery) liveStats() output.Summary {
 		sum.Pending += s.Pending
 		sum.Queued += s.Queued
 		sum.Recovered += s.Recovered
+		sum.Posts += s.Posts
+		sum.PostFails += s.PostFails
 		for k, v := range s.Dropped {
 			sum.Dropped[k] += v
 		}

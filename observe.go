@@ -111,6 +111,7 @@ type metrics struct {
 	vxlanPackets, vxlanVNIs                                          *prometheus.Desc
 	sinkWritten, sinkDelivered, sinkFiltered, sinkDropped            *prometheus.Desc
 	sinkPending, sinkQueued, sinkRecovered                           *prometheus.Desc
+	sinkPosts, sinkPostFailures                                      *prometheus.Desc
 }
 
 func newMetrics(src *capture.Source, dec *capture.Decoder, st *reassembly.Stats, extra func() output.Summary) *metrics {
@@ -119,32 +120,34 @@ func newMetrics(src *capture.Source, dec *capture.Decoder, st *reassembly.Stats,
 	}
 	return &metrics{
 		src: src, dec: dec, st: st, extra: extra,
-		packets:        d("packets_total", "Packets read from libpcap (after the BPF filter) and handed to the decoder."),
-		bytes:          d("bytes_total", "Captured bytes of those packets."),
-		segments:       d("tcp_segments_total", "TCP segments passed on to reassembly."),
-		pcapReceived:   d("pcap_received_total", "Packets libpcap reports as received by the filter (live capture; the kernel's 32-bit counter may wrap)."),
-		packetsDropped: d("packets_dropped_total", "Packets lost or skipped, by cause: kernel and interface (libpcap's counts: the buffer was full, raise SNIFFER_PCAP_BUFFER_SIZE), not_tcp, undecodable, ip_fragment, snaplen.", "cause"),
-		streams:        d("streams_total", "TCP connections seen."),
-		streamsOpen:    d("streams_open", "TCP connections tracked now."),
-		streamsRefused: d("streams_refused_total", "Connections not tracked because SNIFFER_MAX_STREAMS was reached."),
-		calls:          d("calls_total", "Complete calls (request and response) emitted."),
-		incomplete:     d("calls_incomplete_total", "Incomplete calls by reason (no_response, gap_in_request, gap_in_response, stream_closed_in_request, stream_closed_in_response, capture_ended, too_many_pending_requests, response_lost), emitted (SNIFFER_KEEP_INCOMPLETE) or not.", "reason"),
-		incompleteOut:  d("calls_incomplete_emitted_total", "Incomplete calls emitted (SNIFFER_KEEP_INCOMPLETE)."),
-		gaps:           d("stream_gaps_total", "Holes in TCP streams: lost segments, or the buffer cap skipped them."),
-		parseErrors:    d("messages_malformed_total", "Malformed HTTP messages skipped (the stream resynchronises on the next start line)."),
-		orphans:        d("responses_orphaned_total", "Responses with no request to pair with."),
-		skippedBytes:   d("bytes_skipped_total", "Stream bytes skipped while resynchronising."),
-		truncatedBody:  d("bodies_truncated_total", "Bodies cut at USAGE_LOGGERS_BODY_LIMIT."),
-		tunnels:        d("tunnels_total", "CONNECT/Upgrade streams whose rest was skipped."),
-		vxlanPackets:   d("vxlan_packets_total", "VXLAN packets by result: decapsulated, bad_header, filtered_vni (mirror engine only).", "result"),
-		vxlanVNIs:      d("vxlan_vnis_seen", "Distinct VNIs seen (mirror engine only)."),
-		sinkWritten:    d("sink_calls_written_total", "Calls handed to the output sink."),
-		sinkDelivered:  d("sink_calls_delivered_total", "Calls the collector acknowledged, or that were written out."),
-		sinkFiltered:   d("sink_calls_filtered_total", "Calls the logging rules chose not to send (not a loss)."),
-		sinkDropped:    d("sink_calls_dropped_total", "Calls lost by the sink, by cause (queue_full, spool_full, spool_error, rejected, retries, shutdown, encode, closed).", "cause"),
-		sinkPending:    d("sink_calls_spooled", "Calls waiting in the disk spool."),
-		sinkQueued:     d("sink_queue_depth", "Calls waiting in the in-memory queue."),
-		sinkRecovered:  d("sink_calls_recovered_total", "Calls found in the spool at start, left by an earlier run."),
+		packets:          d("packets_total", "Packets read from libpcap (after the BPF filter) and handed to the decoder."),
+		bytes:            d("bytes_total", "Captured bytes of those packets."),
+		segments:         d("tcp_segments_total", "TCP segments passed on to reassembly."),
+		pcapReceived:     d("pcap_received_total", "Packets libpcap reports as received by the filter (live capture; the kernel's 32-bit counter may wrap)."),
+		packetsDropped:   d("packets_dropped_total", "Packets lost or skipped, by cause: kernel and interface (libpcap's counts: the buffer was full, raise SNIFFER_PCAP_BUFFER_SIZE), not_tcp, undecodable, ip_fragment, snaplen.", "cause"),
+		streams:          d("streams_total", "TCP connections seen."),
+		streamsOpen:      d("streams_open", "TCP connections tracked now."),
+		streamsRefused:   d("streams_refused_total", "Connections not tracked because SNIFFER_MAX_STREAMS was reached."),
+		calls:            d("calls_total", "Complete calls (request and response) emitted."),
+		incomplete:       d("calls_incomplete_total", "Incomplete calls by reason (no_response, gap_in_request, gap_in_response, stream_closed_in_request, stream_closed_in_response, capture_ended, too_many_pending_requests, response_lost), emitted (SNIFFER_KEEP_INCOMPLETE) or not.", "reason"),
+		incompleteOut:    d("calls_incomplete_emitted_total", "Incomplete calls emitted (SNIFFER_KEEP_INCOMPLETE)."),
+		gaps:             d("stream_gaps_total", "Holes in TCP streams: lost segments, or the buffer cap skipped them."),
+		parseErrors:      d("messages_malformed_total", "Malformed HTTP messages skipped (the stream resynchronises on the next start line)."),
+		orphans:          d("responses_orphaned_total", "Responses with no request to pair with."),
+		skippedBytes:     d("bytes_skipped_total", "Stream bytes skipped while resynchronising."),
+		truncatedBody:    d("bodies_truncated_total", "Bodies cut at USAGE_LOGGERS_BODY_LIMIT."),
+		tunnels:          d("tunnels_total", "CONNECT/Upgrade streams whose rest was skipped."),
+		vxlanPackets:     d("vxlan_packets_total", "VXLAN packets by result: decapsulated, bad_header, filtered_vni (mirror engine only).", "result"),
+		vxlanVNIs:        d("vxlan_vnis_seen", "Distinct VNIs seen (mirror engine only)."),
+		sinkWritten:      d("sink_calls_written_total", "Calls handed to the output sink."),
+		sinkDelivered:    d("sink_calls_delivered_total", "Calls the collector acknowledged, or that were written out."),
+		sinkFiltered:     d("sink_calls_filtered_total", "Calls the logging rules chose not to send (not a loss)."),
+		sinkDropped:      d("sink_calls_dropped_total", "Calls lost by the sink, by cause (queue_full, spool_full, spool_error, rejected, retries, shutdown, encode, closed).", "cause"),
+		sinkPending:      d("sink_calls_spooled", "Calls waiting in the disk spool."),
+		sinkQueued:       d("sink_queue_depth", "Calls waiting in the in-memory queue."),
+		sinkRecovered:    d("sink_calls_recovered_total", "Calls found in the spool at start, left by an earlier run."),
+		sinkPosts:        d("sink_posts_total", "Requests made to the collector (bundles, retries included)."),
+		sinkPostFailures: d("sink_post_failures_total", "Requests to the collector not answered 2xx (network errors included); they are retried."),
 	}
 }
 
@@ -156,6 +159,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.gaps, m.parseErrors, m.orphans, m.skippedBytes, m.truncatedBody, m.tunnels,
 		m.vxlanPackets, m.vxlanVNIs,
 		m.sinkWritten, m.sinkDelivered, m.sinkFiltered, m.sinkDropped, m.sinkPending, m.sinkQueued, m.sinkRecovered,
+		m.sinkPosts, m.sinkPostFailures,
 	} {
 		ch <- d
 	}
@@ -230,6 +234,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(m.sinkPending, sum.Pending)
 		gauge(m.sinkQueued, sum.Queued)
 		counter(m.sinkRecovered, sum.Recovered)
+		counter(m.sinkPosts, sum.Posts)
+		counter(m.sinkPostFailures, sum.PostFails)
 	}
 }
 

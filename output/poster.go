@@ -52,7 +52,8 @@ type Poster struct {
 	seq         atomic.Int64
 
 	written, filtered, delivered, recovered atomic.Int64
-	gaveUp                                  atomic.Bool // WriteDetailsWait waited patience in vain
+	posts, postFailures                     atomic.Int64 // requests made, and those not answered 2xx
+	gaveUp                                  atomic.Bool  // WriteDetailsWait waited patience in vain
 	dmu                                     sync.Mutex
 	dropped                                 map[string]int64
 
@@ -503,12 +504,16 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 			return false
 		}
 		status := 0
+		p.posts.Add(1)
 		if err == nil {
 			status = resp.StatusCode()
 			if status >= 200 && status < 300 {
 				p.delivered.Add(int64(len(b.msgs)))
 				return true
 			}
+		}
+		p.postFailures.Add(1)
+		if err == nil {
 			if status == fasthttp.StatusRequestEntityTooLarge && len(b.msgs) > 1 {
 				return p.split(b, req, resp, raw, zbuf, zw)
 			}
@@ -557,6 +562,8 @@ func (p *Poster) Stats() Summary {
 		Delivered: p.delivered.Load(),
 		Recovered: p.recovered.Load(),
 		Dropped:   map[string]int64{},
+		Posts:     p.posts.Load(),
+		PostFails: p.postFailures.Load(),
 	}
 	p.dmu.Lock()
 	for k, v := range p.dropped {

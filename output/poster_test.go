@@ -161,6 +161,9 @@ func TestPosterRetries500Then204(t *testing.T) {
 	if col.Posts() < 6 {
 		t.Errorf("collector saw %d posts; 5 failures should have been retried", col.Posts())
 	}
+	if s.Posts != int64(col.Posts()) || s.PostFails != 5 {
+		t.Errorf("poster counted %d posts and %d failures; the collector saw %d posts and failed 5", s.Posts, s.PostFails, col.Posts())
+	}
 }
 
 func TestPosterRetriesConnectionClosedMidRequest(t *testing.T) {

@@ -44,6 +44,8 @@ type Summary struct {
 	Pending   int64            // calls kept in the disk spool for the next run
 	Queued    int64            // calls in the in-memory queue (live Stats only; 0 after Close)
 	Recovered int64            // calls found in the spool at start, left by an earlier run
+	Posts     int64            // requests made to the destination (the collector)
+	PostFails int64            // of those, the ones not answered 2xx (network errors included)
 }
 
 // DroppedTotal sums Dropped over all causes.
