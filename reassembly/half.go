@@ -214,6 +214,18 @@ func (h *half) head(data []byte) int {
 			return 1
 		}
 	}
+	head, used := h.gather(data)
+	if head != nil {
+		h.onHead(head, h.off+used-1)
+	}
+	return used
+}
+
+// gather keeps the bytes of a head or a trailer section that arrives in pieces. Once
+// the blank line that ends it is there, it returns the section (valid until h.buf is
+// next used) and how many bytes of data it took; until then it takes all of data, and
+// gives the message up past the head limits.
+func (h *half) gather(data []byte) (block []byte, used int) {
 	from := max(0, len(h.buf)-3)
 	h.buf = append(h.buf, data...)
 	end := headEnd(h.buf, from)
@@ -221,13 +233,12 @@ func (h *half) head(data []byte) int {
 		if len(h.buf) > h.c.a.cfg.MaxHeaderBytes || h.overBudget(cap(h.buf)) {
 			h.fail(nil)
 		}
-		return len(data)
+		return nil, len(data)
 	}
-	used := end - (len(h.buf) - len(data))
-	head := h.buf[:end]
+	used = end - (len(h.buf) - len(data))
+	block = h.buf[:end]
 	h.buf = h.buf[:0]
-	h.onHead(head, h.off+used-1)
-	return used
+	return block, used
 }
 
 // onHead acts on a complete head; last is the offset of its final byte.
@@ -369,25 +380,19 @@ func (h *half) trailer(data []byte) int {
 			return 2
 		}
 	}
-	from := max(0, len(h.buf)-3)
-	h.buf = append(h.buf, data...)
-	if len(h.buf) == 2 && string(h.buf) == "\r\n" {
+	if len(h.buf) == 1 && h.buf[0] == '\r' && data[0] == '\n' {
+		// An empty trailer section whose CRLF was split between two chunks.
 		h.buf = h.buf[:0]
 		h.done(h.off)
-		return len(data)
+		return 1
 	}
-	end := headEnd(h.buf, from)
-	if end < 0 {
-		if len(h.buf) > h.c.a.cfg.MaxHeaderBytes || h.overBudget(cap(h.buf)) {
-			h.fail(nil)
-		}
-		return len(data)
+	block, used := h.gather(data)
+	if block == nil {
+		return used
 	}
-	used := end - (len(h.buf) - len(data))
-	if tr, err := parseFields(h.buf[:end], h.c.a.cfg.MaxHeaders); err == nil && h.msg != nil {
+	if tr, err := parseFields(block, h.c.a.cfg.MaxHeaders); err == nil && h.msg != nil {
 		h.msg.Trailers = tr
 	}
-	h.buf = h.buf[:0]
 	h.done(h.off + used - 1)
 	return used
 }
