@@ -7,8 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"sniffer/model"
 	"sniffer/output"
-	"sniffer/reassembly"
 	"sniffer/rules"
 )
 
@@ -91,13 +91,13 @@ func newDelivery(cfg *Config, stdout io.Writer) (*delivery, error) {
 }
 
 // run consumes calls until the channel closes.
-func (d *delivery) run(calls <-chan *reassembly.Call) {
+func (d *delivery) run(calls <-chan *model.Call) {
 	for c := range calls {
 		d.one(c)
 	}
 }
 
-func (d *delivery) one(c *reassembly.Call) {
+func (d *delivery) one(c *model.Call) {
 	cfg := d.cfg
 	if cfg.Decode {
 		c.Request.Decode(cfg.BodyLimit)
@@ -106,7 +106,7 @@ func (d *delivery) one(c *reassembly.Call) {
 		}
 	}
 	if cfg.RealIPHeader != "" && c.Request.Get(cfg.RealIPHeader) == "" {
-		c.Request.Headers = append(c.Request.Headers, reassembly.Header{Name: cfg.RealIPHeader, Value: c.Client.Addr().String()})
+		c.Request.Headers = append(c.Request.Headers, model.Header{Name: cfg.RealIPHeader, Value: c.Client.Addr().String()})
 	}
 	details, keep := d.rules.Apply(output.ResurfaceDetails(c))
 	if !keep {

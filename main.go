@@ -22,6 +22,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"sniffer/capture"
+	"sniffer/model"
 	"sniffer/reassembly"
 )
 
@@ -121,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	calls := make(chan *reassembly.Call, 128) // small: a queued call holds its bodies
+	calls := make(chan *model.Call, 128) // small: a queued call holds its bodies
 	if !src.Live() {
 		dl.wait = ctx // a file waits for the collector instead of dropping calls
 	}
@@ -134,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg.IdleTimeout, rcfg.GapTimeout = cfg.IdleTimeout, cfg.GapTimeout
 	rcfg.MaxBufferedBytes, rcfg.MaxStreams, rcfg.MaxPending = cfg.MaxBuffered, cfg.MaxStreams, cfg.MaxPending
 	rcfg.MaxHeadBytes = cfg.MaxHeadBytes
-	emit := func(c *reassembly.Call) { calls <- c }
+	emit := func(c *model.Call) { calls <- c }
 	var asm reassembler
 	if n := workers(cfg, src.Live()); n > 1 {
 		asm = reassembly.NewParallel(rcfg, n, emit)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"sniffer/capture"
+	"sniffer/model"
 	"sniffer/output"
 	"sniffer/reassembly"
 )
@@ -131,8 +132,8 @@ func TestMetricsLive(t *testing.T) {
 	}
 	defer src.Close()
 	dec := capture.NewDecoder()
-	calls := make(chan *reassembly.Call, 1024)
-	asm := reassembly.New(reassembly.DefaultConfig(), func(c *reassembly.Call) { calls <- c })
+	calls := make(chan *model.Call, 1024)
+	asm := reassembly.New(reassembly.DefaultConfig(), func(c *model.Call) { calls <- c })
 	sum := output.Summary{Written: 7, Delivered: 5, Pending: 1, Queued: 1, Dropped: map[string]int64{output.DropQueueFull: 2, "future_cause": 3}}
 	addr := freeAddr(t)
 	stop, err := startObservability(addr, src, dec, asm.Stats(), func() output.Summary { return sum }, nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"sniffer/model"
 	"sniffer/reassembly"
 	"sniffer/vxlan"
 )
@@ -139,14 +140,14 @@ func (h *corpusHandler) Idle(now time.Time) { h.asm.Tick(now) }
 
 // runCapture reads a file as sniffer -nofilter -r does and returns the calls (complete
 // ones; incomplete ones are in the stats) and the reassembler's stats.
-func runCapture(t *testing.T, path string, vx bool) ([]*reassembly.Call, *reassembly.Stats) {
+func runCapture(t *testing.T, path string, vx bool) ([]*model.Call, *reassembly.Stats) {
 	t.Helper()
 	src, err := Open(Config{File: path})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var calls []*reassembly.Call
+	var calls []*model.Call
 	h := &corpusHandler{dec: NewDecoder()}
 	if vx {
 		d, err := vxlan.New(4789, vxlan.Selector{})
@@ -155,7 +156,7 @@ func runCapture(t *testing.T, path string, vx bool) ([]*reassembly.Call, *reasse
 		}
 		h.dec.VXLANPort, h.dec.Decap = d.Port(), d
 	}
-	h.asm = reassembly.New(reassembly.DefaultConfig(), func(c *reassembly.Call) { calls = append(calls, c) })
+	h.asm = reassembly.New(reassembly.DefaultConfig(), func(c *model.Call) { calls = append(calls, c) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := src.Run(ctx, h); err != nil {

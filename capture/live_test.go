@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"sniffer/model"
 	"sniffer/reassembly"
 )
 
@@ -48,9 +49,9 @@ func TestLiveLoopback(t *testing.T) {
 			defer src.Close()
 
 			var mu sync.Mutex
-			var calls []*reassembly.Call
+			var calls []*model.Call
 			h := &corpusHandler{dec: NewDecoder()}
-			h.asm = reassembly.New(reassembly.DefaultConfig(), func(c *reassembly.Call) {
+			h.asm = reassembly.New(reassembly.DefaultConfig(), func(c *model.Call) {
 				mu.Lock()
 				calls = append(calls, c)
 				mu.Unlock()

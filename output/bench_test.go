@@ -14,18 +14,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zlib"
+	"sniffer/model"
 
-	"sniffer/reassembly"
+	"github.com/klauspost/compress/zlib"
 )
 
 // benchCall is a typical API call: a dozen headers each way and a ~1 KiB JSON response
 // whose ids, names, prices and trace token vary from call to call (deterministically), so
 // the compression figures are not flattered by identical messages.
-func benchCall(i int) *reassembly.Call {
+func benchCall(i int) *model.Call {
 	rng := rand.New(rand.NewPCG(uint64(i), 42))
 	names := []string{"Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra", "Barbara Liskov", "Donald Knuth", "Frances Allen", "Ken Thompson"}
-	c := &reassembly.Call{
+	c := &model.Call{
 		Start:  t0.Add(time.Duration(i) * time.Millisecond),
 		End:    t0.Add(time.Duration(i)*time.Millisecond + time.Duration(1+rng.IntN(40))*time.Millisecond),
 		Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(8)), byte(1 + rng.IntN(250))}), uint16(30000+rng.IntN(30000))),
@@ -34,7 +34,7 @@ func benchCall(i int) *reassembly.Call {
 		VNI:    -1,
 	}
 	c.Request.Method, c.Request.Proto = "GET", "HTTP/1.1"
-	c.Request.Headers = []reassembly.Header{
+	c.Request.Headers = []model.Header{
 		{Name: "Host", Value: "api.internal"}, {Name: "User-Agent", Value: "okhttp/4.12.0"},
 		{Name: "Accept", Value: "application/json"}, {Name: "Accept-Encoding", Value: "gzip"},
 		{Name: "Authorization", Value: fmt.Sprintf("Bearer eyJhbGciOiJIUzI1NiJ9.%016x%016x.%016x", rng.Uint64(), rng.Uint64(), rng.Uint64())},
@@ -46,9 +46,9 @@ func benchCall(i int) *reassembly.Call {
 		body = fmt.Appendf(body, `{"sku":"SKU-%05d","qty":%d,"price":"%d.%02d","title":"Widget model %d"},`, rng.IntN(99999), 1+rng.IntN(9), rng.IntN(500), rng.IntN(100), rng.IntN(1000))
 	}
 	body = fmt.Appendf(body[:len(body)-1], `],"total":"%d.%02d","currency":"EUR","created":"2026-11-30T09:%02d:%02dZ"}`, rng.IntN(5000), rng.IntN(100), rng.IntN(60), rng.IntN(60))
-	c.Response = &reassembly.Response{Status: 200, Reason: "OK"}
+	c.Response = &model.Response{Status: 200, Reason: "OK"}
 	c.Response.Proto = "HTTP/1.1"
-	c.Response.Headers = []reassembly.Header{
+	c.Response.Headers = []model.Header{
 		{Name: "Server", Value: "nginx/1.26.0"}, {Name: "Date", Value: c.Start.Format(http.TimeFormat)},
 		{Name: "Content-Type", Value: "application/json"}, {Name: "Content-Length", Value: fmt.Sprint(len(body))},
 		{Name: "Connection", Value: "keep-alive"}, {Name: "Cache-Control", Value: "no-store"},
@@ -69,7 +69,7 @@ func BenchmarkResurfaceEncode(b *testing.B) {
 
 // BenchmarkBundleCompress: encode 1000 calls into one NDJSON bundle and zlib it, per level.
 func BenchmarkBundleCompress(b *testing.B) {
-	calls := make([]*reassembly.Call, 1000)
+	calls := make([]*model.Call, 1000)
 	for i := range calls {
 		calls[i] = benchCall(i)
 	}
@@ -120,7 +120,7 @@ func benchPoster(b *testing.B, level int) {
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	calls := make([]*reassembly.Call, 1024)
+	calls := make([]*model.Call, 1024)
 	for i := range calls {
 		calls[i] = benchCall(i)
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"sniffer/model"
 	"sniffer/output/resurfacetest"
-	"sniffer/reassembly"
 )
 
 // collector is resurfacetest's real collector on loopback, bound to a test.
@@ -82,8 +82,8 @@ func all(m [][2]string, name string) []string {
 var t0 = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 
 // testCall builds call number i: GET /items/i?id=i with a JSON response.
-func testCall(i int) *reassembly.Call {
-	c := &reassembly.Call{
+func testCall(i int) *model.Call {
+	c := &model.Call{
 		Start:  t0.Add(time.Duration(i) * time.Millisecond),
 		End:    t0.Add(time.Duration(i)*time.Millisecond + 7*time.Millisecond),
 		Client: netip.MustParseAddrPort("10.1.2.3:40000"),
@@ -94,10 +94,10 @@ func testCall(i int) *reassembly.Call {
 	c.Request.Method = "GET"
 	c.Request.Target = fmt.Sprintf("/items/%d?id=%d", i, i)
 	c.Request.Proto = "HTTP/1.1"
-	c.Request.Headers = []reassembly.Header{{Name: "Host", Value: "api.example.com"}, {Name: "Accept", Value: "application/json"}}
-	c.Response = &reassembly.Response{Status: 200, Reason: "OK"}
+	c.Request.Headers = []model.Header{{Name: "Host", Value: "api.example.com"}, {Name: "Accept", Value: "application/json"}}
+	c.Response = &model.Response{Status: 200, Reason: "OK"}
 	c.Response.Proto = "HTTP/1.1"
-	c.Response.Headers = []reassembly.Header{{Name: "Content-Type", Value: "application/json"}}
+	c.Response.Headers = []model.Header{{Name: "Content-Type", Value: "application/json"}}
 	c.Response.Body = fmt.Appendf(nil, `{"id":%d,"name":"item <%d> & \"friends\"\n"}`, i, i)
 	c.Response.BodySize = int64(len(c.Response.Body))
 	return c

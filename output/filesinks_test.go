@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"sniffer/reassembly"
+	"sniffer/model"
 )
 
 func TestNDJSONFileRotatesBySize(t *testing.T) {
@@ -214,8 +214,8 @@ func TestHARIsValidAndHoldsEveryCall(t *testing.T) {
 	}
 }
 
-func reassemblyHeader(name, value string) reassembly.Header {
-	return reassembly.Header{Name: name, Value: value}
+func reassemblyHeader(name, value string) model.Header {
+	return model.Header{Name: name, Value: value}
 }
 
 func TestSinksCountANilCallAndGoOn(t *testing.T) {

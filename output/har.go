@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"sniffer/reassembly"
+	"sniffer/model"
 )
 
 // HAR writes an HTTP Archive 1.2 (the format browsers' devtools, Postman and Insomnia
@@ -54,7 +54,7 @@ func buildVersion() string {
 }
 
 // Write appends one entry.
-func (h *HAR) Write(c *reassembly.Call) error {
+func (h *HAR) Write(c *model.Call) error {
 	var b []byte
 	err := errNilCall
 	if c != nil {
@@ -196,7 +196,7 @@ type harEntry struct {
 	VNI             *int        `json:"_vni,omitempty"`
 }
 
-func harEntryOf(c *reassembly.Call) *harEntry {
+func harEntryOf(c *model.Call) *harEntry {
 	ms := float64(c.Duration().Microseconds()) / 1000
 	if ms < 0 {
 		ms = 0
@@ -286,7 +286,7 @@ func harEntryOf(c *reassembly.Call) *harEntry {
 	return e
 }
 
-func harHeaders(hs []reassembly.Header) []harNV {
+func harHeaders(hs []model.Header) []harNV {
 	out := make([]harNV, 0, len(hs))
 	for _, h := range hs {
 		out = append(out, harNV{h.Name, h.Value})

@@ -13,13 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"sniffer/model"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
-
-	"sniffer/reassembly"
 )
 
 // Kafka message formats (KafkaConfig.Format).
@@ -253,7 +253,7 @@ func (k *Kafka) Details() bool { return k.cfg.Format == KafkaResurface }
 // Write produces one call, keyed by its server address. In ndjson format the call is
 // encoded as it is (mask it first); in resurface format its details are taken as they are,
 // without rules. It never waits for the brokers.
-func (k *Kafka) Write(c *reassembly.Call) error {
+func (k *Kafka) Write(c *model.Call) error {
 	if k.cfg.Format == KafkaResurface {
 		return k.WriteDetails(c.Server.String(), ResurfaceDetails(c))
 	}
@@ -264,7 +264,7 @@ func (k *Kafka) Write(c *reassembly.Call) error {
 	return k.produce(c.Server.String(), v)
 }
 
-func respBodyLen(c *reassembly.Call) int {
+func respBodyLen(c *model.Call) int {
 	if c.Response == nil {
 		return 0
 	}

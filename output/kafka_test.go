@@ -23,20 +23,20 @@ import (
 	"testing"
 	"time"
 
+	"sniffer/model"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
-
-	"sniffer/reassembly"
 )
 
 const kafkaTopic = "calls"
 
 // kafkaCall is testCall(i) from one of seven servers, so that keys differ.
-func kafkaCall(i int) *reassembly.Call {
+func kafkaCall(i int) *model.Call {
 	c := testCall(i)
 	c.Server = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, 8, byte(1 + i%7)}), uint16(8000+i%7))
 	return c

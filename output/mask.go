@@ -5,7 +5,7 @@ import (
 	"strings"
 	"unsafe"
 
-	"sniffer/reassembly"
+	"sniffer/model"
 )
 
 // Mask returns a copy of c that shows only what the rules let through. details are c's
@@ -19,7 +19,7 @@ import (
 // on from where the last one found its detail (details Mask has no use for, such as
 // x-forwarded-for or form parameters, are passed over). That keeps it linear, with no
 // map per call.
-func Mask(c *reassembly.Call, details [][2]string) *reassembly.Call {
+func Mask(c *model.Call, details [][2]string) *model.Call {
 	next := 0
 	take := func(name string) (string, bool) {
 		for i := next; i < len(details); i++ {
@@ -46,7 +46,7 @@ func Mask(c *reassembly.Call, details [][2]string) *reassembly.Call {
 	m.URL = joinQuery(base, q)
 	path, _ := splitURL(c.Request.Target)
 	m.Request.Target = joinQuery(path, q)
-	var r reassembly.Response
+	var r model.Response
 	if c.Response != nil {
 		r = *c.Response
 		r.Headers = maskHeaders(c.Response.Headers, respKeys, "response_header:", take)
@@ -77,18 +77,18 @@ func maskBody(orig []byte) func(v string, ok bool) []byte {
 	}
 }
 
-func maskHeaders(hs []reassembly.Header, known map[string]string, prefix string, take func(string) (string, bool)) []reassembly.Header {
+func maskHeaders(hs []model.Header, known map[string]string, prefix string, take func(string) (string, bool)) []model.Header {
 	if len(hs) == 0 {
 		return nil
 	}
-	out := make([]reassembly.Header, 0, len(hs))
+	out := make([]model.Header, 0, len(hs))
 	for _, h := range hs {
 		if h.Value == "" { // never a detail, nothing to mask
 			out = append(out, h)
 			continue
 		}
 		if v, ok := take(headerKey(known, prefix, h.Name)); ok {
-			out = append(out, reassembly.Header{Name: h.Name, Value: v})
+			out = append(out, model.Header{Name: h.Name, Value: v})
 		}
 	}
 	return out

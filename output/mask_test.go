@@ -3,17 +3,17 @@ package output
 import (
 	"testing"
 
-	"sniffer/reassembly"
+	"sniffer/model"
 )
 
 // Mask leaves what the rules did not touch exactly as captured (query escapes, header
 // case, the body slice itself) and removes or rewrites only what they did.
 func TestMaskKeepsUntouchedBytes(t *testing.T) {
-	c := &reassembly.Call{
+	c := &model.Call{
 		URL: "http://h/p?x=1&y=two%20words&flag&pw=secret&e=a%40b.c",
-		Request: reassembly.Request{Method: "GET", Target: "/p?x=1&y=two%20words&flag&pw=secret&e=a%40b.c",
-			Message: reassembly.Message{Headers: []reassembly.Header{{Name: "Host", Value: "h"}, {Name: "X-Token", Value: "t1"}, {Name: "Accept", Value: "a"}}, Body: []byte("body")}},
-		Response: &reassembly.Response{Status: 200, Message: reassembly.Message{Headers: []reassembly.Header{{Name: "Set-Cookie", Value: "c"}}, Body: []byte("resp")}},
+		Request: model.Request{Method: "GET", Target: "/p?x=1&y=two%20words&flag&pw=secret&e=a%40b.c",
+			Message: model.Message{Headers: []model.Header{{Name: "Host", Value: "h"}, {Name: "X-Token", Value: "t1"}, {Name: "Accept", Value: "a"}}, Body: []byte("body")}},
+		Response: &model.Response{Status: 200, Message: model.Message{Headers: []model.Header{{Name: "Set-Cookie", Value: "c"}}, Body: []byte("resp")}},
 	}
 	d := ResurfaceDetails(c)
 	var out [][2]string
@@ -35,7 +35,7 @@ func TestMaskKeepsUntouchedBytes(t *testing.T) {
 	if want := "/p?x=1&y=two%20words&flag&e=xxx"; m.Request.Target != want {
 		t.Errorf("target %q, want %q", m.Request.Target, want)
 	}
-	if len(m.Request.Headers) != 2 || m.Request.Headers[0] != (reassembly.Header{Name: "Host", Value: "h"}) || m.Request.Headers[1].Name != "Accept" {
+	if len(m.Request.Headers) != 2 || m.Request.Headers[0] != (model.Header{Name: "Host", Value: "h"}) || m.Request.Headers[1].Name != "Accept" {
 		t.Errorf("request headers %v", m.Request.Headers)
 	}
 	if len(m.Response.Headers) != 0 || string(m.Response.Body) != "masked" {

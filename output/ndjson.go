@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"sniffer/reassembly"
+	"sniffer/model"
 )
 
 // EncodeNDJSON appends the call as one JSON object and a newline to dst.
@@ -21,7 +21,7 @@ import (
 // incomplete (the reason, when the call is not complete). Headers are [name, value]
 // pairs in wire order. A body that is not valid UTF-8 is base64 with
 // "body_encoding":"base64"; "truncated":true marks a body cut at the body limit.
-func EncodeNDJSON(dst []byte, c *reassembly.Call) []byte {
+func EncodeNDJSON(dst []byte, c *model.Call) []byte {
 	dst = append(dst, `{"start":"`...)
 	dst = c.Start.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","duration_ms":`...)
@@ -69,7 +69,7 @@ func EncodeNDJSON(dst []byte, c *reassembly.Call) []byte {
 	return append(dst, "}\n"...)
 }
 
-func appendMessage(dst []byte, m *reassembly.Message) []byte {
+func appendMessage(dst []byte, m *model.Message) []byte {
 	dst = append(dst, `,"proto":`...)
 	dst = appendString(dst, m.Proto)
 	dst = append(dst, `,"headers":`...)
@@ -100,7 +100,7 @@ func appendMessage(dst []byte, m *reassembly.Message) []byte {
 	return dst
 }
 
-func appendHeaders(dst []byte, hs []reassembly.Header) []byte {
+func appendHeaders(dst []byte, hs []model.Header) []byte {
 	dst = append(dst, '[')
 	for i, h := range hs {
 		if i > 0 {
@@ -187,7 +187,7 @@ func NewWriter(w io.Writer) *Writer {
 }
 
 // Write encodes one call.
-func (w *Writer) Write(c *reassembly.Call) error {
+func (w *Writer) Write(c *model.Call) error {
 	w.buf = EncodeNDJSON(w.buf, c)
 	w.written++
 	w.pending++

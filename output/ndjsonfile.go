@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"sync"
 
-	"sniffer/reassembly"
+	"sniffer/model"
 )
 
 // ndjsonBackups is how many rotated files -o keeps: PATH.1 (newest) to PATH.5 (oldest).
@@ -72,7 +72,7 @@ func (s *NDJSONFile) rotate() error {
 }
 
 // Write appends one call. After a disk error every later call is counted as dropped.
-func (s *NDJSONFile) Write(c *reassembly.Call) error {
+func (s *NDJSONFile) Write(c *model.Call) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sum.Written++

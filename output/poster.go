@@ -12,10 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"sniffer/model"
+
 	"github.com/klauspost/compress/zlib"
 	"github.com/valyala/fasthttp"
-
-	"sniffer/reassembly"
 )
 
 // ErrClosed is returned by Write after Close.
@@ -123,7 +123,7 @@ func NewPoster(cfg PostConfig) (*Poster, error) {
 
 // Write encodes the call, runs the Transform and queues the message. It never waits for
 // the network: when memory and spool are full a call is dropped and counted.
-func (p *Poster) Write(c *reassembly.Call) error {
+func (p *Poster) Write(c *model.Call) error {
 	if c == nil {
 		p.written.Add(1)
 		p.drop(DropEncode, 1)

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"unsafe"
 
-	"sniffer/reassembly"
+	"sniffer/model"
 )
 
 // maxParams bounds the request_param pairs taken from one query string or one form body, so
@@ -19,14 +19,14 @@ const maxParams = 1000
 // (logger-java HttpMessage.build + HttpLogger.submitIfPassing): request_method, request_url,
 // response_code, request headers, request params, response headers, request_body,
 // response_body, now, interval, then agent, host, version. Empty values are left out.
-func Resurface(c *reassembly.Call, agent, version string) [][2]string {
+func Resurface(c *model.Call, agent, version string) [][2]string {
 	return AppendTrailer(ResurfaceDetails(c), agent, version)
 }
 
 // ResurfaceDetails is Resurface without the trailing agent, host and version: the part the
 // loggers hand to their rules. The Poster applies its Transform to this and then appends the
 // trailer, so rules can neither remove nor rewrite who sent the message.
-func ResurfaceDetails(c *reassembly.Call) [][2]string {
+func ResurfaceDetails(c *model.Call) [][2]string {
 	req := &c.Request
 	m := make([][2]string, 0, 16+len(req.Headers)+respHeaderCount(c))
 	add := func(name, value string) {
@@ -46,7 +46,7 @@ func ResurfaceDetails(c *reassembly.Call) [][2]string {
 	}
 
 	hasXFF := false
-	for _, hs := range [][]reassembly.Header{req.Headers, req.Trailers} {
+	for _, hs := range [][]model.Header{req.Headers, req.Trailers} {
 		for _, h := range hs {
 			key := headerKey(reqKeys, "request_header:", h.Name)
 			if key == "request_header:x-forwarded-for" {
@@ -68,7 +68,7 @@ func ResurfaceDetails(c *reassembly.Call) [][2]string {
 	}
 
 	if c.Response != nil {
-		for _, hs := range [][]reassembly.Header{c.Response.Headers, c.Response.Trailers} {
+		for _, hs := range [][]model.Header{c.Response.Headers, c.Response.Trailers} {
 			for _, h := range hs {
 				add(headerKey(respKeys, "response_header:", h.Name), h.Value)
 			}
@@ -151,7 +151,7 @@ var hostName = sync.OnceValue(func() string {
 	return "unknown"
 })
 
-func respHeaderCount(c *reassembly.Call) int {
+func respHeaderCount(c *model.Call) int {
 	if c.Response == nil {
 		return 0
 	}
@@ -172,7 +172,7 @@ func splitURL(raw string) (u, query string) {
 
 // formBody returns the request body when it is an application/x-www-form-urlencoded form
 // whose text we actually have (content-decoded, or never encoded).
-func formBody(req *reassembly.Request) string {
+func formBody(req *model.Request) string {
 	if len(req.Body) == 0 {
 		return ""
 	}

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"sniffer/reassembly"
+	"sniffer/model"
 )
 
-func formCall() *reassembly.Call {
-	c := &reassembly.Call{
+func formCall() *model.Call {
+	c := &model.Call{
 		Start:  time.UnixMilli(1764493200123),
 		End:    time.UnixMilli(1764493200123).Add(42*time.Millisecond + 600*time.Microsecond),
 		Client: netip.MustParseAddrPort("[::ffff:192.0.2.10]:51000"),
@@ -22,7 +22,7 @@ func formCall() *reassembly.Call {
 		VNI:    -1,
 	}
 	c.Request.Method = "POST"
-	c.Request.Headers = []reassembly.Header{
+	c.Request.Headers = []model.Header{
 		{Name: "Host", Value: "shop.example:8080"},
 		{Name: "Content-Type", Value: "application/x-www-form-urlencoded; charset=UTF-8"},
 		{Name: "Accept", Value: "text/html"},
@@ -30,8 +30,8 @@ func formCall() *reassembly.Call {
 		{Name: "X-Empty", Value: ""},
 	}
 	c.Request.Body = []byte("qty=3&Note=hello+world%21&bad=%zz")
-	c.Response = &reassembly.Response{Status: 201}
-	c.Response.Headers = []reassembly.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Set-Cookie", Value: "a=1"}, {Name: "Set-Cookie", Value: "b=2"}}
+	c.Response = &model.Response{Status: 201}
+	c.Response.Headers = []model.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Set-Cookie", Value: "a=1"}, {Name: "Set-Cookie", Value: "b=2"}}
 	c.Response.Body = []byte(`{"ok":true}`)
 	return c
 }
@@ -70,7 +70,7 @@ func TestResurfaceDetailsExact(t *testing.T) {
 
 func TestResurfaceKeepsForwardedForAndHalfCalls(t *testing.T) {
 	c := formCall()
-	c.Request.Headers = append(c.Request.Headers, reassembly.Header{Name: "X-Forwarded-For", Value: "203.0.113.9"})
+	c.Request.Headers = append(c.Request.Headers, model.Header{Name: "X-Forwarded-For", Value: "203.0.113.9"})
 	c.Response = nil
 	d := ResurfaceDetails(c)
 	if x := all(d, "request_header:x-forwarded-for"); !reflect.DeepEqual(x, []string{"203.0.113.9"}) {
@@ -88,7 +88,7 @@ func TestResurfaceKeepsForwardedForAndHalfCalls(t *testing.T) {
 
 func TestResurfaceFormBodyOnlyWhenReadable(t *testing.T) {
 	c := formCall()
-	c.Request.Headers = append(c.Request.Headers, reassembly.Header{Name: "Content-Encoding", Value: "gzip"})
+	c.Request.Headers = append(c.Request.Headers, model.Header{Name: "Content-Encoding", Value: "gzip"})
 	c.Request.Body = []byte("\x1f\x8b garbage qty=3")
 	if got := get(ResurfaceDetails(c), "request_param:qty"); got != "" {
 		t.Errorf("params parsed from an undecoded gzip body: %q", got)

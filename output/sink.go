@@ -10,13 +10,13 @@ import (
 	"sort"
 	"strings"
 
-	"sniffer/reassembly"
+	"sniffer/model"
 )
 
 // Sink is where calls go once the rules have let them through.
 // Write must not block on the network; Close flushes what it can before ctx ends.
 type Sink interface {
-	Write(c *reassembly.Call) error
+	Write(c *model.Call) error
 	Close(ctx context.Context) (Summary, error)
 }
 

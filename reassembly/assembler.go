@@ -7,6 +7,8 @@ package reassembly
 import (
 	"time"
 
+	"sniffer/model"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	tcp "github.com/gopacket/gopacket/reassembly"
@@ -49,7 +51,7 @@ func DefaultConfig() Config {
 // never share a connection.
 type Assembler struct {
 	cfg       Config
-	emit      func(*Call)
+	emit      func(*model.Call)
 	stats     *Stats
 	asm       map[int]*tcp.Assembler
 	lastFlush time.Time
@@ -131,7 +133,7 @@ func (a *Assembler) context(ci gopacket.CaptureInfo) *context {
 
 // New returns an Assembler that calls emit, from the goroutine that feeds it, with every
 // call it completes.
-func New(cfg Config, emit func(*Call)) *Assembler {
+func New(cfg Config, emit func(*model.Call)) *Assembler {
 	d := DefaultConfig()
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = d.MaxHeaderBytes

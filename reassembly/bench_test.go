@@ -11,6 +11,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"sniffer/capture"
+	"sniffer/model"
 )
 
 // jsonOf returns a JSON document of about n bytes.
@@ -80,7 +81,7 @@ func BenchmarkAssemble(b *testing.B) {
 			dec := capture.NewDecoder()
 			cfg := DefaultConfig()
 			got := 0
-			emit := func(call *Call) {
+			emit := func(call *model.Call) {
 				got++
 				if decode {
 					call.Request.Decode(cfg.MaxBodyBytes)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"sniffer/model"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	tcp "github.com/gopacket/gopacket/reassembly"
@@ -13,8 +15,8 @@ import (
 
 // exchange is a call under construction: a request waiting for, or receiving, its response.
 type exchange struct {
-	call    *Call
-	resp    *Response // the final response being read
+	call    *model.Call
+	resp    *model.Response // the final response being read
 	reqDone bool
 	reqEnd  time.Time
 }
@@ -106,7 +108,7 @@ func (c *conn) at(off int) time.Time {
 }
 
 // url builds the absolute URL of a request: http:// + Host (or the server address) + target.
-func (c *conn) url(r *Request) string {
+func (c *conn) url(r *model.Request) string {
 	t := r.Target
 	// absolute-form, as sent to proxies; the scheme is case-insensitive ("HTTP://").
 	if len(t) > 7 && strings.EqualFold(t[:7], "http://") {
@@ -138,7 +140,7 @@ func (c *conn) url(r *Request) string {
 }
 
 func (c *conn) newExchange(start time.Time) *exchange {
-	call := &Call{Start: start, VNI: c.vni}
+	call := &model.Call{Start: start, VNI: c.vni}
 	call.Client, call.Server = c.clientServer()
 	x := &exchange{call: call}
 	if max := c.a.cfg.MaxPending; max > 0 && len(c.pending) >= max {

@@ -24,6 +24,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"sniffer/capture"
+	"sniffer/model"
 )
 
 // segment is one TCP segment of a conversation.
@@ -319,7 +320,7 @@ func (c *conv) packets(l link) []packet {
 
 // result is what an Assembler made of some packets.
 type result struct {
-	calls []*Call
+	calls []*model.Call
 	stats *Stats
 	dec   *capture.Decoder
 	asm   *Assembler
@@ -329,7 +330,7 @@ type result struct {
 // when closeAll is set, closes it (end of capture).
 func feed(cfg Config, lt layers.LinkType, pkts []packet, closeAll bool) *result {
 	r := &result{dec: capture.NewDecoder()}
-	r.asm = New(cfg, func(c *Call) { r.calls = append(r.calls, c) })
+	r.asm = New(cfg, func(c *model.Call) { r.calls = append(r.calls, c) })
 	r.stats = r.asm.Stats()
 	for _, p := range pkts {
 		r.dec.Decode(p.data, p.ci, lt, r.asm.Packet)
@@ -381,7 +382,7 @@ func (c *conv) writePcap(t testing.TB, dir, name string, l link) string {
 
 // summary is a call in one line, for comparisons: method, URL, status (or the
 // incomplete reason), and body sizes.
-func summary(c *Call) string {
+func summary(c *model.Call) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", c.Request.Method, c.URL)
 	if c.Response != nil {
@@ -397,7 +398,7 @@ func summary(c *Call) string {
 	return b.String()
 }
 
-func summaries(calls []*Call) []string {
+func summaries(calls []*model.Call) []string {
 	out := make([]string, len(calls))
 	for i, c := range calls {
 		out[i] = summary(c)
@@ -415,8 +416,8 @@ func (r *result) want(t testing.TB, want ...string) {
 }
 
 // complete returns the calls with no Incomplete reason.
-func (r *result) complete() []*Call {
-	var out []*Call
+func (r *result) complete() []*model.Call {
+	var out []*model.Call
 	for _, c := range r.calls {
 		if c.Incomplete == "" {
 			out = append(out, c)

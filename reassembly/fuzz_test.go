@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"sniffer/model"
 )
 
 // FuzzParseHead throws arbitrary bytes at the head grammar (head.go): start lines,
@@ -172,14 +174,14 @@ func FuzzStream(f *testing.F) {
 // fromInput fails unless the message's parts are bytes of data: its words, header
 // names and values, and its body (a run of data, or for chunked bodies, data's bytes
 // in order).
-func fromInput(t *testing.T, what string, m *Message, data []byte, words ...string) {
+func fromInput(t *testing.T, what string, m *model.Message, data []byte, words ...string) {
 	t.Helper()
 	for _, w := range words {
 		if !bytes.Contains(data, []byte(w)) {
 			t.Fatalf("%s: %q is not from the input", what, w)
 		}
 	}
-	for _, h := range append(append([]Header(nil), m.Headers...), m.Trailers...) {
+	for _, h := range append(append([]model.Header(nil), m.Headers...), m.Trailers...) {
 		if !bytes.Contains(data, []byte(h.Name)) {
 			t.Fatalf("%s: header %q is not from the input", what, h.Name)
 		}

@@ -3,6 +3,8 @@ package reassembly
 import (
 	"bytes"
 	"time"
+
+	"sniffer/model"
 )
 
 // state is where a half-stream parser stands in the HTTP/1.x grammar.
@@ -42,11 +44,11 @@ type half struct {
 	held int    // cap(buf) as counted in Stats.HeadBytes
 	// headAt is the capture time of the first byte of the head being read.
 	headAt    time.Time
-	remaining int64     // bytes left in a fixed body or chunk
-	frame     framing   // framing of the current body
-	x         *exchange // the exchange this half works on; nil when none or discarding
-	msg       *Message  // where body bytes go; nil discards them
-	ended     bool      // FIN or RST seen
+	remaining int64          // bytes left in a fixed body or chunk
+	frame     framing        // framing of the current body
+	x         *exchange      // the exchange this half works on; nil when none or discarding
+	msg       *model.Message // where body bytes go; nil discards them
+	ended     bool           // FIN or RST seen
 	// off is the offset in the current ScatterGather of the byte being looked at,
 	// used to find capture times.
 	off int
@@ -258,11 +260,11 @@ func (h *half) onHead(b []byte, last int) {
 	}
 }
 
-func (h *half) onRequest(sl startLine, hs []Header, last int) {
+func (h *half) onRequest(sl startLine, hs []model.Header, last int) {
 	c := h.c
 	x := c.newExchange(h.headAt)
 	call := x.call
-	call.Request = Request{Method: sl.method, Target: sl.target, Message: Message{Proto: sl.proto, Headers: hs}}
+	call.Request = model.Request{Method: sl.method, Target: sl.target, Message: model.Message{Proto: sl.proto, Headers: hs}}
 	call.URL = c.url(&call.Request)
 	h.x, h.msg = x, &call.Request.Message
 	fr, n, err := requestFraming(hs)
@@ -272,7 +274,7 @@ func (h *half) onRequest(sl startLine, hs []Header, last int) {
 	h.startBody(fr, n, last)
 }
 
-func (h *half) onResponse(sl startLine, hs []Header, last int) {
+func (h *half) onResponse(sl startLine, hs []model.Header, last int) {
 	c := h.c
 	x := c.pairResponse(h.headAt)
 	method := ""
@@ -286,7 +288,7 @@ func (h *half) onResponse(sl startLine, hs []Header, last int) {
 		}
 		return
 	}
-	resp := &Response{Status: sl.status, Reason: sl.reason, Message: Message{Proto: sl.proto, Headers: hs}}
+	resp := &model.Response{Status: sl.status, Reason: sl.reason, Message: model.Message{Proto: sl.proto, Headers: hs}}
 	h.x, h.msg = x, nil
 	if x != nil {
 		x.resp = resp

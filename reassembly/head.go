@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"sniffer/model"
 )
 
 // startLine is the first line of a message, split into its three parts.
@@ -182,7 +184,7 @@ var errBadHeader = errors.New("malformed header line")
 // parseHead splits a complete head (start line, header lines, blank line) into its
 // start line and headers in wire order. Obsolete line folding joins the value to the
 // previous header's.
-func parseHead(b []byte, maxHeaders int, lenient bool) (startLine, []Header, error) {
+func parseHead(b []byte, maxHeaders int, lenient bool) (startLine, []model.Header, error) {
 	nl := bytes.IndexByte(b, '\n')
 	if nl < 0 {
 		return startLine{}, nil, errBadStart
@@ -196,8 +198,8 @@ func parseHead(b []byte, maxHeaders int, lenient bool) (startLine, []Header, err
 }
 
 // parseFields reads header (or trailer) lines up to the blank line, in wire order.
-func parseFields(b []byte, maxHeaders int) ([]Header, error) {
-	hs := make([]Header, 0, bytes.Count(b, []byte("\n")))
+func parseFields(b []byte, maxHeaders int) ([]model.Header, error) {
+	hs := make([]model.Header, 0, bytes.Count(b, []byte("\n")))
 	for len(b) > 0 {
 		nl := bytes.IndexByte(b, '\n')
 		if nl < 0 {
@@ -228,28 +230,12 @@ func parseFields(b []byte, maxHeaders int) ([]Header, error) {
 		if len(hs) >= maxHeaders {
 			return nil, errTooManyHeaders
 		}
-		hs = append(hs, Header{Name: string(name), Value: string(bytes.TrimSpace(line[colon+1:]))})
+		hs = append(hs, model.Header{Name: string(name), Value: string(bytes.TrimSpace(line[colon+1:]))})
 	}
 	return hs, nil
 }
 
 var errTooManyHeaders = errors.New("too many header lines")
-
-// headerValues returns every value of a header, split on commas, for list-valued
-// headers such as Transfer-Encoding, Content-Encoding and Connection.
-func headerTokens(hs []Header, name string) []string {
-	var out []string
-	for _, h := range hs {
-		if strings.EqualFold(h.Name, name) {
-			for _, v := range strings.Split(h.Value, ",") {
-				if v = strings.TrimSpace(v); v != "" {
-					out = append(out, strings.ToLower(v))
-				}
-			}
-		}
-	}
-	return out
-}
 
 // framing says how a message body is delimited (RFC 9112 6.3).
 type framing uint8
@@ -266,7 +252,7 @@ var errBadLength = errors.New("invalid or conflicting Content-Length")
 
 // contentLength returns the Content-Length, -1 when there is none, or an error when it
 // is malformed or sent twice with different values (a request-smuggling sign).
-func contentLength(hs []Header) (int64, error) {
+func contentLength(hs []model.Header) (int64, error) {
 	n := int64(-1)
 	for _, h := range hs {
 		if !strings.EqualFold(h.Name, "Content-Length") {
@@ -286,13 +272,13 @@ func contentLength(hs []Header) (int64, error) {
 	return n, nil
 }
 
-func isChunked(hs []Header) (chunked, hasTE bool) {
-	te := headerTokens(hs, "Transfer-Encoding")
+func isChunked(hs []model.Header) (chunked, hasTE bool) {
+	te := model.HeaderTokens(hs, "Transfer-Encoding")
 	return len(te) > 0 && te[len(te)-1] == "chunked", len(te) > 0
 }
 
 // requestFraming decides how a request body is delimited.
-func requestFraming(hs []Header) (framing, int64, error) {
+func requestFraming(hs []model.Header) (framing, int64, error) {
 	if chunked, hasTE := isChunked(hs); hasTE {
 		if !chunked {
 			return noBody, 0, errBadLength // a request cannot be close-delimited
@@ -310,7 +296,7 @@ func requestFraming(hs []Header) (framing, int64, error) {
 }
 
 // responseFraming decides how a response body is delimited, given the request method.
-func responseFraming(method string, status int, hs []Header) (framing, int64, error) {
+func responseFraming(method string, status int, hs []model.Header) (framing, int64, error) {
 	switch {
 	case status == 101:
 		return tunnelBody, 0, nil

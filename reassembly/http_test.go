@@ -1,7 +1,6 @@
 package reassembly
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -446,25 +445,6 @@ func TestTimes(t *testing.T) {
 	if d := call.Duration(); d != 502*time.Millisecond {
 		t.Errorf("duration %v, want 502ms", d)
 	}
-}
-
-// bodyOf returns the decoded body of the first call's response, for decode tests.
-func decodedBody(t *testing.T, enc string, body []byte, limit int64) *Message {
-	t.Helper()
-	c := defaultConv().handshake()
-	c.req(get("/z"))
-	c.resp(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n", enc, len(body)) + string(body))
-	c.close()
-	r := c.run(t)
-	if len(r.calls) != 1 || r.calls[0].Response == nil {
-		t.Fatalf("calls %v", summaries(r.calls))
-	}
-	m := &r.calls[0].Response.Message
-	if !bytes.Equal(m.Body, body) {
-		t.Fatalf("body changed before decoding")
-	}
-	m.Decode(limit)
-	return m
 }
 
 // TestBufferCap: behind a hole, out-of-order bytes are buffered only up to the

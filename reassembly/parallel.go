@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"sniffer/model"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -51,7 +53,7 @@ const (
 )
 
 // NewParallel starts n workers. emit is called from the workers' goroutines.
-func NewParallel(cfg Config, n int, emit func(*Call)) *Parallel {
+func NewParallel(cfg Config, n int, emit func(*model.Call)) *Parallel {
 	p := &Parallel{stats: &Stats{}}
 	for i := 0; i < n; i++ {
 		w := &worker{asm: New(cfg, emit), in: make(chan *batch, batchesPerWkr), free: make(chan *batch, batchesPerWkr)}

@@ -8,10 +8,11 @@ import (
 	"testing"
 
 	"sniffer/capture"
+	"sniffer/model"
 )
 
 // callKey names a call by what it is, not when it was emitted.
-func callKey(c *Call) string {
+func callKey(c *model.Call) string {
 	status := 0
 	if c.Response != nil {
 		status = c.Response.Status
@@ -57,8 +58,8 @@ func TestParallelSameCalls(t *testing.T) {
 	}
 	for _, n := range []int{1, 2, 4} {
 		var mu sync.Mutex
-		var calls []*Call
-		p := NewParallel(cfg, n, func(c *Call) { mu.Lock(); calls = append(calls, c); mu.Unlock() })
+		var calls []*model.Call
+		p := NewParallel(cfg, n, func(c *model.Call) { mu.Lock(); calls = append(calls, c); mu.Unlock() })
 		dec := capture.NewDecoder()
 		for i, pk := range pkts {
 			dec.Decode(pk.data, pk.ci, linkEthernet.linkType(), p.Packet)
@@ -78,7 +79,7 @@ func TestParallelSameCalls(t *testing.T) {
 	}
 }
 
-func keys(calls []*Call) []string {
+func keys(calls []*model.Call) []string {
 	out := make([]string, len(calls))
 	for i, c := range calls {
 		out[i] = callKey(c)
@@ -100,7 +101,7 @@ func BenchmarkParallel(b *testing.B) {
 			}
 			dec := capture.NewDecoder()
 			var calls atomic.Int64
-			p := NewParallel(DefaultConfig(), n, func(*Call) { calls.Add(1) })
+			p := NewParallel(DefaultConfig(), n, func(*model.Call) { calls.Add(1) })
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				for _, pk := range convs[i%len(convs)] {

@@ -13,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"sniffer/capture"
+	"sniffer/model"
 )
 
 // pipeline is what main wires: capture's decoder into an Assembler.
@@ -29,16 +30,16 @@ func (p *pipeline) Idle(now time.Time) { p.idles++; p.asm.Tick(now) }
 
 // readFile reads a capture file the way sniffer -r does: capture.Open with the filter
 // generated for port 80 (or none), Source.Run, then Close.
-func readFile(t *testing.T, path, filter string, cfg Config) ([]*Call, *pipeline) {
+func readFile(t *testing.T, path, filter string, cfg Config) ([]*model.Call, *pipeline) {
 	t.Helper()
 	src, err := capture.Open(capture.Config{File: path, Filter: filter})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var calls []*Call
+	var calls []*model.Call
 	p := &pipeline{dec: capture.NewDecoder()}
-	p.asm = New(cfg, func(c *Call) { calls = append(calls, c) })
+	p.asm = New(cfg, func(c *model.Call) { calls = append(calls, c) })
 	ctx, cancel := stdctx.WithTimeout(stdctx.Background(), 20*time.Second)
 	defer cancel()
 	if err := src.Run(ctx, p); err != nil {
@@ -162,9 +163,9 @@ func TestTruncatedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var calls []*Call
+	var calls []*model.Call
 	p := &pipeline{dec: capture.NewDecoder()}
-	p.asm = New(DefaultConfig(), func(c *Call) { calls = append(calls, c) })
+	p.asm = New(DefaultConfig(), func(c *model.Call) { calls = append(calls, c) })
 	err = src.Run(stdctx.Background(), p)
 	p.asm.Close()
 	if err != capture.ErrTruncated {

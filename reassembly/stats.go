@@ -2,7 +2,7 @@ package reassembly
 
 import "sync/atomic"
 
-// Reasons a call is incomplete. They are the values of Call.Incomplete and the keys of
+// Reasons a call is incomplete. They are the values of model.Call.Incomplete and the keys of
 // the incomplete-call counters.
 const (
 	NoResponse      = "no response"               // the stream ended or timed out before a response

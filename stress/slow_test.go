@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"sniffer/capture"
+	"sniffer/model"
 	"sniffer/reassembly"
 )
 
@@ -196,7 +197,7 @@ func TestHeadBytesAccounting(t *testing.T) {
 	cfg := reassembly.DefaultConfig()
 	cfg.MaxHeadBytes = 4 << 20
 	calls := 0
-	asm := reassembly.New(cfg, func(*reassembly.Call) { calls++ })
+	asm := reassembly.New(cfg, func(*model.Call) { calls++ })
 	h := &feeder{dec: capture.NewDecoder(), asm: asm, t: t, max: cfg.MaxHeadBytes}
 	if err := src.Run(context.Background(), h); err != nil {
 		t.Fatal(err)

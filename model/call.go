@@ -1,4 +1,4 @@
-package reassembly
+package model
 
 import (
 	"net/netip"
@@ -70,3 +70,19 @@ type Call struct {
 
 // Duration is the time from the first request byte to the last response byte.
 func (c *Call) Duration() time.Duration { return c.End.Sub(c.Start) }
+
+// HeaderTokens returns every value of a header, split on commas, for list-valued
+// headers such as Transfer-Encoding, Content-Encoding and Connection.
+func HeaderTokens(hs []Header, name string) []string {
+	var out []string
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, name) {
+			for _, v := range strings.Split(h.Value, ",") {
+				if v = strings.TrimSpace(v); v != "" {
+					out = append(out, strings.ToLower(v))
+				}
+			}
+		}
+	}
+	return out
+}

@@ -1,4 +1,4 @@
-package reassembly
+package model
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 // decoded as far as it goes. On failure the body is left as captured and DecodeError
 // says why. The original headers are not changed.
 func (m *Message) Decode(limit int64) {
-	codings := headerTokens(m.Headers, "Content-Encoding")
+	codings := HeaderTokens(m.Headers, "Content-Encoding")
 	if len(codings) == 0 || len(m.Body) == 0 || m.Decoded {
 		return
 	}
