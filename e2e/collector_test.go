@@ -24,7 +24,7 @@ import (
 
 // The issue's delivery checks, against the real binary and a real loopback Resurface
 // collector (output/resurfacetest: it inflates every post, splits the NDJSON and checks
-// each message): sniffer reads the capture-workload capture and every call nginx served
+// each message): sniffer reads the workload capture and every call nginx served
 // must arrive exactly once, also while the collector fails in the four ways the issue
 // names; with no spool and a small queue the calls that cannot be kept must be counted
 // and explained. The HAR sink is checked on the same capture.
@@ -265,7 +265,7 @@ func checkAccount(t *testing.T, r *snifferRun, c *resurfacetest.Collector, excus
 	}
 }
 
-// TestCollectorDelivery: sniffer -r on the capture-workload capture with USAGE_LOGGERS_URL
+// TestCollectorDelivery: sniffer -r on the workload capture with USAGE_LOGGERS_URL
 // set delivers every call nginx served exactly once, in the Resurface format, with the
 // rules "include debug" (the whole multiset of method, path and query, status) and with the
 // default rules (the count, and the multiset of method, path, status: the default masks

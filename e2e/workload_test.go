@@ -11,80 +11,54 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"sniffer/internal/workload"
 	"sniffer/scripts/callset"
 )
 
-// workloadScript finds capture-workload.sh: $SNIFFER_CAPTURE_WORKLOAD, else ../shared/bench/ beside
-// the repository (where the session and CI lay it).
-func workloadScript(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("SNIFFER_CAPTURE_WORKLOAD")
-	if p == "" {
-		p = filepath.Join(repoRoot(t), "..", "shared", "bench", "capture-workload.sh")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("skipped: no capture-workload.sh at %s (set SNIFFER_CAPTURE_WORKLOAD to its path)", p)
-	}
-	return p
-}
-
-var droppedRE = regexp.MustCompile(`requests=(\d+) dropped=(\S+)`)
-
 type recorded struct {
-	once                 sync.Once
-	pcap, calls, summary string
-	err                  error
+	once    sync.Once
+	res     *workload.Result
+	err     error
+	summary string
 }
 
-var workload recorded
+var recordedWorkload recorded
 
-// workloadCapture records 5 s of capture-workload.sh traffic over 16 connections, once per test
-// run, and returns the pcap and nginx's record of the calls it served.
+// workloadCapture records 5 s of the project's workload (internal/workload: nginx + wrk in two
+// network namespaces, tcpdump between them) over 16 connections, once per test run, and returns
+// the pcap and nginx's record of the calls it served.
 func workloadCapture(t *testing.T) (pcap string, served callset.Set) {
 	t.Helper()
-	needRoot(t, "ip", "nginx", "wrk", "tcpdump", "python3")
-	script := workloadScript(t)
-	workload.once.Do(func() {
-		workload.pcap = filepath.Join(buildDir, "workload.pcap")
-		workload.calls = filepath.Join(buildDir, "workload.calls")
-		workload.summary, workload.err = runWorkload(script, workload.pcap, 5, 16, "")
+	needRoot(t, workload.Tools...)
+	w := &recordedWorkload
+	w.once.Do(func() {
+		w.res, w.err = recordWorkload(workload.Options{Out: filepath.Join(buildDir, "workload.pcap"), Duration: 5 * time.Second, Conns: 16})
 	})
-	if workload.err != nil {
-		t.Fatal(workload.err)
+	if w.err != nil {
+		t.Fatal(w.err)
 	}
-	t.Logf("capture: %s", workload.summary)
-	return workload.pcap, readCalls(t, workload.calls)
+	t.Logf("capture: %s", w.res)
+	return w.res.Pcap, readCalls(t, w.res.Calls)
 }
 
-// runWorkload runs capture-workload.sh, with a live sniffer when sniffCmd is set, and returns
-// its summary line; an error unless the script succeeded and tcpdump dropped nothing.
-func runWorkload(script, pcap string, secs, conns int, sniffCmd string) (string, error) {
+// recordWorkload records o within 3 minutes; an error unless the recording succeeded and
+// tcpdump dropped nothing (nginx's count would not hold against the capture otherwise).
+func recordWorkload(o workload.Options) (*workload.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", script, pcap, strconv.Itoa(secs), strconv.Itoa(conns))
-	cmd.Env = os.Environ()
-	if sniffCmd != "" {
-		cmd.Env = append(cmd.Env, "SNIFF_CMD="+sniffCmd)
-	}
-	out, err := cmd.CombinedOutput()
+	res, err := workload.Record(ctx, o)
 	if err != nil {
-		return "", fmt.Errorf("capture-workload.sh: %v\n%s", err, out)
+		return nil, fmt.Errorf("recording the workload: %v", err)
 	}
-	m := droppedRE.FindSubmatch(out)
-	if m == nil {
-		return "", fmt.Errorf("capture-workload.sh printed no summary:\n%s", out)
+	if res.Dropped != 0 {
+		return nil, fmt.Errorf("tcpdump dropped packets (%s), so nginx's count cannot be held against the capture", res)
 	}
-	if string(m[2]) != "0" {
-		return "", fmt.Errorf("tcpdump dropped %s packets, so nginx's count cannot be held against the capture:\n%s", m[2], out)
-	}
-	return strings.TrimSpace(string(out)), nil
+	return res, nil
 }
 
 func readCalls(t *testing.T, path string) callset.Set {
@@ -218,30 +192,29 @@ func digest(t *testing.T, cmd *exec.Cmd) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// TestWorkloadLive is the live half of the issue's check: capture-workload.sh runs
+// TestWorkloadLive is the live half of the issue's check: the workload runs
 // `sniffer -i $DEV -ports 80` on the server's device during 5 s of load, and sniffer must print
 // exactly the calls nginx served.
 func TestWorkloadLive(t *testing.T) {
 	workloadLive(t, "live sniffer")
 }
 
-// workloadLive runs capture-workload.sh for 5 s with `sniffer [engine...] -i $DEV -ports 80`
+// workloadLive records the workload for 5 s with `sniffer [engine...] -i $DEV -ports 80`
 // as its SNIFF_CMD and checks that sniffer printed exactly the calls nginx served; with an
 // engine, also that its ring dropped nothing.
 func workloadLive(t *testing.T, what string, engine ...string) {
 	t.Helper()
-	needRoot(t, "ip", "nginx", "wrk", "tcpdump", "python3")
-	script := workloadScript(t)
+	needRoot(t, workload.Tools...)
 	bin := sniffer(t, false)
 	pcap := filepath.Join(t.TempDir(), "live.pcap")
 	base := strings.TrimSuffix(pcap, ".pcap")
 	// env -i: the sniffer sees none of the caller's settings (see snifferEnv).
 	sniff := fmt.Sprintf("exec env -i PATH=%q %q %s -i \"$DEV\" -ports 80", os.Getenv("PATH"), bin, strings.Join(engine, " "))
-	summary, err := runWorkload(script, pcap, 5, 16, sniff)
+	res, err := recordWorkload(workload.Options{Out: pcap, Duration: 5 * time.Second, Conns: 16, Sniff: sniff})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("capture: %s", summary)
+	t.Logf("capture: %s", res)
 	stderr, _ := os.ReadFile(base + ".sniff-err")
 	t.Logf("sniffer summary (stderr):\n%s", tail(stderr, 2000))
 	if len(engine) > 0 {

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// The workload mix sniffer is measured on (shared/bench/capture-workload.sh: nginx served
+// The workload mix sniffer is measured on (internal/workload: nginx served
 // to wrk, one request of each kind in turn), rebuilt deterministically as the details
 // output.ResurfaceDetails makes of it, so that benchmarks and tests need no capture file:
 //

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Speed, memory and completeness of `sniffer -r` over real traffic: a capture recorded by
-# capture-workload.sh (once, cached under .cache/captures; recording needs root), read with bodies
+# bin/workload (nginx + wrk in network namespaces; once, cached under .cache/captures; recording needs root), read with bodies
 # decoded and with -decode=false. For each it prints calls, wall and CPU (user+sys) seconds,
 # calls per second, calls per CPU-second and peak RSS, measured by GNU time over a run whose output
 # only goes to `wc -l`; then a second, untimed run is checked against nginx's record of every call

@@ -1,16 +1,9 @@
-# Shared by the scripts: paths, and a cached capture from capture-workload.sh. Source it.
+# Shared by the scripts: paths, and a cached capture of the project's own workload (bin/workload:
+# nginx + wrk in network namespaces, internal/workload). Source it.
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=$root/.cache
 export PATH=$PATH:/usr/local/go/bin
-
-# workload_script prints the path of capture-workload.sh: $SNIFFER_CAPTURE_WORKLOAD, else
-# ../shared/bench/ beside the repository.
-workload_script() {
-  local p=${SNIFFER_CAPTURE_WORKLOAD:-$root/../shared/bench/capture-workload.sh}
-  [[ -f $p ]] || { echo "no capture-workload.sh at $p; set SNIFFER_CAPTURE_WORKLOAD to its path" >&2; return 1; }
-  realpath "$p"
-}
 
 # ensure_capture SECONDS CONNECTIONS prints the path of a capture of that workload, recording it
 # (needs root) only when the cache under .cache/captures has none. A capture in which tcpdump
@@ -22,15 +15,13 @@ ensure_capture() {
     echo "$pcap"
     return
   fi
-  local script
-  script=$(workload_script) || return 1
   ((EUID == 0)) || { echo "recording a capture needs root (network namespaces): run as root once, later runs reuse $pcap" >&2; return 1; }
   mkdir -p "$dir"
   local tmp
   tmp=$(mktemp -d "$dir/tmp.XXXXXX")
   echo "recording ${secs} s of nginx + wrk traffic over ${conns} connections into $pcap ..." >&2
   local line
-  line=$(bash "$script" "$tmp/w.pcap" "$secs" "$conns") || { rm -rf "$tmp"; return 1; }
+  line=$("$root/bin/workload" "$tmp/w.pcap" "$secs" "$conns") || { rm -rf "$tmp"; return 1; }
   echo "$line" >&2
   if [[ $line != *" dropped=0 "* ]]; then
     rm -rf "$tmp"
@@ -43,7 +34,7 @@ ensure_capture() {
   echo "$pcap"
 }
 
-# build_tools builds bin/sniffer and bin/compare.
+# build_tools builds bin/sniffer, bin/compare and bin/workload.
 build_tools() {
-  (cd "$root" && go build -o bin/sniffer . && go build -o bin/compare ./scripts/compare)
+  (cd "$root" && go build -o bin/sniffer . && go build -o bin/compare ./scripts/compare && go build -o bin/workload ./scripts/workload)
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The live check: capture-workload.sh runs nginx + wrk and, with SNIFF_CMD, `sniffer -i $DEV
-# -ports 80` on the server's device during the load; then OUT.sniffed (what sniffer printed) is
+# The live check: bin/workload (scripts/workload) runs nginx + wrk and, with -sniff, `sniffer -i
+# $DEV -ports 80` on the server's device during the load; then OUT.sniffed (what sniffer printed) is
 # compared with OUT.calls (what nginx served). Also reports the live sniffer's CPU and peak RSS.
 # Needs root. Files stay under .cache/live for a look afterwards (overwritten on the next run).
 #
@@ -17,17 +17,18 @@ secs=${1:-30}
 conns=${2:-64}
 ((EUID == 0)) || { echo "live-bench: needs root (network namespaces, live capture)" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "live-bench: GNU time is missing (apt-get install time, or scripts/setup.sh)" >&2; exit 1; }
-script=$(workload_script)
 build_tools
 dir=$cache/live
 rm -rf "$dir"
 mkdir -p "$dir"
 out=$dir/live.pcap
-# GNU time ignores SIGINT while it waits; the script's `pkill -INT -P` reaches sniffer, time's
-# child, and time writes its figures once sniffer has flushed and exited.
-export SNIFF_CMD="exec /usr/bin/time -f '%e %U %S %M' -o '$dir/time' '$root/bin/sniffer' -i \$DEV -ports 80 ${SNIFF_FLAGS:-}"
-echo "SNIFF_CMD=$SNIFF_CMD"
-bash "$script" "$out" "$secs" "$conns"
+# GNU time ignores SIGINT while it waits; workload signals the command's whole process group, so
+# SIGINT reaches sniffer, time's child, and time writes its figures once sniffer has flushed and exited.
+sniff="exec /usr/bin/time -f '%e %U %S %M' -o '$dir/time' '$root/bin/sniffer' -i \$DEV -ports 80 ${SNIFF_FLAGS:-}"
+echo "sniffer command: $sniff"
+nopcap=()
+[[ -n ${NO_PCAP:-} ]] && nopcap=(-no-pcap)
+"$root/bin/workload" -sniff "$sniff" "${nopcap[@]}" "$out" "$secs" "$conns"
 echo "--- sniffer stderr (last lines):"
 tail -n 20 "$dir/live.sniff-err"
 if [[ -s $dir/time ]]; then

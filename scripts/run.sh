@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end: records (once, cached) a few seconds of real nginx + wrk traffic with
-# capture-workload.sh, reads it with `bin/sniffer -r`, writes the calls to .cache/run/calls.ndjson
+# bin/workload (scripts/workload: two network namespaces it creates, tcpdump between them), reads
+# it with `bin/sniffer -r`, writes the calls to .cache/run/calls.ndjson
 # and checks them against nginx's own record of what it served.
 #
 #   scripts/run.sh [PCAP]        sniff PCAP instead (no check against a server record then)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs, on Debian, what building, testing and benchmarking sniffer need: a C toolchain and
-# libpcap for gopacket's cgo, iproute2 for the namespace tests, nginx + wrk + tcpdump + ethtool +
-# python3 for ../shared/bench/capture-workload.sh, curl as a second HTTP client in the end-to-end
-# test, GNU time for the benchmarks; podman + runc + debootstrap (base images made locally),
+# libpcap for gopacket's cgo, iproute2 for the namespace tests, nginx + wrk + tcpdump + ethtool
+# for the workload recorder (scripts/workload: make run, the benchmarks, e2e), curl as a second
+# HTTP client in the end-to-end test, GNU time for the benchmarks; podman + runc + debootstrap (base images made locally),
 # python3-yaml (compose and DaemonSet files), getcap and file for the container tests; the arm64
 # cross compiler and libpcap for make dist. Idempotent and quick: apt runs only when a package is missing.
 # Go itself (1.26, at /usr/local/go) is expected to be there already.

@@ -1,7 +1,7 @@
 // Package callset compares what sniffer printed with what the HTTP server says it served.
 //
 // Completeness is judged on a multiset of (method, request target, status): the only facts that both
-// sniffer's NDJSON and nginx's access log (the OUT.calls file of capture-workload.sh) record for every
+// sniffer's NDJSON and nginx's access log (the OUT.calls file of internal/workload) record for every
 // call. A multiset, not a set, because a workload repeats the same request many times and a sniffer
 // that prints one call twice while missing another must not pass.
 package callset
@@ -85,7 +85,7 @@ func sortEntries(es []Entry) {
 	})
 }
 
-// ReadNginx parses the OUT.calls file written by capture-workload.sh: one call a line,
+// ReadNginx parses the OUT.calls file written by internal/workload: one call a line,
 // "method uri status bytes_sent request_length connection connection_requests".
 func ReadNginx(r io.Reader) (Set, error) {
 	s := Set{}

@@ -1,5 +1,5 @@
 // Command compare checks sniffer's NDJSON output against the calls the server says it served
-// (OUT.calls from capture-workload.sh): the same multiset of (method, path and query, status),
+// (OUT.calls from bin/workload): the same multiset of (method, path and query, status),
 // and optionally valid JSON bodies on chosen paths. It exits 0 when everything matches, 1 when
 // something does not, 2 when it cannot read its inputs.
 //
@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	calls := flag.String("calls", "", "the server's record of calls (OUT.calls of capture-workload.sh); required")
+	calls := flag.String("calls", "", "the server's record of calls (OUT.calls of bin/workload); required")
 	jsonPaths := flag.String("json", "", "comma-separated request paths whose 200 response bodies must be valid JSON (e.g. /large.json)")
 	maxList := flag.Int("list", 20, "list at most this many differing keys of each kind")
 	flag.Usage = func() {
