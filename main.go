@@ -23,7 +23,10 @@ import (
 
 	"sniffer/capture"
 	"sniffer/model"
+	"sniffer/observe"
+	"sniffer/pipeline"
 	"sniffer/reassembly"
+	"sniffer/vxlan"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sniffer:", err)
 		return 2
 	}
-	logger, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	logger, err := observe.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer:", err)
 		return 2
@@ -63,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	dec := capture.NewDecoder()
+	obs := observe.Sources{Decoder: &dec.Stats}
 	filter := capture.Filter(ports)
 	engine := "libpcap" // what reads packets; mirror decapsulates on top of either
 	switch cfg.Engine {
@@ -73,10 +77,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if cfg.Engine == "afpacket+mirror" {
 			engine = "afpacket"
 		}
-		if filter, err = mirrorMode(cfg, ports, dec); err != nil {
+		var decap *vxlan.Decapsulator
+		if filter, decap, err = mirrorMode(cfg, ports, dec); err != nil {
 			fmt.Fprintln(stderr, "sniffer:", err)
 			return 2
 		}
+		obs.VXLAN = decap
 	default:
 		fmt.Fprintf(stderr, "sniffer: SNIFFER_ENGINE/-engine %q: want libpcap, afpacket, mirror or afpacket+mirror\n", cfg.Engine)
 		return 2
@@ -95,11 +101,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer cleanup()
 	}
-	dl, err := newDelivery(cfg, stdout)
+	rls, err := newRules(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer:", err)
 		return 2
 	}
+	sinks, poster, err := newSinks(cfg, rls, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "sniffer:", err)
+		return 2
+	}
+	dl := pipeline.New(pipeline.Config{Decode: cfg.Decode, BodyLimit: cfg.BodyLimit, RealIPHeader: cfg.RealIPHeader, Rules: rls}, sinks)
+	obs.Delivery = dl
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
@@ -118,16 +131,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer src.Close()
+	obs.Capture = src
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	calls := make(chan *model.Call, 128) // small: a queued call holds its bodies
-	if !src.Live() {
-		dl.wait = ctx // a file waits for the collector instead of dropping calls
+	if !src.Live() && poster != nil {
+		poster.WaitForRoom(ctx, cfg.FlushTimeout) // a file waits for the collector instead of dropping calls
 	}
 	delivered := make(chan struct{})
-	go func() { dl.run(calls); close(delivered) }()
+	go func() { dl.Run(calls); close(delivered) }()
 
 	rcfg := reassembly.DefaultConfig()
 	rcfg.MaxBodyBytes = cfg.BodyLimit
@@ -142,8 +156,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		asm = reassembly.New(rcfg, emit)
 	}
-	p := &pipeline{dec: dec, asm: asm}
-	stopObs, err := startObservability(cfg.MetricsAddr, src, dec, asm.Stats(), dl.liveStats, logger)
+	p := &packets{dec: dec, asm: asm}
+	obs.Reassembly = asm.Stats()
+	stopObs, err := observe.Serve(cfg.MetricsAddr, obs, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer:", err)
 		return 2 // a bad or taken SNIFFER_METRICS_ADDR is a settings error
@@ -159,7 +174,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	stopProgress := func() {}
 	if !cfg.Quiet && !src.Live() && stderrIsTerminal() {
-		stopProgress = progress(stderr, dec, asm.Stats())
+		stopProgress = observe.Progress(stderr, obs)
 	}
 	start := time.Now()
 	runErr := src.Run(ctx, p)
@@ -168,11 +183,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	<-delivered
 	stopProgress()
 	if !cfg.Quiet {
-		summary(stderr, src, dec, asm.Stats(), time.Since(start))
+		observe.Summary(stderr, obs, time.Since(start))
 	}
 	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.FlushTimeout)
-	lost := dl.close(flushCtx, stderr)
+	lost := dl.Close(flushCtx, observe.SinkReport(stderr, cfg.Quiet)).Undelivered()
 	cancel()
+	observe.RulesReport(stderr, dl.Filtered(), dl.RuleFailures(), cfg.Quiet)
 	switch {
 	case errors.Is(runErr, capture.ErrTruncated):
 		fmt.Fprintln(stderr, "sniffer: warning:", runErr)
@@ -187,8 +203,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// pipeline connects the packet source to the decoder and the reassembler.
-type pipeline struct {
+// packets connects the packet source to the decoder and the reassembler.
+type packets struct {
 	dec *capture.Decoder
 	asm reassembler
 }
@@ -213,11 +229,11 @@ func workers(cfg *Config, live bool) int {
 	return 1
 }
 
-func (p *pipeline) Packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
+func (p *packets) Packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
 	p.dec.Decode(data, ci, lt, p.asm.Packet)
 }
 
-func (p *pipeline) Idle(now time.Time) { p.asm.Tick(now) }
+func (p *packets) Idle(now time.Time) { p.asm.Tick(now) }
 
 // lockedWriter serialises writes: the summary, the progress line and the logger share
 // standard error from several goroutines.

@@ -10,19 +10,19 @@ import (
 )
 
 // mirrorMode sets the decoder up to decapsulate VXLAN-mirrored traffic in user space
-// and returns the BPF filter for the outer packets; the application ports then filter
-// the inner packets.
-func mirrorMode(cfg *Config, ports capture.PortSet, dec *capture.Decoder) (string, error) {
+// and returns the BPF filter for the outer packets (the application ports then filter
+// the inner packets) and the decapsulator, whose counters the summary reports.
+func mirrorMode(cfg *Config, ports capture.PortSet, dec *capture.Decoder) (string, *vxlan.Decapsulator, error) {
 	sel, err := vxlan.ParseVNIs(cfg.MirrorVNIs)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	d, err := vxlan.New(cfg.MirrorPort, sel)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	dec.VXLANPort, dec.Decap, dec.InnerPorts = d.Port(), d, ports
-	return vxlan.FilterExpr(int(d.Port())), nil
+	return vxlan.FilterExpr(int(d.Port())), d, nil
 }
 
 // vxlanDevice makes sure the VPC_MIRROR_DEVICE VXLAN device exists and is up, creating

@@ -222,7 +222,10 @@ func TestSinksCountANilCallAndGoOn(t *testing.T) {
 	dir := t.TempDir()
 	har, _ := NewHAR(filepath.Join(dir, "x.har"))
 	nd, _ := NewNDJSONFile(filepath.Join(dir, "x.ndjson"), 0)
-	for _, s := range []Sink{har, nd} {
+	for _, s := range []interface {
+		Sink
+		Write(*model.Call) error
+	}{har, nd} {
 		if err := s.Write(nil); err == nil {
 			t.Errorf("%T accepted a nil call", s)
 		}

@@ -35,7 +35,7 @@ type HAR struct {
 }
 
 // NewHAR creates the archive at path (as path.partial until Close).
-func NewHAR(path string) (Sink, error) {
+func NewHAR(path string) (*HAR, error) {
 	f, err := os.Create(path + ".partial")
 	if err != nil {
 		return nil, fmt.Errorf("har: cannot create the archive: %w", err)
@@ -52,6 +52,9 @@ func buildVersion() string {
 	}
 	return "devel"
 }
+
+// Send appends the record's masked call.
+func (h *HAR) Send(r *Record) error { return h.Write(r.Call()) }
 
 // Write appends one entry.
 func (h *HAR) Write(c *model.Call) error {

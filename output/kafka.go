@@ -250,6 +250,15 @@ func (l kafkaLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 // WriteDetails) rather than the masked call (ndjson format, through Write).
 func (k *Kafka) Details() bool { return k.cfg.Format == KafkaResurface }
 
+// Send produces the record: its details (resurface format) or its masked call (ndjson),
+// keyed by the server address.
+func (k *Kafka) Send(r *Record) error {
+	if k.Details() {
+		return k.WriteDetails(r.Key(), r.Details())
+	}
+	return k.Write(r.Call())
+}
+
 // Write produces one call, keyed by its server address. In ndjson format the call is
 // encoded as it is (mask it first); in resurface format its details are taken as they are,
 // without rules. It never waits for the brokers.

@@ -186,6 +186,9 @@ func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: w, buf: make([]byte, 0, 2*writeChunk)}
 }
 
+// Send writes the record's masked call.
+func (w *Writer) Send(r *Record) error { return w.Write(r.Call()) }
+
 // Write encodes one call.
 func (w *Writer) Write(c *model.Call) error {
 	w.buf = EncodeNDJSON(w.buf, c)

@@ -32,7 +32,7 @@ type NDJSONFile struct {
 }
 
 // NewNDJSONFile opens path for appending (a restart continues the same file).
-func NewNDJSONFile(path string, maxBytes int64) (Sink, error) {
+func NewNDJSONFile(path string, maxBytes int64) (*NDJSONFile, error) {
 	s := &NDJSONFile{path: path, maxBytes: maxBytes, sum: Summary{Dropped: map[string]int64{}}}
 	if err := s.open(); err != nil {
 		return nil, err
@@ -70,6 +70,9 @@ func (s *NDJSONFile) rotate() error {
 	}
 	return s.open()
 }
+
+// Send writes the record's masked call.
+func (s *NDJSONFile) Send(r *Record) error { return s.Write(r.Call()) }
 
 // Write appends one call. After a disk error every later call is counted as dropped.
 func (s *NDJSONFile) Write(c *model.Call) error {

@@ -57,6 +57,9 @@ type Poster struct {
 	dmu                                     sync.Mutex
 	dropped                                 map[string]int64
 
+	waitCtx  context.Context // Send waits for room until it ends (WaitForRoom); nil: never
+	patience time.Duration
+
 	dropWarn map[string]*warnLimiter // one per cause, under dmu
 	postWarn warnLimiter
 	log      *slog.Logger
@@ -139,6 +142,18 @@ func (p *Poster) Write(c *model.Call) error {
 		}
 	}
 	return p.WriteDetails(d)
+}
+
+// Send queues the record's details (already through the rules), waiting for room as
+// WaitForRoom set.
+func (p *Poster) Send(r *Record) error {
+	return p.WriteDetailsWait(p.waitCtx, p.patience, r.Details())
+}
+
+// WaitForRoom makes Send wait as WriteDetailsWait does, with ctx and patience: for a source
+// that can wait, such as a capture file. Call it before the first Send.
+func (p *Poster) WaitForRoom(ctx context.Context, patience time.Duration) {
+	p.waitCtx, p.patience = ctx, patience
 }
 
 // WriteDetails queues a call given as its details, already through the rules (no

@@ -54,6 +54,20 @@ func (s *Stats) Incomplete() map[string]int64 {
 	return m
 }
 
+// Reasons are every reason a call can be incomplete, in a fixed order (for reports that list
+// them all, zeros included).
+func Reasons() []string { return append([]string(nil), reasons...) }
+
+// IncompleteFor is the number of incomplete calls for one reason (emitted or not).
+func (s *Stats) IncompleteFor(reason string) int64 {
+	for i, r := range reasons {
+		if r == reason {
+			return s.incomplete[i].Load()
+		}
+	}
+	return 0
+}
+
 // IncompleteTotal is the sum of Incomplete.
 func (s *Stats) IncompleteTotal() int64 {
 	var n int64

@@ -136,7 +136,7 @@ func TestImage(t *testing.T) {
 	// Health before traffic.
 	healthy := until(10*time.Second, func() bool { c, _, _ := getIn(h.serverNS, "http://127.0.0.1:9777/healthz"); return c == 200 })
 	if !healthy {
-		t.Errorf("/healthz on SNIFFER_METRICS_ADDR does not answer 200: is startObservability called in main.go? logs:\n%s", tail(logs(), 2000))
+		t.Errorf("/healthz on SNIFFER_METRICS_ADDR does not answer 200: is observe.Serve called in main.go? logs:\n%s", tail(logs(), 2000))
 	}
 
 	// Real calls from the client namespace: 40, a quarter of them POSTs.

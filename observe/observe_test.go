@@ -1,4 +1,4 @@
-package main
+package observe
 
 import (
 	"bufio"
@@ -15,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"sniffer/capture"
 	"sniffer/model"
@@ -58,7 +61,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 }
 
 func TestObservabilityOff(t *testing.T) {
-	stop, err := startObservability("", nil, nil, nil, nil, nil)
+	stop, err := Serve("", Sources{}, nil)
 	if err != nil || stop == nil {
 		t.Fatalf("empty address: stop=%v err=%v, want a no-op stop and no error", stop != nil, err)
 	}
@@ -71,7 +74,7 @@ func TestObservabilityPortInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = startObservability(ln.Addr().String(), nil, capture.NewDecoder(), &reassembly.Stats{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err = Serve(ln.Addr().String(), Sources{Decoder: &capture.NewDecoder().Stats, Reassembly: &reassembly.Stats{}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "SNIFFER_METRICS_ADDR") {
 		t.Fatalf("address in use: err = %v, want an error naming SNIFFER_METRICS_ADDR", err)
 	}
@@ -79,7 +82,7 @@ func TestObservabilityPortInUse(t *testing.T) {
 
 func TestNewLogger(t *testing.T) {
 	var b bytes.Buffer
-	l, err := newLogger("warn", "json", &b)
+	l, err := NewLogger("warn", "json", &b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +92,7 @@ func TestNewLogger(t *testing.T) {
 		t.Fatalf("json logger at warn wrote %q", s)
 	}
 	b.Reset()
-	if l, err = newLogger("DEBUG", "text", &b); err != nil {
+	if l, err = NewLogger("DEBUG", "text", &b); err != nil {
 		t.Fatal(err)
 	}
 	l.Debug("dbg")
@@ -97,8 +100,8 @@ func TestNewLogger(t *testing.T) {
 		t.Fatalf("text logger at debug wrote %q", b.String())
 	}
 	for _, bad := range [][2]string{{"loud", "text"}, {"info", "xml"}} {
-		if _, err := newLogger(bad[0], bad[1], &b); err == nil {
-			t.Errorf("newLogger(%q, %q) accepted", bad[0], bad[1])
+		if _, err := NewLogger(bad[0], bad[1], &b); err == nil {
+			t.Errorf("NewLogger(%q, %q) accepted", bad[0], bad[1])
 		}
 	}
 }
@@ -136,7 +139,8 @@ func TestMetricsLive(t *testing.T) {
 	asm := reassembly.New(reassembly.DefaultConfig(), func(c *model.Call) { calls <- c })
 	sum := output.Summary{Written: 7, Delivered: 5, Pending: 1, Queued: 1, Dropped: map[string]int64{output.DropQueueFull: 2, "future_cause": 3}}
 	addr := freeAddr(t)
-	stop, err := startObservability(addr, src, dec, asm.Stats(), func() output.Summary { return sum }, nil)
+	obs := Sources{Capture: src, Decoder: &dec.Stats, Reassembly: asm.Stats(), Delivery: fixedSummary(sum)}
+	stop, err := Serve(addr, obs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +149,7 @@ func TestMetricsLive(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
-	go func() { runDone <- src.Run(ctx, &pipeline{dec: dec, asm: asm}) }()
+	go func() { runDone <- src.Run(ctx, &handler{dec: dec, asm: asm}) }()
 
 	if r, err := http.Get(base + "/healthz"); err != nil || r.StatusCode != 200 {
 		t.Fatalf("/healthz during capture: %v %v", r, err)
@@ -227,7 +231,7 @@ func TestMetricsLive(t *testing.T) {
 
 	// The summary printed at exit reads the same counters: the figures must agree.
 	var b bytes.Buffer
-	summary(&b, src, dec, asm.Stats(), time.Second)
+	Summary(&b, obs, time.Second)
 	m := regexp.MustCompile(`(\d+) packets \((\d+) bytes\), (\d+) TCP segments, (\d+) streams, (\d+) calls`).FindStringSubmatch(b.String())
 	if m == nil {
 		t.Fatalf("summary has no totals line:\n%s", b.String())
@@ -263,3 +267,21 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// fixedSummary is a Delivery whose account is given: the test checks that every field and
+// an unknown drop cause reach the metrics.
+type fixedSummary output.Summary
+
+func (f fixedSummary) Stats() output.Summary { return output.Summary(f) }
+
+// handler feeds captured packets through the decoder to the reassembler, as main does.
+type handler struct {
+	dec *capture.Decoder
+	asm *reassembly.Assembler
+}
+
+func (h *handler) Packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
+	h.dec.Decode(data, ci, lt, h.asm.Packet)
+}
+
+func (h *handler) Idle(now time.Time) { h.asm.Tick(now) }

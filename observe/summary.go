@@ -1,0 +1,95 @@
+package observe
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"sniffer/output"
+	"sniffer/reassembly"
+)
+
+// Summary prints the end-of-run counters: what was read, what came out, and what was
+// dropped and why. It reads the same table as the metrics.
+func Summary(w io.Writer, src Sources, took time.Duration) {
+	v := index(src.read())
+	fmt.Fprintf(w, "sniffer: %d packets (%d bytes), %d TCP segments, %d streams, %d calls, %d incomplete, in %s\n",
+		v.get(fPackets, ""), v.get(fBytes, ""), v.get(fSegments, ""), v.get(fStreams, ""), v.get(fCalls, ""), sum(v[fIncomplete]), took.Round(time.Millisecond))
+	reasons := reassembly.Reasons()
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		if n := v.get(fIncomplete, labelValue(r)); n > 0 {
+			fmt.Fprintf(w, "sniffer:   incomplete, %s: %d\n", r, n)
+		}
+	}
+	if n := v.get(fIncompleteOut, ""); n > 0 {
+		fmt.Fprintf(w, "sniffer:   incomplete calls emitted: %d\n", n)
+	}
+	for _, d := range drops {
+		if n := v.get(d.f, d.label); n > 0 {
+			fmt.Fprintf(w, "sniffer:   %s: %d\n", d.text, n)
+		}
+	}
+	if src.VXLAN != nil {
+		fmt.Fprintf(w, "sniffer:   %s\n", src.VXLAN.Stats())
+	}
+	if _, live := v[fPcapReceived]; live {
+		fmt.Fprintf(w, "sniffer:   pcap: %d received, %d dropped by the kernel, %d dropped by the interface\n",
+			v.get(fPcapReceived, ""), v.get(fPacketsDropped, "kernel"), v.get(fPacketsDropped, "interface"))
+	}
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// SinkReport returns the function that prints each sink's account at exit (for
+// output.Fanout.Close): errors always, the account unless quiet.
+func SinkReport(w io.Writer, quiet bool) func(name string, s output.Summary, err error) {
+	return func(name string, s output.Summary, err error) {
+		if err != nil {
+			fmt.Fprintf(w, "sniffer: %s: %v\n", name, err)
+		}
+		if !quiet {
+			fmt.Fprintf(w, "sniffer:   %s: %s\n", name, s)
+		}
+	}
+}
+
+// Progress prints a status line about once a second while a file is read.
+func Progress(w io.Writer, src Sources) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case <-t.C:
+				v := index(src.read())
+				fmt.Fprintf(w, "\r\033[Ksniffer: %d packets, %d calls", v.get(fPackets, ""), v.get(fCalls, ""))
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// RulesReport prints what the logging rules kept back at exit: calls they filtered (unless
+// quiet) and regex evaluations that failed closed (always).
+func RulesReport(w io.Writer, filtered int64, failures uint64, quiet bool) {
+	if filtered > 0 && !quiet {
+		fmt.Fprintf(w, "sniffer:   calls stopped or sampled out by the rules: %d\n", filtered)
+	}
+	if failures > 0 {
+		fmt.Fprintf(w, "sniffer:   rules: %d regex evaluations ran out of time and failed closed\n", failures)
+	}
+}

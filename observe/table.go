@@ -1,0 +1,199 @@
+// Package observe is sniffer's account of itself: one table of counters, read from the
+// packages that keep them, served as Prometheus metrics and printed as the end-of-run
+// summary, so the two always agree. It also makes the process logger.
+package observe
+
+import (
+	"strings"
+
+	"sniffer/capture"
+	"sniffer/output"
+	"sniffer/reassembly"
+	"sniffer/vxlan"
+)
+
+// Capture is what observe reads from a packet source (*capture.Source).
+type Capture interface {
+	Live() bool
+	Stats() (received, dropped, ifDropped int)
+}
+
+// Decapsulation is what observe reads from the VXLAN decapsulator (*vxlan.Decapsulator).
+type Decapsulation interface {
+	Stats() vxlan.Stats
+}
+
+// Delivery is what observe reads from the stage after reassembly (*pipeline.Pipeline): the
+// live account of its sinks, calls the rules filtered included.
+type Delivery interface {
+	Stats() output.Summary
+}
+
+// Sources are the counters observe reads. Any may be nil: its counters are then left out.
+type Sources struct {
+	Capture    Capture
+	Decoder    *capture.DecodeStats
+	Reassembly *reassembly.Stats
+	VXLAN      Decapsulation // mirror engine only
+	Delivery   Delivery
+}
+
+// family is one metric: its name (after sniffer_), help, label name and kind.
+type family struct {
+	name, help, label string
+	gauge             bool
+}
+
+// sample is one value of a family, with its label value ("" when the family has none).
+type sample struct {
+	f     *family
+	label string
+	v     int64
+}
+
+// The counter table. Each family is read in read below; Collect and the summary both take
+// their figures from one read.
+var (
+	fPackets          = &family{name: "packets_total", help: "Packets read from libpcap (after the BPF filter) and handed to the decoder."}
+	fBytes            = &family{name: "bytes_total", help: "Captured bytes of those packets."}
+	fSegments         = &family{name: "tcp_segments_total", help: "TCP segments passed on to reassembly."}
+	fPcapReceived     = &family{name: "pcap_received_total", help: "Packets libpcap reports as received by the filter (live capture; the kernel's 32-bit counter may wrap)."}
+	fPacketsDropped   = &family{name: "packets_dropped_total", label: "cause", help: "Packets lost or skipped, by cause: kernel and interface (libpcap's counts: the buffer was full, raise SNIFFER_PCAP_BUFFER_SIZE), not_tcp, undecodable, ip_fragment, snaplen."}
+	fStreams          = &family{name: "streams_total", help: "TCP connections seen."}
+	fStreamsOpen      = &family{name: "streams_open", gauge: true, help: "TCP connections tracked now."}
+	fStreamsRefused   = &family{name: "streams_refused_total", help: "Connections not tracked because SNIFFER_MAX_STREAMS was reached."}
+	fCalls            = &family{name: "calls_total", help: "Complete calls (request and response) emitted."}
+	fIncomplete       = &family{name: "calls_incomplete_total", label: "reason", help: "Incomplete calls by reason (no_response, gap_in_request, gap_in_response, stream_closed_in_request, stream_closed_in_response, capture_ended, too_many_pending_requests, response_lost), emitted (SNIFFER_KEEP_INCOMPLETE) or not."}
+	fIncompleteOut    = &family{name: "calls_incomplete_emitted_total", help: "Incomplete calls emitted (SNIFFER_KEEP_INCOMPLETE)."}
+	fGaps             = &family{name: "stream_gaps_total", help: "Holes in TCP streams: lost segments, or the buffer cap skipped them."}
+	fParseErrors      = &family{name: "messages_malformed_total", help: "Malformed HTTP messages skipped (the stream resynchronises on the next start line)."}
+	fOrphans          = &family{name: "responses_orphaned_total", help: "Responses with no request to pair with."}
+	fSkippedBytes     = &family{name: "bytes_skipped_total", help: "Stream bytes skipped while resynchronising."}
+	fTruncatedBody    = &family{name: "bodies_truncated_total", help: "Bodies cut at USAGE_LOGGERS_BODY_LIMIT."}
+	fTunnels          = &family{name: "tunnels_total", help: "CONNECT/Upgrade streams whose rest was skipped."}
+	fVXLANPackets     = &family{name: "vxlan_packets_total", label: "result", help: "VXLAN packets by result: decapsulated, bad_header, filtered_vni (mirror engine only)."}
+	fVXLANVNIs        = &family{name: "vxlan_vnis_seen", gauge: true, help: "Distinct VNIs seen (mirror engine only)."}
+	fSinkWritten      = &family{name: "sink_calls_written_total", help: "Calls handed to the output sink."}
+	fSinkDelivered    = &family{name: "sink_calls_delivered_total", help: "Calls the collector acknowledged, or that were written out."}
+	fSinkFiltered     = &family{name: "sink_calls_filtered_total", help: "Calls the logging rules chose not to send (not a loss)."}
+	fSinkDropped      = &family{name: "sink_calls_dropped_total", label: "cause", help: "Calls lost by the sink, by cause (" + strings.Join(output.DropCauses(), ", ") + ")."}
+	fSinkPending      = &family{name: "sink_calls_spooled", gauge: true, help: "Calls waiting in the disk spool."}
+	fSinkQueued       = &family{name: "sink_queue_depth", gauge: true, help: "Calls waiting in the in-memory queue."}
+	fSinkRecovered    = &family{name: "sink_calls_recovered_total", help: "Calls found in the spool at start, left by an earlier run."}
+	fSinkPosts        = &family{name: "sink_posts_total", help: "Requests made to the collector (bundles, retries included)."}
+	fSinkPostFailures = &family{name: "sink_post_failures_total", help: "Requests to the collector not answered 2xx (network errors included); they are retried."}
+)
+
+var families = []*family{
+	fPackets, fBytes, fSegments, fPcapReceived, fPacketsDropped,
+	fStreams, fStreamsOpen, fStreamsRefused, fCalls, fIncomplete, fIncompleteOut,
+	fGaps, fParseErrors, fOrphans, fSkippedBytes, fTruncatedBody, fTunnels,
+	fVXLANPackets, fVXLANVNIs,
+	fSinkWritten, fSinkDelivered, fSinkFiltered, fSinkDropped, fSinkPending, fSinkQueued, fSinkRecovered,
+	fSinkPosts, fSinkPostFailures,
+}
+
+// drops are the summary's lines of things lost or skipped, in its order, each one sample.
+var drops = []struct {
+	f     *family
+	label string
+	text  string
+}{
+	{fPacketsDropped, "not_tcp", "packets not TCP"},
+	{fPacketsDropped, "undecodable", "packets undecodable"},
+	{fPacketsDropped, "ip_fragment", "IP fragments skipped"},
+	{fPacketsDropped, "snaplen", "packets truncated by snaplen"},
+	{fGaps, "", "stream gaps (lost segments)"},
+	{fParseErrors, "", "malformed messages skipped"},
+	{fOrphans, "", "responses without request"},
+	{fSkippedBytes, "", "bytes skipped resynchronising"},
+	{fTruncatedBody, "", "bodies truncated at the limit"},
+	{fTunnels, "", "tunnels (CONNECT/Upgrade)"},
+	{fStreamsRefused, "", "streams refused (max-streams)"},
+}
+
+// read takes one value of every counter the sources have. Each is one atomic load; the
+// set is not a single snapshot, which neither a scrape nor the summary needs.
+func (s Sources) read() []sample {
+	var out []sample
+	add := func(f *family, label string, v int64) { out = append(out, sample{f, label, v}) }
+	if ds := s.Decoder; ds != nil {
+		add(fPackets, "", ds.Packets.Load())
+		add(fBytes, "", ds.Bytes.Load())
+		add(fSegments, "", ds.TCP.Load())
+		add(fPacketsDropped, "not_tcp", ds.NotTCP.Load())
+		add(fPacketsDropped, "undecodable", ds.Undecoded.Load())
+		add(fPacketsDropped, "ip_fragment", ds.Fragments.Load())
+		add(fPacketsDropped, "snaplen", ds.Truncated.Load())
+	}
+	if s.VXLAN != nil {
+		vs := s.VXLAN.Stats()
+		add(fVXLANPackets, "decapsulated", int64(vs.Decapsulated))
+		add(fVXLANPackets, "bad_header", int64(vs.BadHeader))
+		add(fVXLANPackets, "filtered_vni", int64(vs.FilteredVNI))
+		add(fVXLANVNIs, "", int64(vs.VNIsSeen))
+	}
+	if s.Capture != nil && s.Capture.Live() {
+		recv, drop, ifdrop := s.Capture.Stats()
+		add(fPcapReceived, "", int64(recv))
+		add(fPacketsDropped, "kernel", int64(drop))
+		add(fPacketsDropped, "interface", int64(ifdrop))
+	}
+	if st := s.Reassembly; st != nil {
+		add(fStreams, "", st.Streams.Load())
+		add(fStreamsOpen, "", st.StreamsOpen.Load())
+		add(fStreamsRefused, "", st.StreamsRefused.Load())
+		add(fCalls, "", st.Calls.Load())
+		add(fIncompleteOut, "", st.IncompleteOut.Load())
+		for _, r := range reassembly.Reasons() { // every reason, zeros included, so rate() works from the start
+			add(fIncomplete, labelValue(r), st.IncompleteFor(r))
+		}
+		add(fGaps, "", st.Gaps.Load())
+		add(fParseErrors, "", st.ParseErrors.Load())
+		add(fOrphans, "", st.Orphans.Load())
+		add(fSkippedBytes, "", st.SkippedBytes.Load())
+		add(fTruncatedBody, "", st.TruncatedBody.Load())
+		add(fTunnels, "", st.Tunnels.Load())
+	}
+	if s.Delivery != nil {
+		sum := s.Delivery.Stats()
+		add(fSinkWritten, "", sum.Written)
+		add(fSinkDelivered, "", sum.Delivered)
+		add(fSinkFiltered, "", sum.Filtered)
+		known := map[string]bool{}
+		for _, c := range output.DropCauses() {
+			add(fSinkDropped, c, sum.Dropped[c])
+			known[c] = true
+		}
+		for c, n := range sum.Dropped { // a cause added to output later still shows
+			if !known[c] {
+				add(fSinkDropped, c, n)
+			}
+		}
+		add(fSinkPending, "", sum.Pending)
+		add(fSinkQueued, "", sum.Queued)
+		add(fSinkRecovered, "", sum.Recovered)
+		add(fSinkPosts, "", sum.Posts)
+		add(fSinkPostFailures, "", sum.PostFails)
+	}
+	return out
+}
+
+// values indexes samples by family and label.
+type values map[*family]map[string]int64
+
+func index(ss []sample) values {
+	v := values{}
+	for _, s := range ss {
+		if v[s.f] == nil {
+			v[s.f] = map[string]int64{}
+		}
+		v[s.f][s.label] = s.v
+	}
+	return v
+}
+
+func (v values) get(f *family, label string) int64 { return v[f][label] }
+
+// labelValue turns a reason such as "gap in request" into gap_in_request, easier in PromQL.
+func labelValue(reason string) string { return strings.ReplaceAll(reason, " ", "_") }

@@ -1,0 +1,52 @@
+package output
+
+import "context"
+
+// Fanout hands every record to each of its sinks, in the order they were added, and
+// accounts for them together.
+type Fanout struct {
+	sinks []Sink
+	names []string
+}
+
+// Add appends a sink; name says which in reports ("collector URL", a file name).
+func (f *Fanout) Add(name string, s Sink) {
+	f.sinks, f.names = append(f.sinks, s), append(f.names, name)
+}
+
+// Len is the number of sinks.
+func (f *Fanout) Len() int { return len(f.sinks) }
+
+// Send gives r to every sink. A sink that fails counts the failure itself (Summary.Dropped),
+// so Send goes on with the others.
+func (f *Fanout) Send(r *Record) {
+	for _, s := range f.sinks {
+		_ = s.Send(r)
+	}
+}
+
+// Stats is the live account of the sinks that keep one (LiveSink: the collector, Kafka);
+// file sinks report at Close.
+func (f *Fanout) Stats() Summary {
+	sum := Summary{Dropped: map[string]int64{}}
+	for _, s := range f.sinks {
+		if l, ok := s.(LiveSink); ok {
+			sum.Add(l.Stats())
+		}
+	}
+	return sum
+}
+
+// Close closes every sink within ctx, passes each one's name, account and error to report
+// (which may be nil), and returns the total.
+func (f *Fanout) Close(ctx context.Context, report func(name string, s Summary, err error)) Summary {
+	var total Summary
+	for i, s := range f.sinks {
+		sum, err := s.Close(ctx)
+		total.Add(sum)
+		if report != nil {
+			report(f.names[i], sum, err)
+		}
+	}
+	return total
+}
