@@ -28,11 +28,17 @@ fmt:
 # detector); SNIFFER_E2E_RACE=1 still builds the sniffer of the live veth test with -race.
 # Then e2e/container (podman builds the image and runs it and the compose demo; minutes the
 # first time, while debootstrap makes its base images). Every run happens even when one fails.
+# scripts/testsum runs each with -json, prints what go test prints without -v, and at the end lists
+# every skipped test with its reason: a skip not in .ci/skips-allowed fails the target.
+TESTSUM = bin/testsum -skips .cache/test/skips.jsonl
+
 test: vet fmt
+	@mkdir -p .cache/test && rm -f .cache/test/skips.jsonl && $(GO) build -o bin/testsum ./scripts/testsum
 	@status=0; \
-	$(GO) test -race -count=1 -timeout $(TIMEOUT) $$($(GO) list ./... | grep -v -e '/e2e$$' -e '/e2e/container$$') || status=1; \
-	SNIFFER_E2E_RACE=1 $(GO) test -count=1 -timeout $(TIMEOUT) ./e2e/ || status=1; \
-	$(GO) test -count=1 -timeout $(TIMEOUT) ./e2e/container/ || status=1; \
+	$(TESTSUM) -- $(GO) test -json -race -count=1 -timeout $(TIMEOUT) $$($(GO) list ./... | grep -v -e '/e2e$$' -e '/e2e/container$$') || status=1; \
+	SNIFFER_E2E_RACE=1 $(TESTSUM) -- $(GO) test -json -count=1 -timeout $(TIMEOUT) ./e2e/ || status=1; \
+	$(TESTSUM) -- $(GO) test -json -count=1 -timeout $(TIMEOUT) ./e2e/container/ || status=1; \
+	$(TESTSUM) -allow .ci/skips-allowed -report || status=1; \
 	exit $$status
 
 # The end-to-end tests alone, verbose (their logs carry the figures they saw).

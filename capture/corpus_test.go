@@ -172,7 +172,7 @@ func runCapture(t *testing.T, path string, vx bool) ([]*model.Call, *reassembly.
 func TestCorpus(t *testing.T) {
 	dir := corpusDir()
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		t.Skipf("corpus not found at %s (set SNIFFER_CORPUS to its directory): %v", dir, err)
+		t.Skipf("skipped: no corpus at %s (set SNIFFER_CORPUS to its directory): %v", dir, err)
 	}
 	rows := map[string]bool{}
 	for _, row := range corpus {
@@ -180,7 +180,7 @@ func TestCorpus(t *testing.T) {
 		t.Run(strings.TrimSuffix(row.file, filepath.Ext(row.file)), func(t *testing.T) {
 			path := filepath.Join(dir, row.file)
 			if _, err := os.Stat(path); err != nil {
-				t.Skipf("not in this corpus: %v", err)
+				t.Fatalf("the corpus at %s has no %s, a row of the table: %v", dir, row.file, err)
 			}
 			calls, st := runCapture(t, path, row.vxlan)
 			if len(calls) != row.calls {

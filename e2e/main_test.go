@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"sniffer/internal/testenv"
 )
 
 // roleEnv makes the test binary, re-executed inside a network namespace, act as the HTTP server
@@ -96,15 +98,14 @@ func goTool() string {
 	return "/usr/local/go/bin/go"
 }
 
-// needRoot skips t unless it runs as root with the named tools on PATH.
+// needRoot skips t unless it runs as root with the named tools on PATH (a missing tool fails
+// t in CI: see testenv).
 func needRoot(t *testing.T, tools ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root to create network namespaces and capture live; run the tests as root (sudo make test)")
-	}
+	testenv.NeedRoot(t, "network namespaces, live capture")
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipped: %s is not installed (bash .ci/run or scripts/setup.sh installs it)", tool)
+			testenv.Missing(t, "%s is not installed (bash .ci/run or scripts/setup.sh installs it)", tool)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"sniffer/internal/testenv"
 	"sniffer/scripts/callset"
 )
 
@@ -79,7 +80,7 @@ func TestMirror(t *testing.T) {
 
 	t.Run("capture-file", func(t *testing.T) {
 		if _, err := exec.LookPath("tcpdump"); err != nil {
-			t.Skip("skipped: tcpdump is not installed (apt-get install tcpdump)")
+			testenv.Missing(t, "tcpdump is not installed (scripts/setup.sh installs it)")
 		}
 		dir := t.TempDir()
 		pcap, tdErr := filepath.Join(dir, "mirror.pcap"), filepath.Join(dir, "tcpdump.err")

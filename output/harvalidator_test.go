@@ -7,23 +7,26 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"sniffer/internal/testenv"
 )
 
 // TestHARPassesHarValidator checks the archive with an independent HAR parser: the
 // har-validator npm package (the HAR 1.2 JSON schema). It needs node and the package in
 // $HAR_VALIDATOR_MODULES or ../.cache/har-validator/node_modules (scripts/setup.sh can put
-// it there: npm install --prefix .cache/har-validator har-validator@5.1.5).
+// it there with npm install --prefix .cache/har-validator har-validator@5.1.5). Without them the test
+// skips, and fails in CI (testenv).
 func TestHARPassesHarValidator(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not installed")
+		testenv.Missing(t, "node is not installed (scripts/setup.sh installs it)")
 	}
 	mods := os.Getenv("HAR_VALIDATOR_MODULES")
 	if mods == "" {
 		mods, _ = filepath.Abs("../.cache/har-validator/node_modules")
 	}
 	if _, err := os.Stat(filepath.Join(mods, "har-validator")); err != nil {
-		t.Skipf("har-validator not found in %s", mods)
+		testenv.Missing(t, "har-validator is not in %s (scripts/setup.sh installs it there)", mods)
 	}
 	path := filepath.Join(t.TempDir(), "calls.har")
 	s, err := NewHAR(path)

@@ -18,6 +18,8 @@ import (
 
 	"github.com/gopacket/gopacket/pcap"
 	"github.com/vishvananda/netns"
+
+	"sniffer/internal/testenv"
 )
 
 // TestMirrorSetupScript builds the mirroring topology with
@@ -29,7 +31,7 @@ import (
 func TestMirrorSetupScript(t *testing.T) {
 	needRoot(t)
 	if _, err := exec.LookPath("tc"); err != nil {
-		t.Skip("skipped: tc (iproute2) is not installed")
+		testenv.Missing(t, "tc (iproute2) is not installed; scripts/setup.sh installs iproute2")
 	}
 	prefix := fmt.Sprintf("vxs%d-%d", os.Getpid(), nsSeq.Add(1))
 	out, err := exec.Command("testdata/mirror-setup.sh", "up", prefix).CombinedOutput()

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	"sniffer/internal/testenv"
 )
 
 // Helpers for tests that need real kernel networking: each test gets its own network
@@ -26,7 +28,7 @@ func needRoot(t *testing.T) {
 		t.Skip("skipped: needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces and VXLAN devices; run: sudo go test ./vxlan")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipped: the ip command (iproute2) is not installed; apt-get install iproute2")
+		testenv.Missing(t, "the ip command (iproute2) is not installed; scripts/setup.sh installs it")
 	}
 }
 
@@ -47,7 +49,7 @@ func newNetns(t *testing.T, role string) (string, netns.NsHandle) {
 	name := fmt.Sprintf("vxt%d-%d-%s", os.Getpid(), nsSeq.Add(1), role)
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		if strings.Contains(string(out), "Operation not permitted") {
-			t.Skipf("skipped: root here may not create network namespaces (ip netns add: %s)", strings.TrimSpace(string(out)))
+			testenv.Missing(t, "root here may not create network namespaces (ip netns add: %s)", strings.TrimSpace(string(out)))
 		}
 		t.Fatalf("ip netns add %s: %v\n%s", name, err, out)
 	}

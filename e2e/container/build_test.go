@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"sniffer/internal/testenv"
 )
 
 // crossBuild builds sniffer for goos/goarch as make dist does and returns the file.
@@ -43,7 +45,7 @@ func TestWindowsBuild(t *testing.T) {
 // TestLinuxArm64Build: the arm64 binary links against arm64 libpcap with the cross compiler.
 func TestLinuxArm64Build(t *testing.T) {
 	if _, err := exec.LookPath("aarch64-linux-gnu-gcc"); err != nil {
-		t.Skip("skipped: aarch64-linux-gnu-gcc is not installed (scripts/setup.sh installs it with libpcap0.8-dev:arm64)")
+		testenv.Missing(t, "aarch64-linux-gnu-gcc is not installed (scripts/setup.sh installs it with libpcap0.8-dev:arm64)")
 	}
 	bin := crossBuild(t, "linux", "arm64", "CGO_ENABLED=1", "CC=aarch64-linux-gnu-gcc")
 	f, err := elf.Open(bin)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"sniffer/internal/testenv"
 	"sniffer/rules"
 )
 
@@ -50,12 +51,12 @@ func loadCompose(t *testing.T) (*composeFile, string) {
 	root := repoRoot(t)
 	path := filepath.Join(root, "docker-compose.yml")
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("skipped: python3 (with python3-yaml) is needed to parse docker-compose.yml")
+		testenv.Missing(t, "python3 (with python3-yaml) is needed to parse docker-compose.yml; scripts/setup.sh installs it")
 	}
 	out, err := exec.Command("python3", "-c", "import sys, json, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)", path).Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok && strings.Contains(string(ee.Stderr), "No module named 'yaml'") {
-			t.Skip("skipped: python3-yaml is not installed (scripts/setup.sh installs it)")
+			testenv.Missing(t, "python3-yaml is not installed (scripts/setup.sh installs it)")
 		}
 		t.Fatalf("docker-compose.yml is not valid YAML: %v", err)
 	}

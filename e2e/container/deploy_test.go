@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"sniffer/internal/testenv"
 )
 
 // TestDaemonSet parses deploy/daemonset.yaml and checks what makes it work: host network,
@@ -14,7 +16,7 @@ import (
 // probes on the port SNIFFER_METRICS_ADDR serves, and only variables sniffer knows.
 func TestDaemonSet(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("skipped: python3 (with python3-yaml) is needed to parse YAML")
+		testenv.Missing(t, "python3 (with python3-yaml) is needed to parse YAML; scripts/setup.sh installs it")
 	}
 	path := filepath.Join(repoRoot(t), "deploy", "daemonset.yaml")
 	out, err := exec.Command("python3", "-c", "import sys, json, yaml; json.dump(list(yaml.safe_load_all(open(sys.argv[1]))), sys.stdout)", path).Output()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sniffer/internal/testenv"
 )
 
 const image = "localhost/sniffer:e2e"
@@ -82,7 +84,7 @@ func TestImage(t *testing.T) {
 	p := needPodman(t)
 	for _, tool := range []string{"curl", "getcap"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipped: %s is not installed (bash scripts/setup.sh installs it)", tool)
+			testenv.Missing(t, "%s is not installed (bash scripts/setup.sh installs it)", tool)
 		}
 	}
 	took := p.build(t, "Dockerfile", "", image)
