@@ -8,8 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"time"
-
-	"github.com/kelseyhightower/envconfig"
 )
 
 // Config is every setting. Each is read from the environment (network-sniffer's and the
@@ -22,7 +20,7 @@ type Config struct {
 	Ports          string        `envconfig:"APP_PORTS" flag:"ports" desc:"application TCP ports, e.g. 80,8080 or 8000-8010 (APP_PORT is read too; 80 when neither is set)"`
 	Port           string        `envconfig:"APP_PORT" flag:"-" desc:"single application port (old name of APP_PORTS)"`
 	BPF            string        `envconfig:"BPF_FILTER" flag:"bpf" desc:"BPF filter replacing the one generated from the ports"`
-	NoFilter       bool          `envconfig:"SNIFFER_NOFILTER" flag:"nofilter" desc:"capture without any BPF filter"`
+	NoFilter       bool          `envconfig:"SNIFFER_NOFILTER" flag:"nofilter" desc:"capture without a kernel (BPF) filter; APP_PORTS still apply, in user space"`
 	Promisc        bool          `envconfig:"SNIFFER_PROMISC_ENABLED" default:"true" flag:"promisc" desc:"put the device in promiscuous mode"`
 	Immediate      bool          `envconfig:"SNIFFER_PCAP_IMMEDIATE" flag:"immediate" desc:"libpcap immediate mode: packets handed over at once, but on Linux one ring slot per packet of the 256 KiB snaplen, so bursts drop; off, they come in blocks within 200 ms"`
 	PcapBuffer     int           `envconfig:"SNIFFER_PCAP_BUFFER_SIZE" default:"16777216" flag:"pcap-buffer" desc:"kernel capture buffer in bytes"`
@@ -36,7 +34,7 @@ type Config struct {
 	MaxStreams     int           `envconfig:"SNIFFER_MAX_STREAMS" default:"100000" flag:"max-streams" desc:"connections tracked at once; more are counted and ignored"`
 	MaxHeadBytes   int64         `envconfig:"SNIFFER_MAX_HEAD_BYTES" default:"67108864" flag:"max-head-bytes" desc:"bytes of unfinished heads held over all connections (slowloris bound); past it heads are given up and counted"`
 	MaxPending     int           `envconfig:"SNIFFER_MAX_PENDING" default:"256" flag:"max-pending" desc:"requests waiting for responses per connection"`
-	Engine         string        `envconfig:"SNIFFER_ENGINE" default:"libpcap" flag:"engine" desc:"libpcap; afpacket (Linux AF_PACKET TPACKET_V3 rings, less CPU, fanout); mirror: decapsulate VXLAN-mirrored traffic (UDP, SNIFFER_MIRROR_VXLANPORT) in user space; afpacket+mirror: both"`
+	Engine         string        `envconfig:"SNIFFER_ENGINE" default:"libpcap" flag:"engine" desc:"libpcap; afpacket (Linux AF_PACKET TPACKET_V3 rings, less CPU, fanout); mirror (or vxlan, network-sniffer's name): decapsulate VXLAN-mirrored traffic (UDP, SNIFFER_MIRROR_VXLANPORT) in user space; afpacket+mirror: both"`
 	MirrorPort     int           `envconfig:"SNIFFER_MIRROR_VXLANPORT" default:"4789" flag:"mirror-port" desc:"UDP port of mirrored VXLAN traffic (mirror engine)"`
 	MirrorVNIs     string        `envconfig:"SNIFFER_MIRROR_VNIS" flag:"mirror-vnis" desc:"VNIs to decapsulate, comma list; empty for all; -N excludes N (mirror engine)"`
 	VXLANCreate    bool          `envconfig:"VXLAN_CREATE" flag:"vxlan-create" desc:"create VPC_MIRROR_DEVICE as a VXLAN device via netlink if it does not exist (deleted again on exit)"`
@@ -89,7 +87,7 @@ type Config struct {
 // loadConfig reads the environment, then the flags in args.
 func loadConfig(args []string, stderr io.Writer) (*Config, error) {
 	var c Config
-	if err := envconfig.Process("", &c); err != nil {
+	if err := readEnv(&c); err != nil {
 		return nil, fmt.Errorf("environment: %v", err)
 	}
 	fs := flag.NewFlagSet("sniffer", flag.ContinueOnError)
@@ -107,7 +105,7 @@ func loadConfig(args []string, stderr io.Writer) (*Config, error) {
 		case *string:
 			fs.StringVar(p, name, *p, usage)
 		case *bool:
-			fs.BoolVar(p, name, *p, usage)
+			fs.Var((*boolFlag)(p), name, usage)
 		case *int:
 			fs.IntVar(p, name, *p, usage)
 		case *int64:

@@ -73,7 +73,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "libpcap", "pcap", "":
 	case "afpacket":
 		engine = "afpacket"
-	case "mirror", "afpacket+mirror":
+	case "mirror", "vxlan", "afpacket+mirror":
+		// vxlan is the name network-sniffer's README gives the mirror engine
+		// (SNIFFER_ENGINE=vxlan with SNIFFER_MIRROR_VXLANPORT and SNIFFER_MIRROR_VNIS).
 		if cfg.Engine == "afpacket+mirror" {
 			engine = "afpacket"
 		}
@@ -83,13 +85,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		obs.VXLAN = decap
+	case "k8s":
+		// The Resurface Helm chart's DaemonSet sets SNIFFER_ENGINE=k8s and hands GoReplay
+		// its pod/service discovery options in K8S_INPUT; sniffer has no pod discovery.
+		fmt.Fprintln(stderr, "sniffer: SNIFFER_ENGINE=k8s (the Resurface Helm chart's pod discovery through K8S_INPUT) is not supported: "+
+			"run sniffer in the node's network namespace (hostNetwork: true) with APP_PORTS set to the pods' ports, as deploy/daemonset.yaml does, and leave SNIFFER_ENGINE unset")
+		return 2
 	default:
-		fmt.Fprintf(stderr, "sniffer: SNIFFER_ENGINE/-engine %q: want libpcap, afpacket, mirror or afpacket+mirror\n", cfg.Engine)
+		fmt.Fprintf(stderr, "sniffer: SNIFFER_ENGINE/-engine %q: want libpcap, afpacket, mirror (or vxlan) or afpacket+mirror\n", cfg.Engine)
 		return 2
 	}
 	switch {
 	case cfg.NoFilter:
+		// network-sniffer's SNIFFER_NOFILTER drops only the kernel filter: GoReplay still
+		// keeps the --input-raw ports. So do we, in user space, so that calls on other ports
+		// (and sniffer's own posts to a collector on this host) stay out.
 		filter = ""
+		dec.Ports = ports
 	case cfg.BPF != "":
 		filter = cfg.BPF
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -34,6 +35,9 @@ func newSinks(cfg *Config, r *rules.Rules, stdout io.Writer) (*output.Fanout, *o
 	}
 	if cfg.URL != "" && !cfg.Disable && !r.SkipSubmission() {
 		if _, err := output.ValidateURL(cfg.URL, r.AllowHTTPURL()); err != nil {
+			if errors.Is(err, output.ErrPlainHTTP) {
+				err = fmt.Errorf("%v, for example USAGE_LOGGERS_RULES=%q", err, withAllowHTTP(cfg.Rules))
+			}
 			return nil, nil, err
 		}
 		p, err := output.NewPoster(output.PostConfig{
@@ -91,4 +95,14 @@ func newKafka(cfg *Config) (*output.Kafka, error) {
 		MaxBufferedRecords: cfg.KafkaMaxBuffered, MaxBufferedBytes: cfg.KafkaMaxBufferedBytes,
 		MaxMessageBytes: cfg.KafkaMaxMessageBytes, Agent: "sniffer", Version: version,
 	})
+}
+
+// withAllowHTTP is the rules text with an allow_http_url line added: what to set when a
+// plain http:// collector URL (the Resurface Helm chart's http://worker.NAMESPACE:7701) is meant.
+func withAllowHTTP(text string) string {
+	text = strings.TrimRight(text, "\n")
+	if strings.TrimSpace(text) == "" {
+		text = "include default"
+	}
+	return text + "\nallow_http_url"
 }

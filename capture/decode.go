@@ -23,7 +23,7 @@ type DecodeStats struct {
 	Packets   atomic.Int64 // packets handed to Decode
 	Bytes     atomic.Int64 // their captured bytes
 	TCP       atomic.Int64 // TCP segments passed on
-	NotTCP    atomic.Int64 // packets that are not TCP (or not a wanted port inside VXLAN)
+	NotTCP    atomic.Int64 // packets that are not TCP, or TCP on none of the wanted ports (inside VXLAN, or with Ports)
 	Undecoded atomic.Int64 // packets no decoder could read down to TCP
 	Fragments atomic.Int64 // IP fragments (TCP over fragmented IP is not reassembled)
 	Truncated atomic.Int64 // packets cut by the snap length (the stream sees a gap)
@@ -39,7 +39,11 @@ type Decoder struct {
 	VXLANPort  uint16
 	Decap      Decapsulator
 	InnerPorts PortSet
-	Stats      DecodeStats
+	// Ports, when set, keeps only TCP to or from these ports outside VXLAN too: the
+	// application ports applied in user space when no kernel filter does it
+	// (SNIFFER_NOFILTER, as network-sniffer's GoReplay still filters its --input-raw ports).
+	Ports PortSet
+	Stats DecodeStats
 
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
@@ -133,7 +137,11 @@ func (d *Decoder) nextAfterIP(t gopacket.LayerType) gopacket.LayerType {
 }
 
 func (d *Decoder) emit(netFlow gopacket.Flow, tcp *layers.TCP, ci gopacket.CaptureInfo, vni int, fn SegmentFunc) {
-	if vni >= 0 && !d.InnerPorts.Has(uint16(tcp.SrcPort)) && !d.InnerPorts.Has(uint16(tcp.DstPort)) {
+	ports := d.Ports
+	if vni >= 0 {
+		ports = d.InnerPorts
+	}
+	if (vni >= 0 || ports != nil) && !ports.Has(uint16(tcp.SrcPort)) && !ports.Has(uint16(tcp.DstPort)) {
 		d.Stats.NotTCP.Add(1)
 		return
 	}

@@ -83,7 +83,8 @@ func ValidateURL(raw string, allowHTTP bool) (*url.URL, error) {
 		}
 	}
 	if scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("%w %q: calls would cross the network in clear text; Resurface loggers disable themselves here. Use https://, or add allow_http_url to the rules", ErrPlainHTTP, raw)
+		return nil, fmt.Errorf("%w %q: calls would cross the network in clear text (Resurface's loggers silently disable themselves here). "+
+			"Use https://, or add the line allow_http_url to USAGE_LOGGERS_RULES", ErrPlainHTTP, raw)
 	}
 	return u, nil
 }

@@ -98,10 +98,47 @@ func Parse(text string) (*Rules, error) {
 	}
 	r := &Rules{}
 	if err := r.addText(text, source, 0); err != nil {
-		return nil, err
+		// network-sniffer's .env writes its rules on one line with literal \n between them
+		// (USAGE_LOGGERS_RULES=include debug\nallow_http_url) and its entrypoint expands
+		// them with echo -e. Text that does not parse as written is read that way too;
+		// text that parses as written keeps its \n, which in a regex means a line feed.
+		if source != "" || !strings.Contains(text, `\n`) {
+			return nil, err
+		}
+		split := splitEscapedLines(text)
+		if split == text {
+			return nil, err
+		}
+		r = &Rules{}
+		if err2 := r.addText(split, source, 0); err2 != nil {
+			return nil, err2 // its line numbers count the \n as line breaks
+		}
+		r.text = text
 	}
 	r.finish()
 	return r, nil
+}
+
+// splitEscapedLines turns the literal \n of one-line rules into line breaks, but only
+// where a rule ends: a line is cut at a \n when the text before it (since the last cut)
+// is a whole rule, a comment or blank, so that a \n inside a regex
+// (include debug\n/request_body/ replace /\n/, / /) stays a regex escape.
+func splitEscapedLines(text string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		parts := strings.Split(line, `\n`)
+		cur := parts[0]
+		for _, p := range parts[1:] {
+			if strings.HasSuffix(cur, `\`) || (&Rules{}).addLine(strings.TrimSuffix(cur, "\r"), 0) != nil {
+				cur += `\n` + p
+				continue
+			}
+			out = append(out, cur)
+			cur = p
+		}
+		out = append(out, cur)
+	}
+	return strings.Join(out, "\n")
 }
 
 func readLimited(path string) ([]byte, error) {
