@@ -31,6 +31,9 @@ func Summary(w io.Writer, src Sources, took time.Duration) {
 			fmt.Fprintf(w, "sniffer:   %s: %d\n", d.text, n)
 		}
 	}
+	if src.Decoder != nil && src.Decoder.Frag.Fragments.Load() > 0 {
+		fmt.Fprintf(w, "sniffer:   %s\n", &src.Decoder.Frag)
+	}
 	if src.VXLAN != nil {
 		fmt.Fprintf(w, "sniffer:   %s\n", src.VXLAN.Stats())
 	}
