@@ -125,6 +125,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	dl := pipeline.New(pipeline.Config{Decode: cfg.Decode, BodyLimit: cfg.BodyLimit, RealIPHeader: cfg.RealIPHeader, Rules: rls}, sinks)
 	obs.Delivery = dl
+	obs.Anomalies = dl.Anomalies()
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {

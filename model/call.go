@@ -66,19 +66,23 @@ type Call struct {
 	Incomplete string
 	// VNI is the VXLAN network identifier the call arrived on, or -1 when not encapsulated.
 	VNI int
+	// Anomalies lists what was odd about the call's messages, each once, as
+	// "request:NAME" or "response:NAME" with the names of anomaly.go, in the order found.
+	Anomalies []string
 }
 
 // Duration is the time from the first request byte to the last response byte.
 func (c *Call) Duration() time.Duration { return c.End.Sub(c.Start) }
 
 // HeaderTokens returns every value of a header, split on commas, for list-valued
-// headers such as Transfer-Encoding, Content-Encoding and Connection.
+// headers such as Transfer-Encoding, Content-Encoding and Connection. Only spaces and
+// tabs are trimmed, as browsers do: "\vchunked" is not chunked.
 func HeaderTokens(hs []Header, name string) []string {
 	var out []string
 	for _, h := range hs {
 		if strings.EqualFold(h.Name, name) {
 			for _, v := range strings.Split(h.Value, ",") {
-				if v = strings.TrimSpace(v); v != "" {
+				if v = strings.Trim(v, " \t"); v != "" {
 					out = append(out, strings.ToLower(v))
 				}
 			}

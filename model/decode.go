@@ -3,8 +3,10 @@ package model
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/andybalholm/brotli"
@@ -17,13 +19,26 @@ import (
 // Decode replaces the body with its content-decoded form when Content-Encoding names
 // gzip, deflate, br or zstd (stacked codings are undone last first). At most limit
 // decoded bytes are kept, so a compression bomb costs no more than a large body;
-// Truncated is set when the decoded body was cut. A body that was cut on the wire is
-// decoded as far as it goes. On failure the body is left as captured and DecodeError
-// says why. The original headers are not changed.
-func (m *Message) Decode(limit int64) {
+// Truncated is set when the decoded body was cut. The original headers are not changed.
+//
+// It decodes what a browser would show: Chromium and Firefox check neither the gzip CRC
+// and length nor the zlib checksum, and show what decoded before a stream that stops
+// short or is followed by junk, so the bytes before a damaged trailer are kept and the
+// damage is returned as an anomaly. A body that was cut on the wire is decoded as far as
+// it goes. When nothing decodes (or a coding is unknown) the body is left as captured,
+// DecodeError says why, and the anomalies say so.
+func (m *Message) Decode(limit int64) (anomalies []string) {
 	codings := HeaderTokens(m.Headers, "Content-Encoding")
 	if len(codings) == 0 || len(m.Body) == 0 || m.Decoded {
-		return
+		return nil
+	}
+	add := func(a string) {
+		if !slices.Contains(anomalies, a) {
+			anomalies = append(anomalies, a)
+		}
+	}
+	if len(codings)-countOf(codings, "identity") > 1 {
+		add(SeveralEncodings)
 	}
 	body := m.Body
 	truncated := false
@@ -31,21 +46,95 @@ func (m *Message) Decode(limit int64) {
 		if codings[i] == "identity" {
 			continue
 		}
-		out, cut, err := decodeOne(codings[i], body, limit)
-		if err != nil && !(m.Truncated && len(out) > 0) {
+		out, cut, odd, err := decodeOne(codings[i], body, limit)
+		if err != nil && len(out) == 0 {
 			m.DecodeError = fmt.Sprintf("%s: %v", codings[i], err)
-			return
+			if errors.Is(err, errUnknownCoding) {
+				add(UnknownEncoding)
+			}
+			add(Undecodable)
+			return anomalies
+		}
+		if err != nil && !m.Truncated {
+			// Some bytes decoded before the error: keep them, as browsers show them.
+			add(damage(err))
+		}
+		if odd != "" {
+			add(odd)
 		}
 		body, truncated = out, truncated || cut
 	}
 	m.Body, m.Decoded = body, true
 	m.Truncated = m.Truncated || truncated
+	return anomalies
+}
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}
+
+var errUnknownCoding = errors.New("unknown content coding")
+
+// damage names what stopped a decoder that had already produced bytes.
+func damage(err error) string {
+	switch {
+	case errors.Is(err, gzip.ErrChecksum):
+		return BadGzipTrailer
+	case errors.Is(err, zlib.ErrChecksum):
+		return BadDeflateTrailer
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return TruncatedCompression
+	}
+	var corrupt flate.CorruptInputError
+	if errors.As(err, &corrupt) {
+		return TruncatedCompression
+	}
+	return JunkAfterCompression
+}
+
+// gzipMembers reads a gzip body member by member, so that bytes after the last member
+// that are not another member end the body (as Chromium's GzipSourceStream ignores them)
+// instead of failing it; odd is set to JunkAfterCompression then.
+type gzipMembers struct {
+	zr   *gzip.Reader
+	rest *bytes.Reader // what the members are read from (a flate.Reader: read exactly)
+	odd  *string
+}
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	for {
+		n, err := g.zr.Read(p)
+		switch {
+		case err != io.EOF:
+			return n, err
+		case n > 0:
+			return n, nil // the member's end is looked past on the next call
+		}
+		var magic [2]byte
+		if k, _ := g.rest.ReadAt(magic[:], g.rest.Size()-int64(g.rest.Len())); k < 2 || magic != [2]byte{0x1f, 0x8b} {
+			if g.rest.Len() > 0 {
+				*g.odd = JunkAfterCompression
+			}
+			return 0, io.EOF
+		}
+		if err := g.zr.Reset(g.rest); err != nil {
+			return 0, err
+		}
+		g.zr.Multistream(false)
+	}
 }
 
 // gzipReaders keeps gzip readers (and their 32 KiB windows) between bodies.
 var gzipReaders sync.Pool
 
-func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, err error) {
+// decodeOne undoes one content coding. odd names an anomaly of a stream that decoded.
+func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, odd string, err error) {
 	var r io.Reader
 	var size int64 // expected decoded size, when the format tells
 	switch coding {
@@ -55,10 +144,12 @@ func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, err 
 			zr = new(gzip.Reader)
 		}
 		defer gzipReaders.Put(zr)
-		if err := zr.Reset(bytes.NewReader(b)); err != nil {
-			return nil, false, err
+		br := bytes.NewReader(b)
+		if err := zr.Reset(br); err != nil {
+			return nil, false, "", err
 		}
-		r = zr
+		zr.Multistream(false)
+		r = &gzipMembers{zr: zr, rest: br, odd: &odd}
 		if n := len(b); n >= 18 {
 			// The gzip trailer holds the uncompressed size (mod 2^32) of the last
 			// member: size the buffer once.
@@ -70,23 +161,24 @@ func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, err 
 		if len(b) >= 2 && (uint16(b[0])<<8|uint16(b[1]))%31 == 0 && b[0]&0x0f == 8 {
 			zr, err := zlib.NewReader(bytes.NewReader(b))
 			if err != nil {
-				return nil, false, err
+				return nil, false, "", err
 			}
 			r = zr
 		} else {
 			r = flate.NewReader(bytes.NewReader(b))
+			odd = RawDeflate
 		}
 	case "br":
 		r = brotli.NewReader(bytes.NewReader(b))
 	case "zstd":
 		zr, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(8<<20))
 		if err != nil {
-			return nil, false, err
+			return nil, false, "", err
 		}
 		defer zr.Close()
 		r = zr
 	default:
-		return nil, false, fmt.Errorf("unknown content coding %q", coding)
+		return nil, false, "", fmt.Errorf("%w %q", errUnknownCoding, coding)
 	}
 	if size <= 0 {
 		size = 4*int64(len(b)) + 512
@@ -95,7 +187,7 @@ func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, err 
 	buf.Grow(int(min(limit+1, size)) + bytes.MinRead) // ReadFrom wants MinRead spare bytes
 	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
 	if n > limit {
-		return buf.Bytes()[:limit], true, nil
+		return buf.Bytes()[:limit], true, odd, nil
 	}
-	return buf.Bytes(), false, err
+	return buf.Bytes(), false, odd, err
 }

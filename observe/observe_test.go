@@ -286,3 +286,27 @@ func (h *handler) Packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 }
 
 func (h *handler) Idle(now time.Time) { h.asm.Tick(now) }
+
+// TestAnomalyCounters: the calls' anomalies show as one metric labelled by anomaly and as
+// summary lines, with the same figures.
+func TestAnomalyCounters(t *testing.T) {
+	var counts model.AnomalyCounts
+	counts.Add([]string{"response:obs-fold", "request:te-and-cl"})
+	counts.Add([]string{"response:obs-fold"})
+	obs := Sources{Anomalies: &counts}
+	addr := freeAddr(t)
+	stop, err := Serve(addr, obs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	m := scrape(t, "http://"+addr+"/metrics")
+	if m[`sniffer_call_anomalies_total{anomaly="response:obs-fold"}`] != 2 || m[`sniffer_call_anomalies_total{anomaly="request:te-and-cl"}`] != 1 {
+		t.Errorf("metrics: %v", m)
+	}
+	var b bytes.Buffer
+	Summary(&b, obs, time.Second)
+	if !strings.Contains(b.String(), "calls with anomaly request:te-and-cl: 1\n") || !strings.Contains(b.String(), "calls with anomaly response:obs-fold: 2\n") {
+		t.Errorf("summary:\n%s", b.String())
+	}
+}

@@ -31,8 +31,13 @@ func Summary(w io.Writer, src Sources, took time.Duration) {
 			fmt.Fprintf(w, "sniffer:   %s: %d\n", d.text, n)
 		}
 	}
-	if src.Decoder != nil && src.Decoder.Frag.Fragments.Load() > 0 {
-		fmt.Fprintf(w, "sniffer:   %s\n", &src.Decoder.Frag)
+	anomalies := make([]string, 0, len(v[fAnomalies]))
+	for a := range v[fAnomalies] {
+		anomalies = append(anomalies, a)
+	}
+	sort.Strings(anomalies)
+	for _, a := range anomalies {
+		fmt.Fprintf(w, "sniffer:   calls with anomaly %s: %d\n", a, v.get(fAnomalies, a))
 	}
 	if src.VXLAN != nil {
 		fmt.Fprintf(w, "sniffer:   %s\n", src.VXLAN.Stats())

@@ -29,6 +29,11 @@ type Delivery interface {
 	Stats() output.Summary
 }
 
+// Anomalies is what observe reads of the calls' anomalies (*model.AnomalyCounts).
+type Anomalies interface {
+	Snapshot() (counts map[string]int64, names []string)
+}
+
 // Sources are the counters observe reads. Any may be nil: its counters are then left out.
 type Sources struct {
 	Capture    Capture
@@ -36,6 +41,7 @@ type Sources struct {
 	Reassembly *reassembly.Stats
 	VXLAN      Decapsulation // mirror engine only
 	Delivery   Delivery
+	Anomalies  Anomalies
 }
 
 // family is one metric: its name (after sniffer_), help, label name and kind.
@@ -58,7 +64,7 @@ var (
 	fBytes            = &family{name: "bytes_total", help: "Captured bytes of those packets."}
 	fSegments         = &family{name: "tcp_segments_total", help: "TCP segments passed on to reassembly."}
 	fPcapReceived     = &family{name: "pcap_received_total", help: "Packets libpcap reports as received by the filter (live capture; the kernel's 32-bit counter may wrap)."}
-	fPacketsDropped   = &family{name: "packets_dropped_total", label: "cause", help: "Packets lost or skipped, by cause: kernel and interface (libpcap's counts: the buffer was full, raise SNIFFER_PCAP_BUFFER_SIZE), not_tcp, undecodable, ip_fragment (IP datagrams given up unfinished: see ip_fragments_total), snaplen."}
+	fPacketsDropped   = &family{name: "packets_dropped_total", label: "cause", help: "Packets lost or skipped, by cause: kernel and interface (libpcap's counts: the buffer was full, raise SNIFFER_PCAP_BUFFER_SIZE), not_tcp, undecodable, ip_fragment, snaplen."}
 	fStreams          = &family{name: "streams_total", help: "TCP connections seen."}
 	fStreamsOpen      = &family{name: "streams_open", gauge: true, help: "TCP connections tracked now."}
 	fStreamsRefused   = &family{name: "streams_refused_total", help: "Connections not tracked because SNIFFER_MAX_STREAMS was reached."}
@@ -73,8 +79,7 @@ var (
 	fTunnels          = &family{name: "tunnels_total", help: "CONNECT/Upgrade streams whose rest was skipped."}
 	fVXLANPackets     = &family{name: "vxlan_packets_total", label: "result", help: "VXLAN packets by result: decapsulated, bad_header, filtered_vni (mirror engine only)."}
 	fVXLANVNIs        = &family{name: "vxlan_vnis_seen", gauge: true, help: "Distinct VNIs seen (mirror engine only)."}
-	fIPFragments      = &family{name: "ip_fragments_total", label: "result", help: "IPv4/IPv6 reassembly, outer and tunnelled, by result: fragment (fragments in), reassembled (datagrams), atomic (IPv6 atomic fragments), duplicate (copies ignored); datagrams given up: overlapping, malformed, truncated (snap length), timed_out, evicted (memory bound)."}
-	fIPFragmentsHeld  = &family{name: "ip_fragments_held_bytes", gauge: true, help: "Bytes held now in unfinished IP datagrams (bounded: 4 MiB by default)."}
+	fAnomalies        = &family{name: "call_anomalies_total", label: "anomaly", help: "Calls with an anomaly, by anomaly (request: or response: and the name): what was odd about a message that was read all the same, as browsers read it (bare-lf, obs-fold, te-and-cl, chunk-size-junk, bad-gzip-trailer...)."}
 	fSinkWritten      = &family{name: "sink_calls_written_total", help: "Calls handed to the output sink."}
 	fSinkDelivered    = &family{name: "sink_calls_delivered_total", help: "Calls the collector acknowledged, or that were written out."}
 	fSinkFiltered     = &family{name: "sink_calls_filtered_total", help: "Calls the logging rules chose not to send (not a loss)."}
@@ -89,8 +94,8 @@ var (
 var families = []*family{
 	fPackets, fBytes, fSegments, fPcapReceived, fPacketsDropped,
 	fStreams, fStreamsOpen, fStreamsRefused, fCalls, fIncomplete, fIncompleteOut,
-	fGaps, fParseErrors, fOrphans, fSkippedBytes, fTruncatedBody, fTunnels,
-	fVXLANPackets, fVXLANVNIs, fIPFragments, fIPFragmentsHeld,
+	fGaps, fParseErrors, fOrphans, fSkippedBytes, fTruncatedBody, fTunnels, fAnomalies,
+	fVXLANPackets, fVXLANVNIs,
 	fSinkWritten, fSinkDelivered, fSinkFiltered, fSinkDropped, fSinkPending, fSinkQueued, fSinkRecovered,
 	fSinkPosts, fSinkPostFailures,
 }
@@ -103,7 +108,7 @@ var drops = []struct {
 }{
 	{fPacketsDropped, "not_tcp", "packets not TCP"},
 	{fPacketsDropped, "undecodable", "packets undecodable"},
-	{fPacketsDropped, "ip_fragment", "IP datagrams given up unfinished"},
+	{fPacketsDropped, "ip_fragment", "IP fragments skipped"},
 	{fPacketsDropped, "snaplen", "packets truncated by snaplen"},
 	{fGaps, "", "stream gaps (lost segments)"},
 	{fParseErrors, "", "malformed messages skipped"},
@@ -125,17 +130,7 @@ func (s Sources) read() []sample {
 		add(fSegments, "", ds.TCP.Load())
 		add(fPacketsDropped, "not_tcp", ds.NotTCP.Load())
 		add(fPacketsDropped, "undecodable", ds.Undecoded.Load())
-		fs := &ds.Frag
-		add(fPacketsDropped, "ip_fragment", fs.Lost())
-		for _, r := range []struct {
-			label string
-			n     int64
-		}{{"fragment", fs.Fragments.Load()}, {"reassembled", fs.Reassembled.Load()}, {"atomic", fs.Atomic.Load()}, {"duplicate", fs.Duplicates.Load()},
-			{"overlapping", fs.Overlapping.Load()}, {"malformed", fs.Malformed.Load()}, {"truncated", fs.Truncated.Load()},
-			{"timed_out", fs.TimedOut.Load()}, {"evicted", fs.Evicted.Load()}} {
-			add(fIPFragments, r.label, r.n)
-		}
-		add(fIPFragmentsHeld, "", fs.HeldBytes.Load())
+		add(fPacketsDropped, "ip_fragment", ds.Fragments.Load())
 		add(fPacketsDropped, "snaplen", ds.Truncated.Load())
 	}
 	if s.VXLAN != nil {
@@ -166,6 +161,12 @@ func (s Sources) read() []sample {
 		add(fSkippedBytes, "", st.SkippedBytes.Load())
 		add(fTruncatedBody, "", st.TruncatedBody.Load())
 		add(fTunnels, "", st.Tunnels.Load())
+	}
+	if s.Anomalies != nil {
+		counts, names := s.Anomalies.Snapshot()
+		for _, a := range names {
+			add(fAnomalies, a, counts[a])
+		}
 	}
 	if s.Delivery != nil {
 		sum := s.Delivery.Stats()

@@ -197,6 +197,7 @@ type harEntry struct {
 	Connection      string      `json:"connection,omitempty"`
 	Comment         string      `json:"comment,omitempty"`
 	VNI             *int        `json:"_vni,omitempty"`
+	Anomalies       []string    `json:"_anomalies,omitempty"` // custom field (HAR 1.2 allows "_" names)
 }
 
 func harEntryOf(c *model.Call) *harEntry {
@@ -209,6 +210,7 @@ func harEntryOf(c *model.Call) *harEntry {
 		Time:            ms,
 		Timings:         harTimings{Wait: ms},
 		Comment:         c.Incomplete,
+		Anomalies:       c.Anomalies,
 	}
 	if c.Server.IsValid() {
 		e.ServerIPAddress = c.Server.Addr().Unmap().String()

@@ -57,6 +57,13 @@ func Mask(c *model.Call, details [][2]string) *model.Call {
 		r.Body = maskBody(c.Response.Body)(take("response_body"))
 		m.Response = &r
 	}
+	if len(c.Anomalies) > 0 {
+		if v, ok := take(AnomaliesDetail); !ok {
+			m.Anomalies = nil // the rules removed them
+		} else if v != strings.Join(c.Anomalies, ",") {
+			m.Anomalies = strings.Split(v, ",")
+		}
+	}
 	return &m
 }
 

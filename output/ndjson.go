@@ -18,7 +18,9 @@ import (
 // Fields: start (RFC 3339 with nanoseconds), duration_ms, client, server, vni (VXLAN
 // only), request {method, url, target, proto, headers, body, body_size}, response
 // {status, reason, proto, headers, trailers, body, body_size}, interim (1xx statuses),
-// incomplete (the reason, when the call is not complete). Headers are [name, value]
+// incomplete (the reason, when the call is not complete), anomalies (what was odd about
+// the messages, read all the same: "request:NAME" or "response:NAME", see
+// model/anomaly.go). Headers are [name, value]
 // pairs in wire order. A body that is not valid UTF-8 is base64 with
 // "body_encoding":"base64"; "truncated":true marks a body cut at the body limit.
 func EncodeNDJSON(dst []byte, c *model.Call) []byte {
@@ -65,6 +67,16 @@ func EncodeNDJSON(dst []byte, c *model.Call) []byte {
 	if c.Incomplete != "" {
 		dst = append(dst, `,"incomplete":`...)
 		dst = appendString(dst, c.Incomplete)
+	}
+	if len(c.Anomalies) > 0 {
+		dst = append(dst, `,"anomalies":[`...)
+		for i, a := range c.Anomalies {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, a)
+		}
+		dst = append(dst, ']')
 	}
 	return append(dst, "}\n"...)
 }

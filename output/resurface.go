@@ -88,8 +88,15 @@ func ResurfaceDetails(c *model.Call) [][2]string {
 			add("interval", strconv.FormatInt(iv, 10))
 		}
 	}
+	// The Resurface database keeps details named custom_field:NAME as custom fields
+	// (resurfaceio/ndjson HttpMessage.add: the "custom_" prefix, the name after the
+	// colon); rules can match this one like any other detail.
+	add(AnomaliesDetail, strings.Join(c.Anomalies, ","))
 	return m
 }
+
+// AnomaliesDetail is the detail that carries a call's anomalies, comma-separated.
+const AnomaliesDetail = "custom_field:anomalies"
 
 // AppendTrailer adds agent, host and version, as HttpLogger.submitIfPassing does after the rules.
 func AppendTrailer(m [][2]string, agent, version string) [][2]string {

@@ -23,9 +23,10 @@ type Config struct {
 
 // Pipeline delivers calls. Calls go in through Run (or Handle); Close flushes the sinks.
 type Pipeline struct {
-	cfg      Config
-	out      *output.Fanout
-	filtered atomic.Int64 // calls the rules stopped or sampled out
+	cfg       Config
+	out       *output.Fanout
+	filtered  atomic.Int64        // calls the rules stopped or sampled out
+	anomalies model.AnomalyCounts // calls by anomaly, before the rules
 }
 
 // New makes a pipeline delivering to out.
@@ -46,11 +47,9 @@ func (p *Pipeline) Run(calls <-chan *model.Call) {
 // Handle delivers one call.
 func (p *Pipeline) Handle(c *model.Call) {
 	if p.cfg.Decode {
-		c.Request.Decode(p.cfg.BodyLimit)
-		if c.Response != nil {
-			c.Response.Decode(p.cfg.BodyLimit)
-		}
+		c.Decode(p.cfg.BodyLimit)
 	}
+	p.anomalies.Add(c.Anomalies)
 	if h := p.cfg.RealIPHeader; h != "" && c.Request.Get(h) == "" {
 		c.Request.Headers = append(c.Request.Headers, model.Header{Name: h, Value: c.Client.Addr().String()})
 	}
@@ -68,6 +67,10 @@ func (p *Pipeline) Stats() output.Summary {
 	sum.Filtered += p.filtered.Load()
 	return sum
 }
+
+// Anomalies counts the calls handed to the pipeline by anomaly (model/anomaly.go), those
+// the rules filter out included: what was odd on the wire, parsing and decoding.
+func (p *Pipeline) Anomalies() *model.AnomalyCounts { return &p.anomalies }
 
 // Filtered is the number of calls the rules stopped or sampled out.
 func (p *Pipeline) Filtered() int64 { return p.filtered.Load() }

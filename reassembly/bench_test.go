@@ -125,7 +125,7 @@ func BenchmarkParseHead(b *testing.B) {
 	b.SetBytes(int64(len(head)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := parseHead(head, 256, false); err != nil {
+		if _, _, err := parseHead(head, 256, false, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

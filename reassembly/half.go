@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"bytes"
+	"slices"
 	"time"
 
 	"sniffer/model"
@@ -49,6 +50,10 @@ type half struct {
 	x         *exchange      // the exchange this half works on; nil when none or discarding
 	msg       *model.Message // where body bytes go; nil discards them
 	ended     bool           // FIN or RST seen
+	// alt is the Content-Length of a body said to be chunked (-1: none), to read it by
+	// when its first line is no chunk size; lines counts the lines of a chunked body.
+	alt   int64
+	lines int
 	// off is the offset in the current ScatterGather of the byte being looked at,
 	// used to find capture times.
 	off int
@@ -109,7 +114,10 @@ func (h *half) step(data []byte) int {
 			h.st = sChunkSize
 			return 1
 		}
-		h.fail(nil)
+		// Firefox does not look for the CRLF: it reads the next line as the next
+		// chunk size (Chromium fails the response).
+		h.mark(model.ChunkEndJunk)
+		h.st = sChunkSize
 		return 0
 	case sTrailer:
 		return h.trailer(data)
@@ -198,7 +206,7 @@ func (h *half) plausibleHead(b []byte, whole bool) bool {
 	if end < 0 {
 		return !whole
 	}
-	_, _, err := parseHead(b[:end], h.c.a.cfg.MaxHeaders, false)
+	_, _, err := parseHead(b[:end], h.c.a.cfg.MaxHeaders, false, nil)
 	return err == nil
 }
 
@@ -208,7 +216,10 @@ func (h *half) head(data []byte) int {
 		h.headAt = h.c.at(h.off)
 		// Common case: the whole head is in this chunk; parse it in place.
 		if end := headEnd(data, 0); end >= 0 && (data[0] != '\r' && data[0] != '\n') {
-			h.onHead(data[:end], h.off+end-1)
+			if !h.onHead(data[:end], h.off+end-1) {
+				h.badHead(nil)
+				return 1
+			}
 			return end
 		}
 		// Stray blank lines between messages are allowed (RFC 9112 2.2).
@@ -217,10 +228,23 @@ func (h *half) head(data []byte) int {
 		}
 	}
 	head, used := h.gather(data)
-	if head != nil {
-		h.onHead(head, h.off+used-1)
+	if head != nil && !h.onHead(head, h.off+used-1) {
+		h.badHead(head)
 	}
 	return used
+}
+
+// badHead gives up a head that does not parse and resynchronises from its second byte,
+// not from its end: the start line of the next message can be inside it, glued to the
+// tail of a body whose length was wrong ("xyzHTTP/1.1 200 OK"). kept is the head when
+// it was gathered from earlier segments (it is searched again), nil when it is still in
+// the data being fed (the caller takes only its first byte).
+func (h *half) badHead(kept []byte) {
+	h.fail(nil)
+	h.c.a.stats.SkippedBytes.Add(1)
+	if len(kept) > 1 {
+		h.buf = append(h.buf[:0], kept[1:]...)
+	}
 }
 
 // gather keeps the bytes of a head or a trailer section that arrives in pieces. Once
@@ -243,38 +267,52 @@ func (h *half) gather(data []byte) (block []byte, used int) {
 	return block, used
 }
 
-// onHead acts on a complete head; last is the offset of its final byte.
-func (h *half) onHead(b []byte, last int) {
-	sl, hs, err := parseHead(b, h.c.a.cfg.MaxHeaders, h.role != roleUnknown)
+// onHead acts on a complete head; last is the offset of its final byte. It reports
+// false, doing nothing, when the head does not parse as a message of this direction.
+func (h *half) onHead(b []byte, last int) bool {
+	var odd oddities
+	sl, hs, err := parseHead(b, h.c.a.cfg.MaxHeaders, h.role != roleUnknown, &odd)
 	if err != nil || (sl.request && h.role == roleServer) || (!sl.request && h.role == roleClient) {
-		h.fail(nil)
-		return
+		return false
 	}
 	if h.role == roleUnknown {
 		h.c.setRoles(h, sl.request)
 	}
 	if sl.request {
-		h.onRequest(sl, hs, last)
+		h.onRequest(sl, hs, last, odd)
 	} else {
-		h.onResponse(sl, hs, last)
+		h.onResponse(sl, hs, last, odd)
+	}
+	return true
+}
+
+// mark records an anomaly of the message being read on its call.
+func (h *half) mark(names ...string) {
+	if h.x == nil {
+		return
+	}
+	side := "response"
+	if h.role == roleClient {
+		side = "request"
+	}
+	for _, n := range names {
+		h.x.call.Mark(side, n)
 	}
 }
 
-func (h *half) onRequest(sl startLine, hs []model.Header, last int) {
+func (h *half) onRequest(sl startLine, hs []model.Header, last int, odd oddities) {
 	c := h.c
 	x := c.newExchange(h.headAt)
 	call := x.call
 	call.Request = model.Request{Method: sl.method, Target: sl.target, Message: model.Message{Proto: sl.proto, Headers: hs}}
 	call.URL = c.url(&call.Request)
 	h.x, h.msg = x, &call.Request.Message
-	fr, n, err := requestFraming(hs)
-	if err != nil {
-		c.a.stats.ParseErrors.Add(1)
-	}
+	fr, n := requestFraming(hs, &odd)
+	h.mark(odd...)
 	h.startBody(fr, n, last)
 }
 
-func (h *half) onResponse(sl startLine, hs []model.Header, last int) {
+func (h *half) onResponse(sl startLine, hs []model.Header, last int, odd oddities) {
 	c := h.c
 	x := c.pairResponse(h.headAt)
 	method := ""
@@ -285,6 +323,9 @@ func (h *half) onResponse(sl startLine, hs []model.Header, last int) {
 		// An interim response: the final one is still to come.
 		if x != nil {
 			x.call.Interim = append(x.call.Interim, sl.status)
+			for _, a := range odd {
+				x.call.Mark("response", a)
+			}
 		}
 		return
 	}
@@ -294,11 +335,8 @@ func (h *half) onResponse(sl startLine, hs []model.Header, last int) {
 		x.resp = resp
 		h.msg = &resp.Message
 	}
-	fr, n, err := responseFraming(method, sl.status, hs)
-	if err != nil {
-		c.a.stats.ParseErrors.Add(1)
-		fr = closeBody // a server with a bad length gives the client no other way to frame it
-	}
+	fr, n := responseFraming(method, sl.status, sl.proto, hs, &odd)
+	h.mark(odd...)
 	h.startBody(fr, n, last)
 }
 
@@ -313,7 +351,7 @@ func (h *half) startBody(fr framing, n int64, last int) {
 			h.msg.Body = make([]byte, 0, min(n, h.c.a.cfg.MaxBodyBytes))
 		}
 	case chunkedBody:
-		h.st = sChunkSize
+		h.st, h.alt, h.lines = sChunkSize, n, 0
 	case closeBody:
 		h.st = sCloseBody
 	case tunnelBody:
@@ -352,16 +390,35 @@ func (h *half) chunkSize(data []byte) int {
 		return len(data)
 	}
 	line := data[:nl+1]
-	if len(h.buf) > 0 {
+	carried := len(h.buf)
+	if carried > 0 {
 		h.buf = append(h.buf, line...)
 		line = h.buf
 	}
-	size, ok := parseChunkSize(line)
-	h.buf = h.buf[:0]
+	if line[0] == '\n' || line[0] == '\r' && len(line) == 2 {
+		// An empty line where a size was due: Firefox skips it (Chromium fails).
+		h.buf = h.buf[:0]
+		h.mark(model.ChunkBlankLine)
+		h.lines++
+		return nl + 1
+	}
+	var odd oddities
+	if line[len(line)-2] != '\r' {
+		odd.add(model.BareLF)
+	}
+	size, ok := parseChunkSize(line, &odd)
 	if !ok {
-		h.fail(nil)
+		h.buf = h.buf[:carried] // what reframe reads as body; data is read again
+		if h.lines == 0 && h.reframe() {
+			return 0
+		}
+		h.buf = h.buf[:0]
+		h.cut(model.BadChunk)
 		return 0
 	}
+	h.buf = h.buf[:0]
+	h.mark(odd...)
+	h.lines++
 	if size == 0 {
 		h.st = sTrailer
 	} else {
@@ -392,11 +449,65 @@ func (h *half) trailer(data []byte) int {
 	if block == nil {
 		return used
 	}
-	if tr, err := parseFields(block, h.c.a.cfg.MaxHeaders); err == nil && h.msg != nil {
-		h.msg.Trailers = tr
-	}
+	h.trailers(block)
 	h.done(h.off + used - 1)
 	return used
+}
+
+// trailers keeps the trailer fields of the message being read. Lines after the last
+// chunk that are no fields ("0\r\nfoobar\r\n") are skipped by both browsers.
+func (h *half) trailers(block []byte) {
+	var odd oddities
+	tr, err := parseFields(block, h.c.a.cfg.MaxHeaders, true, &odd)
+	if i := slices.Index(odd, model.HeaderJunk); i >= 0 {
+		odd[i] = model.TrailerJunk
+	}
+	h.mark(odd...)
+	if err == nil && h.msg != nil {
+		h.msg.Trailers = tr
+	}
+}
+
+// reframe reads a body said to be chunked whose first line is no chunk size by its
+// Content-Length, or, for a response without one, until the connection closes: servers
+// that name chunked without chunking exist (HTTP/1.0 ones, and evasions rely on it), and
+// this keeps their body where a browser that ignores the header (Chromium on HTTP/1.0)
+// shows it. Bytes of the line kept from an earlier segment are read as body first.
+func (h *half) reframe() bool {
+	switch {
+	case h.alt > 0:
+		h.st, h.frame, h.remaining = sBody, fixedBody, h.alt
+	case h.alt == 0:
+		h.mark(model.NotChunked)
+		h.c.a.stats.SkippedBytes.Add(int64(len(h.buf)))
+		h.buf = h.buf[:0]
+		h.done(h.off - 1)
+		return true
+	case h.role != roleClient:
+		h.st, h.frame = sCloseBody, closeBody
+	default:
+		return false
+	}
+	h.mark(model.NotChunked)
+	carried := slices.Clone(h.buf)
+	h.buf = h.buf[:0]
+	for len(carried) > 0 && (h.st == sBody || h.st == sCloseBody) {
+		carried = carried[h.step(carried):]
+	}
+	h.c.a.stats.SkippedBytes.Add(int64(len(carried)))
+	return true
+}
+
+// cut ends the message being read at a point no client reads past (a chunk size that is
+// no number): the call keeps the body up to there, marked truncated and with the
+// anomaly, and the parser resynchronises on the next message.
+func (h *half) cut(anomaly string) {
+	h.mark(anomaly)
+	if h.msg != nil {
+		h.msg.Truncated = true
+	}
+	h.done(h.off - 1)
+	h.st = sSync
 }
 
 // done ends the current message; last is the offset of its final byte.
@@ -500,6 +611,38 @@ func (h *half) holed(reason string) {
 	h.msg = nil
 }
 
+// chunkedEnd ends a chunked body the connection closed where no byte the framing
+// announced is missing: between chunks, right after the last-chunk line, or in the
+// trailer section. Browsers show such a body (Chromium flags the transfer as incomplete
+// after showing it); the call is emitted, marked.
+func (h *half) chunkedEnd() bool {
+	switch h.st {
+	case sChunkSize:
+		size, ok := parseChunkSize(h.buf, nil)
+		if len(h.buf) > 0 && !ok && h.lines == 0 && h.reframe() {
+			switch h.st {
+			case sCloseBody:
+				h.done(h.off - 1)
+			case sBody:
+				return false // shorter than its Content-Length: incomplete
+			}
+			return true
+		}
+		if len(h.buf) > 0 && (!ok || size != 0) {
+			return false
+		}
+	case sTrailer:
+		h.trailers(h.buf)
+	case sChunkEnd:
+	default:
+		return false
+	}
+	h.buf = h.buf[:0]
+	h.mark(model.ChunkedUnterminated)
+	h.done(h.off - 1)
+	return true
+}
+
 // end handles the end of this direction: a FIN or RST was reached (fin), or the stream
 // was flushed without one (idle timeout, end of the capture).
 func (h *half) end(fin bool) {
@@ -511,6 +654,9 @@ func (h *half) end(fin bool) {
 	}()
 	if h.st == sCloseBody && fin {
 		h.done(h.off - 1)
+		return
+	}
+	if fin && h.chunkedEnd() {
 		return
 	}
 	if h.st == sSync || h.st == sTunnel || (h.st == sHead && len(h.buf) == 0) {

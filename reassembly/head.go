@@ -3,6 +3,7 @@ package reassembly
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,29 +38,34 @@ func isProto(b []byte) bool {
 // (HTTP/1.x SP 3DIGIT [SP reason]); line has no line ending. Request targets may hold
 // spaces (some clients send them raw), so the protocol is taken from the end.
 //
-// lenient accepts what servers answer although it is malformed: a request line with a
-// damaged or missing protocol ("GET / HTTP/1.", "GET /path") and a status code that is
-// not three digits ("HTTP/1.0 2XX OK", reported as status 0). It is used once the
+// lenient reads what clients read although it is malformed. It is used once the
 // direction is known to carry that kind of message; resynchronisation stays strict.
-func parseStartLine(line []byte, lenient bool) (startLine, error) {
-	if bytes.HasPrefix(line, []byte("HTTP/")) {
+// Requests: a damaged or missing protocol ("GET / HTTP/1.", "GET /path"). Responses:
+// any line that starts with "HTTP" in any case, as Chromium (HttpResponseHeaders::
+// ParseStatusLine) and Firefox (nsHttpResponseHead::ParseStatusLine) both take it: the
+// version is what comes before the first space (HTTP/1.10, HTTP/2.0, http/1.1,
+// HTTP/1.1foobar: the framing stays HTTP/1's), spaces before the code are skipped, a
+// missing code is 200, and a code that is not three digits ("2XX") is reported as 0.
+// What was odd goes to odd.
+func parseStartLine(line []byte, lenient bool, odd *oddities) (startLine, error) {
+	if bytes.HasPrefix(line, []byte("HTTP/")) || lenient && len(line) >= 4 && bytes.EqualFold(line[:4], []byte("HTTP")) {
 		if len(line) < 12 || !isProto(line[:8]) || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
+			if lenient {
+				return browserStatusLine(line, odd), nil
+			}
 			return startLine{}, errBadStart
 		}
 		code := line[9:12]
 		st, err := strconv.Atoi(string(code))
 		if err != nil || code[0] < '0' || code[0] > '9' {
-			if !lenient || bytes.IndexByte(code, ' ') >= 0 {
-				return startLine{}, errBadStart
+			if lenient {
+				return browserStatusLine(line, odd), nil
 			}
-			st = 0
+			return startLine{}, errBadStart
 		}
 		reason := ""
 		if len(line) > 13 {
 			reason = string(line[13:])
-		}
-		if st == 0 {
-			reason = string(line[9:])
 		}
 		return startLine{proto: string(line[:8]), status: st, reason: reason}, nil
 	}
@@ -82,16 +88,64 @@ func parseStartLine(line []byte, lenient bool) (startLine, error) {
 		return startLine{}, errBadStart
 	case last > 0 && bytes.HasPrefix(rest[last+1:], []byte("HTTP/")):
 		sl.target, sl.proto = string(rest[:last]), string(rest[last+1:])
+		odd.add(model.OddVersion)
 	default:
 		sl.target = string(rest)
+		odd.add(model.OddVersion)
 	}
 	return sl, nil
+}
+
+// browserStatusLine reads a status line that starts with "HTTP" (any case) but is not
+// HTTP/1.x SP 3DIGIT, the way both Chromium and Firefox read it.
+func browserStatusLine(line []byte, odd *oddities) startLine {
+	proto, rest := line, []byte(nil)
+	if sp := bytes.IndexByte(line, ' '); sp >= 0 {
+		proto, rest = line[:sp], line[sp+1:]
+	}
+	if !isProto(proto) {
+		odd.add(model.OddVersion)
+	}
+	if n := len(rest) - len(bytes.TrimLeft(rest, " ")); n > 0 {
+		odd.add(model.StatusLineSpacing)
+		rest = rest[n:]
+	}
+	d := 0
+	for d < len(rest) && '0' <= rest[d] && rest[d] <= '9' {
+		d++
+	}
+	sl := startLine{proto: string(proto)}
+	switch {
+	case d == 0:
+		odd.add(model.NoStatusCode)
+		sl.status, sl.reason = 200, string(rest)
+	case d == 3:
+		sl.status, _ = strconv.Atoi(string(rest[:3]))
+		if len(rest) > 3 && rest[3] != ' ' {
+			odd.add(model.StatusLineSpacing)
+		}
+		sl.reason = string(bytes.TrimLeft(rest[3:], " \t"))
+	default:
+		odd.add(model.BadStatusCode)
+		sl.reason = string(rest)
+	}
+	return sl
+}
+
+// oddities collects the anomalies found in one message, each once; a nil one collects
+// nothing (resynchronisation, which only asks whether a head parses).
+type oddities []string
+
+func (o *oddities) add(name string) {
+	if o != nil && !slices.Contains(*o, name) {
+		*o = append(*o, name)
+	}
 }
 
 // looksLikeStart reports whether line (without its ending) starts a message of the
 // wanted kind: wantReq for requests, wantResp for responses.
 func looksLikeStart(line []byte, wantReq, wantResp bool) bool {
-	sl, err := parseStartLine(line, false)
+	sl, err := parseStartLine(line, false, nil)
 	if err != nil {
 		return false
 	}
@@ -182,57 +236,174 @@ func headEnd(b []byte, from int) int {
 var errBadHeader = errors.New("malformed header line")
 
 // parseHead splits a complete head (start line, header lines, blank line) into its
-// start line and headers in wire order. Obsolete line folding joins the value to the
-// previous header's.
-func parseHead(b []byte, maxHeaders int, lenient bool) (startLine, []model.Header, error) {
+// start line and headers in wire order; lenient and odd as for parseStartLine and
+// parseFields. A lenient read ends the start line at a CR that is not before an LF, as
+// Chromium does (HttpUtil::AssembleRawHeaders), so that a header hidden behind it
+// ("HTTP/1.1 200 OK\rTransfer-Encoding: chunked") is read as the header it is to Chromium.
+func parseHead(b []byte, maxHeaders int, lenient bool, odd *oddities) (startLine, []model.Header, error) {
 	nl := bytes.IndexByte(b, '\n')
 	if nl < 0 {
 		return startLine{}, nil, errBadStart
 	}
-	sl, err := parseStartLine(trimEOL(b[:nl+1]), lenient)
+	line, rest := trimEOL(b[:nl+1]), b[nl+1:]
+	if nl == 0 || b[nl-1] != '\r' {
+		odd.add(model.BareLF)
+	}
+	if i := bytes.IndexByte(line, '\r'); lenient && i >= 0 {
+		odd.add(model.BareCR)
+		line, rest = line[:i], b[i+1:]
+	}
+	sl, err := parseStartLine(line, lenient, odd)
 	if err != nil {
 		return sl, nil, err
 	}
-	hs, err := parseFields(b[nl+1:], maxHeaders)
+	hs, err := parseFields(rest, maxHeaders, lenient, odd)
 	return sl, hs, err
 }
 
 // parseFields reads header (or trailer) lines up to the blank line, in wire order.
-func parseFields(b []byte, maxHeaders int) ([]model.Header, error) {
+//
+// Strictly it takes name ":" value lines (the value trimmed of spaces and tabs), LF or
+// CRLF line ends, and folded continuation lines joined to the value with a space.
+//
+// lenient reads what the browsers read, and odd names each kind of deviation:
+//   - a CR not before an LF ends a line (Chromium splits head lines on [\r\n]+; Firefox
+//     keeps the CR in the line, where it makes the name no token and the line ignored:
+//     they disagree on "X: 1\rTransfer-Encoding: chunked", and Chromium's reading keeps
+//     the header);
+//   - spaces or tabs before the colon are dropped (both browsers);
+//   - a line that starts with a space or tab continues the line before it, which is
+//     joined before its colon is looked for, as Firefox does (Chromium only joins onto a
+//     line that had a colon): "Content-Encoding\r\n :gzip" is Content-Encoding: gzip;
+//   - a line with no colon or no name is skipped (both);
+//   - a name with bytes a token may not hold (VT, FF, NUL, 8-bit) is kept as it came,
+//     marked: both browsers ignore such a field, and here no framing or decoding
+//     decision reads it either, since it names no known field.
+func parseFields(b []byte, maxHeaders int, lenient bool, odd *oddities) ([]model.Header, error) {
 	hs := make([]model.Header, 0, bytes.Count(b, []byte("\n")))
+	var pending []byte // the logical line being gathered
+	folded := false    // pending is a copy with continuations appended
+	first := 0         // length of pending's first line
+	flush := func() error {
+		if pending == nil {
+			return nil
+		}
+		h, ok, err := fieldLine(pending, first, lenient, odd)
+		pending, folded = nil, false
+		if err != nil || !ok {
+			return err
+		}
+		if len(hs) >= maxHeaders {
+			return errTooManyHeaders
+		}
+		hs = append(hs, h)
+		return nil
+	}
 	for len(b) > 0 {
 		nl := bytes.IndexByte(b, '\n')
 		if nl < 0 {
 			nl = len(b) - 1
 		}
-		line := trimEOL(b[:nl+1])
+		raw := b[:nl+1]
 		b = b[nl+1:]
+		if raw[len(raw)-1] == '\n' && (nl == 0 || raw[nl-1] != '\r') {
+			odd.add(model.BareLF)
+		}
+		line := trimEOL(raw)
 		if len(line) == 0 {
 			break
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(hs) == 0 {
-				return nil, errBadHeader
+		for seg := range segments(line, lenient, odd) {
+			if seg[0] != ' ' && seg[0] != '\t' {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+				pending, first = seg, len(seg)
+				continue
 			}
-			hs[len(hs)-1].Value += " " + string(bytes.TrimSpace(line))
-			continue
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			return nil, errBadHeader
-		}
-		name := line[:colon]
-		for _, c := range name {
-			if !isTchar(c) {
+			// obs-fold: a continuation of the line before.
+			odd.add(model.ObsFold)
+			more := bytes.Trim(seg, " \t")
+			switch {
+			case pending == nil && !lenient:
 				return nil, errBadHeader
+			case pending == nil:
+				// A continuation with nothing to continue (right after the start line):
+				// Chromium reads it as a line of its own.
+				pending, first = more, len(more)
+			default:
+				if !folded {
+					pending, folded = append([]byte(nil), pending...), true
+				}
+				pending = append(append(pending, ' '), more...)
 			}
 		}
-		if len(hs) >= maxHeaders {
-			return nil, errTooManyHeaders
-		}
-		hs = append(hs, model.Header{Name: string(name), Value: string(bytes.TrimSpace(line[colon+1:]))})
+	}
+	if err := flush(); err != nil {
+		return nil, err
 	}
 	return hs, nil
+}
+
+// segments yields the non-empty parts of a head line: the line itself, or, read
+// leniently, its parts between lone CRs.
+func segments(line []byte, lenient bool, odd *oddities) func(func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		if !lenient || bytes.IndexByte(line, '\r') < 0 {
+			yield(line)
+			return
+		}
+		odd.add(model.BareCR)
+		for _, seg := range bytes.Split(line, []byte("\r")) {
+			if len(seg) > 0 && !yield(seg) {
+				return
+			}
+		}
+	}
+}
+
+// fieldLine reads one logical name ":" value line, whose first line is first bytes
+// long; ok is false for a line that is skipped (lenient only). A name that is no token
+// and spans a fold ("X\r\n Y: 1") is skipped, not kept: it is not a run of the wire's
+// bytes, and no browser reads it.
+func fieldLine(line []byte, first int, lenient bool, odd *oddities) (h model.Header, ok bool, err error) {
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		if !lenient {
+			return h, false, errBadHeader
+		}
+		odd.add(model.HeaderJunk)
+		return h, false, nil
+	}
+	name := line[:colon]
+	if trimmed := bytes.TrimRight(name, " \t"); len(trimmed) < len(name) {
+		if !lenient {
+			return h, false, errBadHeader
+		}
+		odd.add(model.SpaceBeforeColon)
+		name = trimmed
+	}
+	if len(name) == 0 {
+		if !lenient {
+			return h, false, errBadHeader
+		}
+		odd.add(model.HeaderJunk)
+		return h, false, nil
+	}
+	for _, c := range name {
+		if !isTchar(c) {
+			if !lenient {
+				return h, false, errBadHeader
+			}
+			if len(name) > first {
+				odd.add(model.HeaderJunk)
+				return h, false, nil
+			}
+			odd.add(model.BadHeaderName)
+			break
+		}
+	}
+	return model.Header{Name: string(name), Value: string(bytes.Trim(line[colon+1:], " \t"))}, true, nil
 }
 
 var errTooManyHeaders = errors.New("too many header lines")
@@ -248,92 +419,168 @@ const (
 	tunnelBody // CONNECT or Upgrade: the rest of the stream is not HTTP
 )
 
-var errBadLength = errors.New("invalid or conflicting Content-Length")
-
-// contentLength returns the Content-Length, -1 when there is none, or an error when it
-// is malformed or sent twice with different values (a request-smuggling sign).
-func contentLength(hs []model.Header) (int64, error) {
-	n := int64(-1)
+// contentLength returns the Content-Length to frame a body by, -1 when there is none,
+// and whether the field is there at all. A length sent twice with the same value is
+// marked; values that differ (a request smuggling sign, which both browsers refuse) are
+// marked and the smallest is taken: if it was the wrong one, the rest of the body is
+// skipped while resynchronising on the next message, where a larger wrong one would
+// swallow the next message into this body. Values that are not numbers are marked and
+// passed over, as Chromium does.
+func contentLength(hs []model.Header, odd *oddities) (n int64, present bool) {
+	n = -1
 	for _, h := range hs {
 		if !strings.EqualFold(h.Name, "Content-Length") {
 			continue
 		}
+		present = true
 		for _, v := range strings.Split(h.Value, ",") {
-			m, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil || m < 0 {
-				return 0, errBadLength
+			m, err := strconv.ParseInt(strings.Trim(v, " \t"), 10, 64)
+			switch {
+			case err != nil || m < 0:
+				odd.add(model.BadLength)
+			case n < 0:
+				n = m
+			case m != n:
+				odd.add(model.ConflictingLength)
+				n = min(n, m)
+			default:
+				odd.add(model.DuplicateLength)
 			}
-			if n >= 0 && m != n {
-				return 0, errBadLength
-			}
-			n = m
 		}
 	}
-	return n, nil
+	return n, present
 }
 
-func isChunked(hs []model.Header) (chunked, hasTE bool) {
+// isChunked tells whether the Transfer-Encoding says chunked, as browsers read it: both
+// Chromium and Firefox (HasHeaderValue) take chunked anywhere in the list, where RFC
+// 9112 wants it last; and a Transfer-Encoding without chunked is ignored (the body is
+// framed by Content-Length, or for a response by the close), where RFC 9112 reads a
+// response to the close. hasTE tells whether there was a Transfer-Encoding at all.
+func isChunked(hs []model.Header, odd *oddities) (chunked, hasTE bool) {
 	te := model.HeaderTokens(hs, "Transfer-Encoding")
-	return len(te) > 0 && te[len(te)-1] == "chunked", len(te) > 0
-}
-
-// requestFraming decides how a request body is delimited.
-func requestFraming(hs []model.Header) (framing, int64, error) {
-	if chunked, hasTE := isChunked(hs); hasTE {
-		if !chunked {
-			return noBody, 0, errBadLength // a request cannot be close-delimited
+	for i, c := range te {
+		switch {
+		case c != "chunked":
+			odd.add(model.TEUnknown)
+		case i < len(te)-1:
+			odd.add(model.TEChunkedNotLast)
+			chunked = true
+		default:
+			chunked = true
 		}
-		return chunkedBody, 0, nil
 	}
-	n, err := contentLength(hs)
-	if err != nil {
-		return noBody, 0, err
+	if len(te) > 0 && !chunked {
+		odd.add(model.TENotChunked)
 	}
-	if n <= 0 {
-		return noBody, 0, nil
-	}
-	return fixedBody, n, nil
+	return chunked, len(te) > 0
 }
 
-// responseFraming decides how a response body is delimited, given the request method.
-func responseFraming(method string, status int, hs []model.Header) (framing, int64, error) {
+// requestFraming decides how a request body is delimited. For a chunked body, n is
+// the Content-Length to fall back on when the body turns out not to be chunked (-1:
+// none). Transfer-Encoding and Content-Length together are a request smuggling sign:
+// marked, and chunked wins, as RFC 9112 says.
+func requestFraming(hs []model.Header, odd *oddities) (framing, int64) {
+	n, hasCL := contentLength(hs, odd)
+	chunked, hasTE := isChunked(hs, odd)
+	if hasTE && hasCL {
+		odd.add(model.TEAndCL)
+	}
+	switch {
+	case chunked:
+		return chunkedBody, n
+	case n <= 0:
+		return noBody, 0
+	}
+	return fixedBody, n
+}
+
+// responseFraming decides how a response body is delimited, given the request method
+// and the response's protocol. n is as for requestFraming. Chunked on an HTTP/1.0
+// response is marked and read chunked: Firefox does, Chromium ignores it; reading it
+// chunked, with the fall back when the body is not, keeps the body either way.
+func responseFraming(method string, status int, proto string, hs []model.Header, odd *oddities) (framing, int64) {
 	switch {
 	case status == 101:
-		return tunnelBody, 0, nil
+		return tunnelBody, 0
 	case method == "CONNECT" && status/100 == 2:
-		return tunnelBody, 0, nil
+		return tunnelBody, 0
 	case status/100 == 1 || status == 204 || status == 304 || method == "HEAD":
-		return noBody, 0, nil
+		return noBody, 0
 	}
-	if chunked, hasTE := isChunked(hs); hasTE {
-		if chunked {
-			return chunkedBody, 0, nil
-		}
-		return closeBody, 0, nil
+	n, hasCL := contentLength(hs, odd)
+	chunked, hasTE := isChunked(hs, odd)
+	if hasTE && hasCL {
+		odd.add(model.TEAndCL)
 	}
-	n, err := contentLength(hs)
-	if err != nil {
-		return noBody, 0, err
+	if hasTE && strings.EqualFold(proto, "HTTP/1.0") {
+		odd.add(model.TEInHTTP10)
 	}
 	switch {
+	case chunked:
+		return chunkedBody, n
 	case n < 0:
-		return closeBody, 0, nil
+		return closeBody, 0
 	case n == 0:
-		return noBody, 0, nil
+		return noBody, 0
 	}
-	return fixedBody, n, nil
+	return fixedBody, n
 }
 
-// parseChunkSize reads a chunk-size line (hex size, optional extensions).
-func parseChunkSize(line []byte) (int64, bool) {
+// parseChunkSize reads a chunk-size line (hex size, optional extensions) as Firefox
+// does (nsHttpChunkedDecoder: strtoul base 16 on the line cut at ';'): white space
+// before the size, a 0x prefix, leading zeros and bytes after the hex digits are read
+// past, and the odd ones marked. Chromium (HttpChunkedDecoder::ParseChunkSize) takes
+// only hex digits followed by spaces and fails the response otherwise: the two disagree,
+// and Firefox's reading keeps the body.
+func parseChunkSize(line []byte, odd *oddities) (int64, bool) {
 	line = trimEOL(line)
-	if i := bytes.IndexByte(line, ';'); i >= 0 {
-		line = line[:i]
+	ext := bytes.IndexByte(line, ';')
+	if ext >= 0 {
+		line = line[:ext]
 	}
-	line = bytes.TrimSpace(line)
-	if len(line) == 0 || len(line) > 15 {
+	i := 0
+	for i < len(line) && isSpaceByte(line[i]) {
+		i++
+	}
+	if i > 0 {
+		odd.add(model.ChunkSizeSpace)
+	}
+	if len(line) > i+2 && line[i] == '0' && (line[i+1] == 'x' || line[i+1] == 'X') && isHex(line[i+2]) {
+		odd.add(model.ChunkSize0x)
+		i += 2
+	}
+	start := i
+	for i < len(line) && isHex(line[i]) {
+		i++
+	}
+	digits := bytes.TrimLeft(line[start:i], "0")
+	if i == start || len(digits) > 15 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(string(line), 16, 64)
-	return n, err == nil && n >= 0
+	switch rest := line[i:]; {
+	case len(rest) == 0:
+	case len(bytes.Trim(rest, " \t")) > 0:
+		odd.add(model.ChunkSizeJunk)
+	case ext < 0: // white space before a ';' is allowed (RFC 9112 BWS)
+		odd.add(model.ChunkSizeSpace)
+	}
+	var n int64
+	for _, c := range digits {
+		n = n<<4 | int64(unhex(c))
+	}
+	return n, true
+}
+
+func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
