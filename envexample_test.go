@@ -32,13 +32,8 @@ func TestEnvExample(t *testing.T) {
 			set[m[1]] = true
 		}
 	}
-	typ := reflect.TypeOf(Config{})
-	for i := range typ.NumField() {
-		f := typ.Field(i)
+	for _, f := range settingFields() {
 		env := f.Tag.Get("envconfig")
-		if env == "" {
-			continue
-		}
 		got, ok := documented[env]
 		if !ok {
 			t.Errorf(".env.example does not document %s (%s): add \"# %s\" and \"#%s=%s\"", env, f.Name, f.Tag.Get("desc"), env, f.Tag.Get("default"))

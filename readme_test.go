@@ -15,17 +15,24 @@ var updateReadme = flag.Bool("update-readme", false, "rewrite the README's setti
 // readmeTableHead is the header of the README's settings table.
 const readmeTableHead = "| variable | flag | default | meaning |"
 
+// settingFields are Config's fields that are settings (an envconfig variable), in order.
+func settingFields() []reflect.StructField {
+	var fs []reflect.StructField
+	typ := reflect.TypeOf(Config{})
+	for i := range typ.NumField() {
+		if f := typ.Field(i); f.Tag.Get("envconfig") != "" {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
 // settingsTable is the README's settings table as config.go's tags make it: a row per setting,
 // in the order of Config, with its variable, flag, default and description.
 func settingsTable() []string {
 	rows := []string{readmeTableHead, "|---|---|---|---|"}
-	typ := reflect.TypeOf(Config{})
-	for i := range typ.NumField() {
-		f := typ.Field(i)
+	for _, f := range settingFields() {
 		env := f.Tag.Get("envconfig")
-		if env == "" {
-			continue
-		}
 		fl, def := "", ""
 		if name := f.Tag.Get("flag"); name != "" && name != "-" {
 			fl = "`-" + name + "`"

@@ -42,6 +42,7 @@ func TestWorkloadCaptureWithLoss(t *testing.T) {
 	t.Logf("removed %d of %d packets: %s", dropped, kept+dropped, lossy)
 
 	tally := callset.NewTally("/large.json")
+	tally.CheckIDs(workloadIDs(t))
 	if _, ok := streamCalls(t, "sniffer -r (lossy capture)", snifferCmd(exec.Command(bin, append(keepAll, "-r", lossy)...)), tally.Add); !ok {
 		t.FailNow()
 	}
@@ -52,6 +53,9 @@ func TestWorkloadCaptureWithLoss(t *testing.T) {
 	_, extra, matched := callset.Diff(served, tally.Got)
 	if len(extra) > 0 {
 		t.Errorf("sniffer printed calls nginx never served (responses paired with the wrong request, or bytes glued across a gap):\n%s", rep.String())
+	}
+	if n := tally.IDWrong + tally.IDUnknown + tally.IDRepeated; n > 0 {
+		t.Errorf("%d calls carry a response whose X-Request-Id nginx sent with another request (or never, or once): %s", n, tally.FirstWrongID)
 	}
 	if tally.JSONInvalid > 0 {
 		t.Errorf("a printed /large.json body is not valid JSON, so bytes were glued across a gap: %s", tally.FirstInvalid)

@@ -43,7 +43,15 @@ func workloadCapture(t *testing.T) (pcap string, served callset.Set) {
 		t.Fatal(w.err)
 	}
 	t.Logf("capture: %s", w.res)
-	return w.res.Pcap, readCalls(t, w.res.Calls)
+	served, _ = readNginxLog(t, w.res.Calls)
+	return w.res.Pcap, served
+}
+
+// workloadIDs is nginx's log of the workload capture by request id (for Tally.CheckIDs).
+func workloadIDs(t *testing.T) map[string]callset.Served {
+	t.Helper()
+	_, ids := readNginxLog(t, recordedWorkload.res.Calls)
+	return ids
 }
 
 // recordWorkload records o within 3 minutes; an error unless the recording succeeded and
@@ -61,18 +69,19 @@ func recordWorkload(o workload.Options) (*workload.Result, error) {
 	return res, nil
 }
 
-func readCalls(t *testing.T, path string) callset.Set {
+// readNginxLog reads nginx's log: the calls it served, and each by its request id.
+func readNginxLog(t *testing.T, path string) (callset.Set, map[string]callset.Served) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	s, err := callset.ReadNginx(f)
+	s, ids, err := callset.ReadServed(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, ids
 }
 
 // TestWorkloadCapture reads 5 s of real nginx + wrk traffic (keep-alive, chunked gzip, POST
@@ -114,6 +123,7 @@ func runOnCapture(t *testing.T, bin, pcap string, served callset.Set, decode boo
 	if !decode {
 		name, flags, tally = "sniffer -r -decode=false", []string{"-decode=false"}, callset.NewTally()
 	}
+	tally.CheckIDs(workloadIDs(t))
 	rawChecked := 0
 	_, ok := streamCalls(t, name, snifferCmd(exec.Command(bin, append(flags, "-r", pcap)...)), func(line []byte, c *callset.Call) error {
 		tally.Add(line, c)
@@ -227,12 +237,14 @@ func workloadLive(t *testing.T, what string, engine ...string) {
 		t.Fatal(err)
 	}
 	defer out.Close()
+	served, ids := readNginxLog(t, base+".calls")
 	tally := callset.NewTally("/large.json")
+	tally.CheckIDs(ids)
 	if err := callset.ReadNDJSON(out, tally.Add); err != nil {
 		t.Fatal(err)
 	}
 	var rep strings.Builder
-	if !callset.Report(&rep, readCalls(t, base+".calls"), tally, 30) {
+	if !callset.Report(&rep, served, tally, 30) {
 		t.Errorf("the %s did not print exactly the calls nginx served:\n%s", what, rep.String())
 	} else {
 		t.Logf("%s", strings.TrimSpace(rep.String()))

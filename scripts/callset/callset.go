@@ -86,9 +86,41 @@ func sortEntries(es []Entry) {
 }
 
 // ReadNginx parses the OUT.calls file written by internal/workload: one call a line,
-// "method uri status bytes_sent request_length connection connection_requests".
+// "method uri status bytes_sent request_length connection connection_requests request_id client_port".
 func ReadNginx(r io.Reader) (Set, error) {
 	s := Set{}
+	err := readLog(r, func(k Key, _ []string) error { s.Add(k); return nil })
+	return s, err
+}
+
+// Served is one call as the server logged it, with what ties it to the wire: the request id it
+// sent back in X-Request-Id and the client's port.
+type Served struct {
+	Key
+	ClientPort string
+}
+
+// ReadServed parses the same file as ReadNginx and also returns every call by its request id
+// (the eighth field; the ninth is the client port). A line without them, or an id logged twice,
+// is an error.
+func ReadServed(r io.Reader) (Set, map[string]Served, error) {
+	s, ids := Set{}, map[string]Served{}
+	err := readLog(r, func(k Key, f []string) error {
+		if len(f) < 9 {
+			return fmt.Errorf("want nine fields (request_id, client_port last), got %d", len(f))
+		}
+		if _, dup := ids[f[7]]; dup {
+			return fmt.Errorf("request id %s logged twice", f[7])
+		}
+		s.Add(k)
+		ids[f[7]] = Served{Key: k, ClientPort: f[8]}
+		return nil
+	})
+	return s, ids, err
+}
+
+// readLog hands each line's key and fields to fn.
+func readLog(r io.Reader, fn func(Key, []string) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -97,18 +129,20 @@ func ReadNginx(r io.Reader) (Set, error) {
 			continue
 		}
 		if len(f) < 3 {
-			return nil, fmt.Errorf("calls line %d: want at least method, uri and status, got %q", n, sc.Text())
+			return fmt.Errorf("calls line %d: want at least method, uri and status, got %q", n, sc.Text())
 		}
 		st, err := strconv.Atoi(f[2])
 		if err != nil {
-			return nil, fmt.Errorf("calls line %d: status %q is not a number", n, f[2])
+			return fmt.Errorf("calls line %d: status %q is not a number", n, f[2])
 		}
-		s.Add(Key{Method: f[0], Target: f[1], Status: st})
+		if err := fn(Key{Method: f[0], Target: f[1], Status: st}, f); err != nil {
+			return fmt.Errorf("calls line %d: %v", n, err)
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading calls: %w", err)
+		return fmt.Errorf("reading calls: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 // Message is the part of a request or response line of sniffer's NDJSON that the checks read.

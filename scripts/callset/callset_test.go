@@ -3,6 +3,7 @@ package callset
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -101,5 +102,62 @@ func TestReadNDJSONRejectsNonJSON(t *testing.T) {
 	err := ReadNDJSON(strings.NewReader("{\"request\":{}}\nnot json\n"), func([]byte, *Call) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Fatalf("want an error naming line 2, got %v", err)
+	}
+}
+
+// TestCheckIDs: calls are checked one by one against the server's log through X-Request-Id:
+// two /large.json responses swapped between connections keep the multiset intact, and only the
+// ids show them.
+func TestCheckIDs(t *testing.T) {
+	const log = `GET /large.json 200 17325 69 2 1 aaaa 40001
+GET /large.json 200 17325 69 3 1 bbbb 40002
+POST /users 201 175 94 3 2 cccc 40002
+GET /missing/4 404 308 45 4 1 dddd 40003
+`
+	want, ids, err := ReadServed(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path string, port, status int, id string) string {
+		h := ""
+		if id != "" {
+			h = fmt.Sprintf(`"headers":[["X-Request-Id",%q]],`, id)
+		}
+		return fmt.Sprintf(`{"client":"10.213.0.2:%d","request":{"method":%q,"url":"http://10.213.0.1%s"},"response":{%s"status":%d}}`, port, method, path, h, status)
+	}
+	for _, c := range []struct {
+		name  string
+		lines []string
+		ok    bool
+		field *int
+	}{
+		{"right", []string{call("GET", "/large.json", 40001, 200, "aaaa"), call("GET", "/large.json", 40002, 200, "bbbb"),
+			call("POST", "/users", 40002, 201, "cccc"), call("GET", "/missing/4", 40003, 404, "")}, true, nil},
+		{"swapped", []string{call("GET", "/large.json", 40001, 200, "bbbb"), call("GET", "/large.json", 40002, 200, "aaaa"),
+			call("POST", "/users", 40002, 201, "cccc"), call("GET", "/missing/4", 40003, 404, "dddd")}, false, nil},
+		{"unknown", []string{call("GET", "/large.json", 40001, 200, "aaaa"), call("GET", "/large.json", 40002, 200, "eeee"),
+			call("POST", "/users", 40002, 201, "cccc"), call("GET", "/missing/4", 40003, 404, "dddd")}, false, nil},
+		{"repeated", []string{call("GET", "/large.json", 40001, 200, "aaaa"), call("GET", "/large.json", 40002, 200, "aaaa"),
+			call("POST", "/users", 40002, 201, "cccc"), call("GET", "/missing/4", 40003, 404, "dddd")}, false, nil},
+	} {
+		tally := NewTally()
+		tally.CheckIDs(ids)
+		if err := ReadNDJSON(strings.NewReader(strings.Join(c.lines, "\n")+"\n"), tally.Add); err != nil {
+			t.Fatal(err)
+		}
+		var rep strings.Builder
+		if ok := Report(&rep, want, tally, 10); ok != c.ok {
+			t.Errorf("%s: Report says %v, want %v:\n%s", c.name, ok, c.ok, rep.String())
+		}
+		if _, extra, _ := Diff(want, tally.Got); c.name == "swapped" && len(extra) != 0 {
+			t.Errorf("swapped: the multiset should not see the swap (that is why ids are checked)")
+		}
+		t.Logf("%s: %s", c.name, rep.String())
+	}
+	if _, _, err := ReadServed(strings.NewReader("GET / 200 1 1 1 1\n")); err == nil {
+		t.Error("a log line without request id and client port must be an error for ReadServed")
+	}
+	if _, _, err := ReadServed(strings.NewReader("GET / 200 1 1 1 1 aaaa 1\nGET / 200 1 1 1 1 aaaa 2\n")); err == nil {
+		t.Error("an id logged twice must be an error")
 	}
 }

@@ -26,6 +26,60 @@ type Tally struct {
 	// FirstInvalid describes the first body that failed the JSON check.
 	FirstInvalid string
 	digest       hash.Hash
+
+	// With CheckIDs: each response's X-Request-Id looked up in the server's log. Wrong counts
+	// calls whose request, status or client port are not those the server logged under the id
+	// (a response shown with another request); Unknown ids the server never sent; Repeated ids
+	// printed twice; NoID calls without the header (no response, or the header not kept).
+	ids                                       map[string]Served
+	seen                                      map[string]bool
+	IDChecked, IDWrong, IDUnknown, IDRepeated int
+	NoID                                      int
+	FirstWrongID                              string
+}
+
+// CheckIDs makes Add check every call against the server's log by request id (ReadServed).
+func (t *Tally) CheckIDs(ids map[string]Served) {
+	t.ids, t.seen = ids, make(map[string]bool, len(ids))
+}
+
+// checkID is Add's request-id check.
+func (t *Tally) checkID(c *Call) {
+	var id string
+	ok := false
+	if c.Response != nil {
+		id, ok = c.Response.Header("X-Request-Id")
+	}
+	if !ok {
+		t.NoID++
+		return
+	}
+	t.IDChecked++
+	s, known := t.ids[id]
+	switch {
+	case !known:
+		t.IDUnknown++
+		t.wrongID(fmt.Sprintf("X-Request-Id %s on %s was never sent by the server", id, c.Key()))
+	case t.seen[id]:
+		t.IDRepeated++
+		t.wrongID(fmt.Sprintf("X-Request-Id %s (%s) printed twice", id, c.Key()))
+	case s.Key != c.Key() || s.ClientPort != port(c.Client):
+		t.IDWrong++
+		t.wrongID(fmt.Sprintf("X-Request-Id %s: printed %s from client port %s, but the server answered %s from port %s with it",
+			id, c.Key(), port(c.Client), s.Key, s.ClientPort))
+	}
+	t.seen[id] = true
+}
+
+func (t *Tally) wrongID(why string) {
+	if t.FirstWrongID == "" {
+		t.FirstWrongID = why
+	}
+}
+
+// port is the port of a host:port address ("10.0.0.2:51234", "[fd00::2]:51234").
+func port(addr string) string {
+	return addr[strings.LastIndexByte(addr, ':')+1:]
 }
 
 // NewTally starts an empty tally; see Tally.JSONPaths for jsonPaths.
@@ -39,6 +93,9 @@ func (t *Tally) Add(line []byte, c *Call) error {
 	t.digest.Write([]byte{'\n'})
 	t.Calls++
 	t.Got.Add(c.Key())
+	if t.ids != nil {
+		t.checkID(c)
+	}
 	if c.IsIncomplete() {
 		t.Incomplete++
 	}
@@ -73,8 +130,8 @@ func (t *Tally) invalid(why string) {
 func (t *Tally) Sum() string { return hex.EncodeToString(t.digest.Sum(nil)) }
 
 // Report writes a summary of t against the served calls want, listing at most maxList keys of each
-// kind of difference, and says whether everything matched: same multiset, and every checked body
-// valid JSON.
+// kind of difference, and says whether everything matched: same multiset, every checked body
+// valid JSON, and (with CheckIDs) every request id on the call the server answered with it.
 func Report(w io.Writer, want Set, t *Tally, maxList int) bool {
 	missing, extra, matched := Diff(want, t.Got)
 	fmt.Fprintf(w, "served %d, printed %d (incomplete %d, truncated %d), matched %d (%.2f%%), missing %d, extra %d\n",
@@ -87,7 +144,16 @@ func Report(w io.Writer, want Set, t *Tally, maxList int) bool {
 			fmt.Fprintf(w, "  first invalid: %s\n", t.FirstInvalid)
 		}
 	}
-	return len(missing) == 0 && len(extra) == 0 && t.JSONInvalid == 0
+	idsOK := true
+	if t.ids != nil {
+		fmt.Fprintf(w, "request ids (X-Request-Id against the server's log): %d checked, %d wrong, %d unknown, %d repeated; %d calls without one\n",
+			t.IDChecked, t.IDWrong, t.IDUnknown, t.IDRepeated, t.NoID)
+		if t.FirstWrongID != "" {
+			fmt.Fprintf(w, "  first: %s\n", t.FirstWrongID)
+		}
+		idsOK = t.IDWrong+t.IDUnknown+t.IDRepeated == 0
+	}
+	return len(missing) == 0 && len(extra) == 0 && t.JSONInvalid == 0 && idsOK
 }
 
 func list(w io.Writer, title string, es []Entry, max int) {
