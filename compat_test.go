@@ -336,3 +336,89 @@ func encapVXLAN(t *testing.T, in string, paths map[uint32]string) string {
 	}
 	return out
 }
+
+// Point 4: a request that carries the client's address in X-Real-IP (or any header the
+// database reads request_address from) gets no x-forwarded-for of the proxy's address;
+// one that carries none gets the address seen on the wire.
+func TestClientAddressMessage(t *testing.T) {
+	client := netip.MustParseAddrPort("10.0.0.2:40000")
+	server := netip.MustParseAddrPort("10.0.0.1:80")
+	pcap := writeConvs(t, []testConv{
+		{client, server, "GET /a HTTP/1.1\r\nHost: api.test\r\nX-Real-IP: 198.51.100.7\r\n\r\n", okResp},
+		{netip.AddrPortFrom(client.Addr(), 40001), server, "GET /b HTTP/1.1\r\nHost: api.test\r\nCF-Connecting-IP: 198.51.100.8\r\n\r\n", okResp},
+		{netip.AddrPortFrom(client.Addr(), 40002), server, "GET /c HTTP/1.1\r\nHost: api.test\r\n\r\n", okResp},
+	})
+	col := startCollector(t)
+	col.WantEncoding("")
+	msgs := receive(t, col, map[string]string{"USAGE_LOGGERS_URL": col.URL(), "USAGE_LOGGERS_RULES": "include debug\nskip_compression"}, "-q", "-r", pcap)
+	if len(msgs) != 3 {
+		t.Fatalf("collector got %d messages, want 3", len(msgs))
+	}
+	want := map[string][2]string{ // path: header the database reads last, its value
+		"http://api.test/a": {"request_header:x-real-ip", "198.51.100.7"},
+		"http://api.test/b": {"request_header:cf-connecting-ip", "198.51.100.8"},
+		"http://api.test/c": {"request_header:x-forwarded-for", "10.0.0.2"},
+	}
+	for _, m := range msgs {
+		w := want[one(t, m, "request_url")]
+		if got := details(m, w[0]); len(got) != 1 || got[0] != w[1] {
+			t.Errorf("%s: %s = %q, want %q", one(t, m, "request_url"), w[0], got, w[1])
+		}
+		if w[0] != "request_header:x-forwarded-for" && len(details(m, "request_header:x-forwarded-for")) != 0 {
+			t.Errorf("%s: the proxy's address was added as x-forwarded-for: %v", one(t, m, "request_url"), m)
+		}
+	}
+}
+
+// Point 5: "now" is the time of the response (writeConvs sends the response 4 ms after the
+// SYN, the request 3 ms after it) and "interval" a decimal the database keeps.
+func TestNowIsResponseTime(t *testing.T) {
+	pcap := writeCapture(t, cookieReq, okResp)
+	col := startCollector(t)
+	msgs := receive(t, col, map[string]string{"USAGE_LOGGERS_URL": col.URL()}, "-q", "-r", pcap)
+	if len(msgs) != 1 {
+		t.Fatalf("collector got %d messages, want 1", len(msgs))
+	}
+	synAt := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC).Add(time.Millisecond)
+	if got, want := one(t, msgs[0], "now"), strconv.FormatInt(synAt.Add(3*time.Millisecond).UnixMilli(), 10); got != want {
+		t.Errorf("now %s, want the response's time %s", got, want)
+	}
+	iv := one(t, msgs[0], "interval")
+	if iv != "1.000" || resurfacetest.DatabaseInterval(iv) != 1 {
+		t.Errorf("interval %q (database reads %d), want 1.000", iv, resurfacetest.DatabaseInterval(iv))
+	}
+}
+
+// Point 6: cookies become session_field:NAME details when copy_session_field asks for
+// them (include debug copies all), with lower-case names; never otherwise.
+func TestCookieSessionFields(t *testing.T) {
+	pcap := writeCapture(t, cookieReq, okResp)
+	for _, tc := range []struct {
+		rules string
+		want  map[string]string
+	}{
+		{`include debug`, map[string]string{"session_field:session": "abc123", "session_field:theme": "dark"}},
+		{"include standard\ncopy_session_field /sess.*/", map[string]string{"session_field:session": "abc123"}},
+		{"", nil}, // the default rules copy none
+	} {
+		col := startCollector(t)
+		msgs := receive(t, col, map[string]string{"USAGE_LOGGERS_URL": col.URL(), "USAGE_LOGGERS_RULES": tc.rules}, "-q", "-r", pcap)
+		if len(msgs) != 1 {
+			t.Fatalf("%q: collector got %d messages, want 1", tc.rules, len(msgs))
+		}
+		got := map[string]string{}
+		for _, kv := range msgs[0] {
+			if strings.HasPrefix(kv[0], "session_field:") {
+				got[kv[0]] = kv[1]
+			}
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%q: session fields %v, want %v", tc.rules, got, tc.want)
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("%q: %s = %q, want %q", tc.rules, k, got[k], v)
+			}
+		}
+	}
+}

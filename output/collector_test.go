@@ -113,7 +113,7 @@ func checkMessage(t *testing.T, m [][2]string, id string) {
 		"request_header:host":            "api.example.com",
 		"request_header:x-forwarded-for": "10.1.2.3",
 		"response_header:content-type":   "application/json",
-		"interval":                       "7",
+		"interval":                       "7.000",
 		"agent":                          "sniffer",
 		"version":                        "9.9.9",
 		"host":                           hostName(),

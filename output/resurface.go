@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"sniffer/model"
@@ -45,20 +46,21 @@ func ResurfaceDetails(c *model.Call) [][2]string {
 		add("response_code", strconv.Itoa(c.Response.Status))
 	}
 
-	hasXFF := false
+	hasAddr := false
 	for _, hs := range [][]model.Header{req.Headers, req.Trailers} {
 		for _, h := range hs {
 			key := headerKey(reqKeys, "request_header:", h.Name)
-			if key == "request_header:x-forwarded-for" {
-				hasXFF = true
-			}
+			hasAddr = hasAddr || h.Value != "" && model.IsClientAddressHeader(key[len("request_header:"):])
 			add(key, h.Value)
 		}
 	}
-	// The Resurface server takes the call's address from x-forwarded-for; without a proxy in
-	// front there is none, so the client address we saw on the wire stands in, as the
-	// loggers do with the socket's remote address.
-	if !hasXFF && c.Client.IsValid() {
+	// The Resurface database takes the call's client address (request_address) from the
+	// last client-address header in the message (model.IsClientAddressHeader). Without a
+	// proxy in front there is none, so the address seen on the wire stands in, as logger-go
+	// does with the socket's remote address. When the request carries one (X-Real-IP,
+	// CF-Connecting-IP...), the address on the wire is the proxy's: added, it would become
+	// the stored client.
+	if !hasAddr && c.Client.IsValid() {
 		add("request_header:x-forwarded-for", c.Client.Addr().Unmap().String())
 	}
 
@@ -78,15 +80,20 @@ func ResurfaceDetails(c *model.Call) [][2]string {
 	if c.Response != nil {
 		add("response_body", bodyString(c.Response.Body))
 	}
-	if !c.Start.IsZero() {
-		add("now", strconv.FormatInt(c.Start.UnixMilli(), 10))
-		if c.Response != nil && !c.End.IsZero() {
-			iv := c.End.Sub(c.Start).Milliseconds()
-			if iv < 0 {
-				iv = 0
-			}
-			add("interval", strconv.FormatInt(iv, 10))
-		}
+	// "now" is when the response was complete: the database stores it as
+	// response_time_millis ("the timestamp marking the completion of the response",
+	// resurfaceio/ndjson HttpMessage), logger-java takes System.currentTimeMillis() after the
+	// response, GoReplay's Resurface output the response's timestamp. A call without a
+	// response has its last request byte there.
+	end := c.End
+	if end.IsZero() {
+		end = c.Start
+	}
+	if !end.IsZero() {
+		add("now", strconv.FormatInt(end.UnixMilli(), 10))
+	}
+	if c.Response != nil && !c.Start.IsZero() && !c.End.IsZero() {
+		add("interval", intervalMillis(c.End.Sub(c.Start)))
 	}
 	// The Resurface database keeps details named custom_field:NAME as custom fields
 	// (resurfaceio/ndjson HttpMessage.add: the "custom_" prefix, the name after the
@@ -97,6 +104,18 @@ func ResurfaceDetails(c *model.Call) [][2]string {
 
 // AnomaliesDetail is the detail that carries a call's anomalies, comma-separated.
 const AnomaliesDetail = "custom_field:anomalies"
+
+// intervalMillis formats a call's duration as the database reads "interval": milliseconds
+// as a decimal, "0."-something read as 1, anything else cut to whole milliseconds, and 0
+// read as no interval at all (resurfaceio/ndjson HttpMessage.add). Three decimals keep
+// a sub-millisecond call from coming out as "0" (logger-java sends the double, logger-go
+// at least 1).
+func intervalMillis(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64)
+}
 
 // AppendTrailer adds agent, host and version, as HttpLogger.submitIfPassing does after the rules.
 func AppendTrailer(m [][2]string, agent, version string) [][2]string {

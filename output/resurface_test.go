@@ -57,8 +57,8 @@ func TestResurfaceDetailsExact(t *testing.T) {
 		{"response_header:set-cookie", "b=2"},
 		{"request_body", "qty=3&Note=hello+world%21&bad=%zz"},
 		{"response_body", `{"ok":true}`},
-		{"now", "1764493200123"},
-		{"interval", "42"},
+		{"now", "1764493200165"}, // the response's completion: Start + 42.6 ms, in whole ms
+		{"interval", "42.600"},
 		{"agent", "sniffer"},
 		{"host", hostName()},
 		{"version", "1.2.3"},

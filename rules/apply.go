@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +20,8 @@ import (
 // case a client happened to send.
 //
 // Details named "session_field:NAME" are kept only if a copy_session_field rule matches
-// NAME, as the loggers copy only those fields from the session.
+// NAME, as the loggers copy only those fields from the session; the request's cookies
+// whose names such a rule matches are added as session fields (see addCookieFields).
 //
 // Like slices.DeleteFunc, Apply works in place: out shares details' backing array and
 // values are replaced in it, so the caller must not use details afterwards. No
@@ -37,6 +39,9 @@ func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
 	lowerNames(details)
 	st := &callState{r: r}
 	details = st.filterSessionFields(details)
+	if len(r.copySession) > 0 {
+		details = st.addCookieFields(details)
+	}
 	var scopeBuf [32]uint64
 	var scopes []uint64 // none when no scope is cached (include debug)
 	if len(r.cache.matchers) > 0 {
@@ -111,6 +116,39 @@ func (st *callState) filterSessionFields(details [][2]string) [][2]string {
 	}
 	clear(details[len(out):])
 	return out
+}
+
+// maxCookieFields bounds the session fields taken from one request's cookies.
+const maxCookieFields = 100
+
+// addCookieFields adds a "session_field:NAME" detail for each cookie of the request whose
+// lower-cased NAME a copy_session_field rule matches. On the wire the session is what the
+// cookies carry; logger-go copies them the same way (SendHttpMessage: req.Cookies(), name
+// lower-cased), logger-java copies the servlet session's attributes. They are added before
+// any rule runs, so rules see them (and "include standard" removing the cookie header does
+// not remove them; a rule on session_field:.* does). At most maxCookieFields.
+func (st *callState) addCookieFields(details [][2]string) [][2]string {
+	var cookies []string
+	for _, d := range details {
+		if d[0] == "request_header:cookie" {
+			cookies = append(cookies, d[1])
+		}
+	}
+	if cookies == nil {
+		return details
+	}
+	n := 0
+	for _, c := range (&http.Request{Header: http.Header{"Cookie": cookies}}).Cookies() {
+		name := strings.ToLower(c.Name)
+		if c.Value == "" || !st.copySessionField(name) {
+			continue
+		}
+		if n++; n > maxCookieFields {
+			break
+		}
+		details = append(details, [2]string{sessionPrefix + name, c.Value})
+	}
+	return details
 }
 
 func (st *callState) copySessionField(name string) bool {

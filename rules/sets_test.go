@@ -74,9 +74,10 @@ func TestIncludeDebug(t *testing.T) {
 	for _, d := range wireCall() {
 		want[d[0]] = d[1] // everything kept, session fields included
 	}
+	want["session_field:session"] = "s3cr3t" // copy_session_field /.*/ copies the cookie
 	check(t, "debug", got, want)
-	if len(got) != len(wireCall()) {
-		t.Errorf("debug kept %d of %d details", len(got), len(wireCall()))
+	if len(got) != len(wireCall())+1 {
+		t.Errorf("debug kept %d of %d details and one cookie", len(got), len(wireCall()))
 	}
 }
 

@@ -5,13 +5,15 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"sniffer/model"
 )
 
 // CheckMessage returns what is wrong with one message against the Resurface format sniffer
 // sends: request_method and an absolute request_url (scheme and host, no query string);
 // response_code (when present) a status; now integer epoch milliseconds; interval (when
-// present) integer milliseconds; host, agent and version present; header and param names
-// lower-case; no empty values; request_header:x-forwarded-for present.
+// present) milliseconds the database keeps (see DatabaseInterval); host, agent and version present; header and param names
+// lower-case; no empty values; a client address (x-forwarded-for, X-Real-IP...) present.
 func CheckMessage(m [][2]string) []string {
 	var errs []string
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
@@ -44,12 +46,21 @@ func CheckMessage(m [][2]string) []string {
 				bad("now %q is not epoch milliseconds", value)
 			}
 		case "interval":
-			if n, err := strconv.ParseInt(value, 10, 64); err != nil || n < 0 {
-				bad("interval %q is not milliseconds", value)
+			if f, err := strconv.ParseFloat(value, 64); err != nil || f < 0 || strings.ContainsAny(value, "eE") || DatabaseInterval(value) == 0 {
+				bad("interval %q is not milliseconds the database keeps", value)
 			}
 		}
 	}
-	for _, name := range []string{"request_method", "request_url", "now", "host", "agent", "version", "request_header:x-forwarded-for"} {
+	addr := false // the database's request_address: x-forwarded-for, or the request's own X-Real-IP...
+	for _, kv := range m {
+		if h, ok := strings.CutPrefix(kv[0], "request_header:"); ok && model.IsClientAddressHeader(h) {
+			addr = true
+		}
+	}
+	if !addr {
+		bad("no client address (request_header:x-forwarded-for or another header the database reads it from)")
+	}
+	for _, name := range []string{"request_method", "request_url", "now", "host", "agent", "version"} {
 		if seen[name] == 0 {
 			bad("no %s", name)
 		}
@@ -60,4 +71,18 @@ func CheckMessage(m [][2]string) []string {
 		}
 	}
 	return errs
+}
+
+// DatabaseInterval is the interval_millis the Resurface database stores for an "interval"
+// value, as resurfaceio/ndjson HttpMessage.add reads it: "0."-something is 1, anything
+// else Float.parseFloat cut to a long; 0 means none. -1 for a value it cannot read.
+func DatabaseInterval(value string) int64 {
+	if strings.HasPrefix(value, "0.") {
+		return 1
+	}
+	f, err := strconv.ParseFloat(value, 32)
+	if err != nil {
+		return -1
+	}
+	return int64(float32(f))
 }
