@@ -41,16 +41,16 @@ func isProto(b []byte) bool {
 // lenient reads what clients read although it is malformed. It is used once the
 // direction is known to carry that kind of message; resynchronisation stays strict.
 // Requests: a damaged or missing protocol ("GET / HTTP/1.", "GET /path"). Responses:
-// any line that starts with "HTTP" in any case, as Chromium (HttpResponseHeaders::
+// a line that starts with "HTTP/" in any case and a digit, as Chromium (HttpResponseHeaders::
 // ParseStatusLine) and Firefox (nsHttpResponseHead::ParseStatusLine) both take it: the
 // version is what comes before the first space (HTTP/1.10, HTTP/2.0, http/1.1,
 // HTTP/1.1foobar: the framing stays HTTP/1's), spaces before the code are skipped, a
 // missing code is 200, and a code that is not three digits ("2XX") is reported as 0.
 // What was odd goes to odd.
 func parseStartLine(line []byte, lenient bool, odd *oddities) (startLine, error) {
-	if bytes.HasPrefix(line, []byte("HTTP/")) || lenient && len(line) >= 4 && bytes.EqualFold(line[:4], []byte("HTTP")) {
+	if bytes.HasPrefix(line, []byte("HTTP/")) || lenient && browserVersion(line) {
 		if len(line) < 12 || !isProto(line[:8]) || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
-			if lenient {
+			if lenient && browserVersion(line) {
 				return browserStatusLine(line, odd), nil
 			}
 			return startLine{}, errBadStart
@@ -96,7 +96,15 @@ func parseStartLine(line []byte, lenient bool, odd *oddities) (startLine, error)
 	return sl, nil
 }
 
-// browserStatusLine reads a status line that starts with "HTTP" (any case) but is not
+// browserVersion tells whether line starts with "HTTP/" in any case and a digit. The
+// browsers take any line that starts with "HTTP" as a status line (with HTTP/1.0 for a
+// version they cannot read: "HTTP/A.B", "HTTP\1.1"); those are left out here, since a
+// line of body text that starts with "HTTP" must not become a response.
+func browserVersion(line []byte) bool {
+	return len(line) > 5 && bytes.EqualFold(line[:5], []byte("HTTP/")) && '0' <= line[5] && line[5] <= '9'
+}
+
+// browserStatusLine reads a status line that starts with "HTTP/" and a digit but is not
 // HTTP/1.x SP 3DIGIT, the way both Chromium and Firefox read it.
 func browserStatusLine(line []byte, odd *oddities) startLine {
 	proto, rest := line, []byte(nil)

@@ -29,31 +29,39 @@ const hello = "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n" // chunked "hello world"
 func runEvasions(t *testing.T, cases []evasion) {
 	t.Helper()
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := defaultConv().handshake()
-			c.req(get("/"))
-			c.resp(tc.resp)
-			c.close()
-			r := c.run(t)
-			if len(r.calls) != 1 {
-				t.Fatalf("%d calls, want 1: %v", len(r.calls), summaries(r.calls))
-			}
-			call := r.calls[0]
-			if call.Incomplete != "" || call.Response == nil {
-				t.Fatalf("call incomplete (%q): %s", call.Incomplete, summary(call))
-			}
-			if call.Response.Status != tc.status || string(call.Response.Body) != tc.body {
-				t.Errorf("status %d body %q, want %d %q", call.Response.Status, call.Response.Body, tc.status, tc.body)
-			}
-			var want []string
-			for _, a := range tc.odd {
-				want = append(want, "response:"+a)
-			}
-			if !sameSet(call.Anomalies, want) {
-				t.Errorf("anomalies %q, want %q", call.Anomalies, want)
-			}
-		})
+		for _, mss := range []int{1460, 3} { // the reading must not depend on where segments end
+			runEvasion(t, tc, mss)
+		}
 	}
+}
+
+func runEvasion(t *testing.T, tc evasion, mss int) {
+	t.Helper()
+	t.Run(fmt.Sprintf("%s/mss=%d", tc.name, mss), func(t *testing.T) {
+		c := defaultConv().handshake()
+		c.mss = mss
+		c.req(get("/"))
+		c.resp(tc.resp)
+		c.close()
+		r := c.run(t)
+		if len(r.calls) != 1 {
+			t.Fatalf("%d calls, want 1: %v", len(r.calls), summaries(r.calls))
+		}
+		call := r.calls[0]
+		if call.Incomplete != "" || call.Response == nil {
+			t.Fatalf("call incomplete (%q): %s", call.Incomplete, summary(call))
+		}
+		if call.Response.Status != tc.status || string(call.Response.Body) != tc.body {
+			t.Errorf("status %d body %q, want %d %q", call.Response.Status, call.Response.Body, tc.status, tc.body)
+		}
+		var want []string
+		for _, a := range tc.odd {
+			want = append(want, "response:"+a)
+		}
+		if !sameSet(call.Anomalies, want) {
+			t.Errorf("anomalies %q, want %q", call.Anomalies, want)
+		}
+	})
 }
 
 func sameSet(a, b []string) bool {
@@ -256,5 +264,15 @@ func TestKeepAliveAfterAnomalies(t *testing.T) {
 	r.want(t, `GET http://api.test/1 -> 200 req="" resp="hello"`, `GET http://api.test/2 -> 200 req="" resp="ab"`, `GET http://api.test/3 -> 200 req="" resp="three"`)
 	if !strings.Contains(fmt.Sprint(r.calls[0].Anomalies), model.ChunkSize0x) {
 		t.Errorf("anomalies %q", r.calls[0].Anomalies)
+	}
+}
+
+// TestNotStatusLines: lines browsers would take for status lines but that are left out
+// here, so that body text starting with "HTTP" never becomes a response.
+func TestNotStatusLines(t *testing.T) {
+	for _, line := range []string{"HTTP is great", "HTTPS/1.1 200 OK", "HTTP/A.B 200 ok", "HTTP\\1.1 200 ok", "HTTP/ 200", "HTTP", "ICY 200 OK"} {
+		if sl, err := parseStartLine([]byte(line), true, nil); err == nil && !sl.request {
+			t.Errorf("%q read as a status line: %+v", line, sl)
+		}
 	}
 }
