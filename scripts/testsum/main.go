@@ -238,11 +238,11 @@ func reportSkips(w io.Writer, skipsFile, allowFile string) int {
 		return skips[i].Test < skips[j].Test
 	})
 	bad := 0
-	fmt.Fprintf(w, "\nskipped tests: %d", len(skips))
-	if allowFile != "" {
-		fmt.Fprintf(w, " (allowed by %s: a package, a test pattern and why, a line)", allowFile)
+	if len(skips) == 0 {
+		fmt.Fprintln(w, "\nskipped tests: none")
+		return 0
 	}
-	fmt.Fprintln(w, ":")
+	fmt.Fprintf(w, "\nskipped tests: %d, each with why it skipped and whether %s allows it:\n", len(skips), allowFile)
 	for _, s := range skips {
 		verdict := "NOT ALLOWED"
 		for _, a := range list {
