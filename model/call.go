@@ -69,6 +69,11 @@ type Call struct {
 	// Anomalies lists what was odd about the call's messages, each once, as
 	// "request:NAME" or "response:NAME" with the names of anomaly.go, in the order found.
 	Anomalies []string
+	// Mirrored is set on a request a proxy mirrored to sniffer's listener (SNIFFER_MIRROR_LISTEN)
+	// rather than one captured: it has no response by design (Response is nil and Incomplete
+	// empty), Start and End are when it arrived, Client and URL are what the proxy forwarded
+	// (X-Forwarded-For, Forwarded, Host), and Server is unknown (invalid).
+	Mirrored bool
 }
 
 // Duration is the time from the first request byte to the last response byte.
