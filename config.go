@@ -34,7 +34,7 @@ type Config struct {
 	MaxStreams     int           `envconfig:"SNIFFER_MAX_STREAMS" default:"100000" flag:"max-streams" desc:"connections tracked at once; more are counted and ignored"`
 	MaxHeadBytes   int64         `envconfig:"SNIFFER_MAX_HEAD_BYTES" default:"67108864" flag:"max-head-bytes" desc:"bytes of unfinished heads held over all connections (slowloris bound); past it heads are given up and counted"`
 	MaxPending     int           `envconfig:"SNIFFER_MAX_PENDING" default:"256" flag:"max-pending" desc:"requests waiting for responses per connection"`
-	Engine         string        `envconfig:"SNIFFER_ENGINE" default:"libpcap" flag:"engine" desc:"libpcap; afpacket (Linux AF_PACKET TPACKET_V3 rings, less CPU, fanout); mirror (or vxlan, network-sniffer's name): decapsulate VXLAN-mirrored traffic (UDP, SNIFFER_MIRROR_VXLANPORT) in user space; afpacket+mirror: both"`
+	Engine         string        `envconfig:"SNIFFER_ENGINE" default:"libpcap" flag:"engine" desc:"libpcap; afpacket (Linux AF_PACKET TPACKET_V3 rings, less CPU, fanout); mirror (or vxlan, network-sniffer's name): decapsulate VXLAN-mirrored traffic (UDP, SNIFFER_MIRROR_VXLANPORT) in user space; afpacket+mirror: both; none: no packet capture, only SNIFFER_MIRROR_LISTEN"`
 	MirrorPort     int           `envconfig:"SNIFFER_MIRROR_VXLANPORT" default:"4789" flag:"mirror-port" desc:"UDP port of mirrored VXLAN traffic (mirror engine)"`
 	MirrorVNIs     string        `envconfig:"SNIFFER_MIRROR_VNIS" flag:"mirror-vnis" desc:"VNIs to decapsulate, comma list; empty for all; -N excludes N (mirror engine)"`
 	VXLANCreate    bool          `envconfig:"VXLAN_CREATE" flag:"vxlan-create" desc:"create VPC_MIRROR_DEVICE as a VXLAN device via netlink if it does not exist (deleted again on exit)"`
@@ -43,6 +43,10 @@ type Config struct {
 	VXLANParent    string        `envconfig:"VXLAN_PARENT" flag:"vxlan-parent" desc:"underlay device of the VXLAN device to create"`
 	VXLANLocal     string        `envconfig:"VXLAN_LOCAL" flag:"vxlan-local" desc:"local tunnel address of the VXLAN device to create (optional)"`
 	VXLANRemote    string        `envconfig:"VXLAN_REMOTE" flag:"vxlan-remote" desc:"remote tunnel address of the VXLAN device to create (optional)"`
+	MirrorListen   string        `envconfig:"SNIFFER_MIRROR_LISTEN" flag:"mirror-listen" desc:"receive requests that proxies mirror (NGINX mirror, Envoy/Istio request mirroring, Traefik mirroring) on this host:port, e.g. :8445; each is a call without response, marked mirrored; unset: off"`
+	MirrorConns    int           `envconfig:"SNIFFER_MIRROR_MAX_CONNS" default:"256" flag:"mirror-max-conns" desc:"proxy mirror connections served at once; more are answered 503 and counted"`
+	MirrorHeader   int           `envconfig:"SNIFFER_MIRROR_MAX_HEADER_BYTES" default:"65536" flag:"mirror-max-header-bytes" desc:"largest mirrored request line and headers; longer heads are answered 431 and counted"`
+	MirrorTimeout  time.Duration `envconfig:"SNIFFER_MIRROR_READ_TIMEOUT" default:"30s" flag:"mirror-read-timeout" desc:"time to receive one mirrored request whole; slower senders are answered 408 and counted (idle keep-alive connections close after SNIFFER_IDLE_TIMEOUT)"`
 	URL            string        `envconfig:"USAGE_LOGGERS_URL" flag:"url" desc:"Resurface capture URL calls are posted to, e.g. http://localhost:7701/message; unset: NDJSON on standard output"`
 	Rules          string        `envconfig:"USAGE_LOGGERS_RULES" flag:"rules" desc:"logging rules (text, one a line, or file://PATH); unset: include default (credentials and personal data masked)"`
 	Disable        bool          `envconfig:"USAGE_LOGGERS_DISABLE" flag:"disable" desc:"do not post to USAGE_LOGGERS_URL"`
@@ -146,6 +150,12 @@ func loadConfig(args []string, stderr io.Writer) (*Config, error) {
 		return nil, fmt.Errorf("SNIFFER_IDLE_TIMEOUT/-idle-timeout must be a positive duration such as 2m, not %s", c.IdleTimeout)
 	case c.GapTimeout <= 0:
 		return nil, fmt.Errorf("SNIFFER_GAP_TIMEOUT/-gap-timeout must be a positive duration such as 5s, not %s", c.GapTimeout)
+	case c.MirrorConns <= 0 || c.MirrorHeader < 1024:
+		return nil, fmt.Errorf("SNIFFER_MIRROR_MAX_CONNS must be positive and SNIFFER_MIRROR_MAX_HEADER_BYTES at least 1024, not %d and %d", c.MirrorConns, c.MirrorHeader)
+	case c.MirrorTimeout <= 0:
+		return nil, fmt.Errorf("SNIFFER_MIRROR_READ_TIMEOUT/-mirror-read-timeout must be a positive duration such as 30s, not %s", c.MirrorTimeout)
+	case c.Engine == "none" && c.MirrorListen == "":
+		return nil, fmt.Errorf("SNIFFER_ENGINE=none captures nothing: set SNIFFER_MIRROR_LISTEN (e.g. :8445) to receive proxy mirrors, or choose a capture engine")
 	case c.FlushTimeout <= 0:
 		return nil, fmt.Errorf("SNIFFER_FLUSH_TIMEOUT/-flush-timeout must be a positive duration such as 10s, not %s", c.FlushTimeout)
 	}

@@ -71,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	engine := "libpcap" // what reads packets; mirror decapsulates on top of either
 	switch cfg.Engine {
 	case "libpcap", "pcap", "":
+	case "none": // no packets: the proxy mirror listener alone (loadConfig made sure it is set)
 	case "afpacket":
 		engine = "afpacket"
 	case "mirror", "vxlan", "afpacket+mirror":
@@ -92,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"run sniffer in the node's network namespace (hostNetwork: true) with APP_PORTS set to the pods' ports, as deploy/daemonset.yaml does, and leave SNIFFER_ENGINE unset")
 		return 2
 	default:
-		fmt.Fprintf(stderr, "sniffer: SNIFFER_ENGINE/-engine %q: want libpcap, afpacket, mirror (or vxlan) or afpacket+mirror\n", cfg.Engine)
+		fmt.Fprintf(stderr, "sniffer: SNIFFER_ENGINE/-engine %q: want libpcap, afpacket, mirror (or vxlan), afpacket+mirror or none\n", cfg.Engine)
 		return 2
 	}
 	switch {
@@ -137,20 +138,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	src, err := capture.Open(capture.Config{File: cfg.File, Device: cfg.Device, Filter: filter, Promisc: cfg.Promisc, BufferSize: cfg.PcapBuffer, Immediate: cfg.Immediate,
-		Engine: engine, FanoutGroup: cfg.AFFanout, BlockSize: cfg.AFBlockSize, NumBlocks: cfg.AFBlocks})
-	if err != nil {
-		fmt.Fprintln(stderr, "sniffer:", err)
-		return 1
+	var src *capture.Source // nil with SNIFFER_ENGINE=none
+	live := true
+	if cfg.Engine != "none" {
+		src, err = capture.Open(capture.Config{File: cfg.File, Device: cfg.Device, Filter: filter, Promisc: cfg.Promisc, BufferSize: cfg.PcapBuffer, Immediate: cfg.Immediate,
+			Engine: engine, FanoutGroup: cfg.AFFanout, BlockSize: cfg.AFBlockSize, NumBlocks: cfg.AFBlocks})
+		if err != nil {
+			fmt.Fprintln(stderr, "sniffer:", err)
+			if cfg.MirrorListen != "" {
+				fmt.Fprintln(stderr, "sniffer: to receive proxy mirrors without capturing packets, set SNIFFER_ENGINE=none")
+			}
+			return 1
+		}
+		defer src.Close()
+		obs.Capture = src
+		live = src.Live()
 	}
-	defer src.Close()
-	obs.Capture = src
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	calls := make(chan *model.Call, 128) // small: a queued call holds its bodies
-	if !src.Live() && poster != nil {
+	if !live && poster != nil {
 		poster.WaitForRoom(ctx, cfg.FlushTimeout) // a file waits for the collector instead of dropping calls
 	}
 	delivered := make(chan struct{})
@@ -164,13 +173,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg.MaxHeadBytes = cfg.MaxHeadBytes
 	emit := func(c *model.Call) { calls <- c }
 	var asm reassembler
-	if n := workers(cfg, src.Live()); n > 1 {
+	if n := workers(cfg, live); n > 1 {
 		asm = reassembly.NewParallel(rcfg, n, emit)
 	} else {
 		asm = reassembly.New(rcfg, emit)
 	}
 	p := &packets{dec: dec, asm: asm}
 	obs.Reassembly = asm.Stats()
+	mirror, stopMirror, err := startProxyMirror(cfg, calls, logger, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "sniffer:", err)
+		return 2
+	}
+	if mirror != nil {
+		obs.ProxyMirror = mirror.Stats()
+	}
 	stopObs, err := observe.Serve(cfg.MetricsAddr, obs, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer:", err)
@@ -178,7 +195,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer stopObs()
 
-	if !cfg.Quiet {
+	if !cfg.Quiet && src != nil {
 		what := "reading " + cfg.File
 		if src.Live() {
 			what = fmt.Sprintf("capturing on %v", src.Names())
@@ -186,11 +203,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sniffer %s: %s, filter %q\n", version, what, filter)
 	}
 	stopProgress := func() {}
-	if !cfg.Quiet && !src.Live() && stderrIsTerminal() {
+	if !cfg.Quiet && !live && stderrIsTerminal() {
 		stopProgress = observe.Progress(stderr, obs)
 	}
 	start := time.Now()
-	runErr := src.Run(ctx, p)
+	var runErr error
+	if src != nil {
+		runErr = src.Run(ctx, p)
+	} else {
+		<-ctx.Done()
+	}
+	mirrorDropped := stopMirror() // before close(calls): the listener sends on it
 	asm.Close()
 	close(calls)
 	<-delivered
@@ -199,7 +222,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		observe.Summary(stderr, obs, time.Since(start))
 	}
 	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.FlushTimeout)
-	lost := dl.Close(flushCtx, observe.SinkReport(stderr, cfg.Quiet)).Undelivered()
+	lost := dl.Close(flushCtx, observe.SinkReport(stderr, cfg.Quiet)).Undelivered() + mirrorDropped
 	cancel()
 	observe.RulesReport(stderr, dl.Filtered(), dl.RuleFailures(), cfg.Quiet)
 	switch {

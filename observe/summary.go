@@ -42,6 +42,11 @@ func Summary(w io.Writer, src Sources, took time.Duration) {
 	if src.VXLAN != nil {
 		fmt.Fprintf(w, "sniffer:   %s\n", src.VXLAN.Stats())
 	}
+	if src.ProxyMirror != nil {
+		fmt.Fprintf(w, "sniffer: proxy mirror: %d calls (%d dropped, %d bodies truncated), %d connections (%d refused over the limit); requests refused: %d malformed, %d heads too large, %d timed out, %d cut\n",
+			v.get(fMirrorCalls, ""), v.get(fMirrorDropped, ""), v.get(fMirrorTruncated, ""), v.get(fMirrorConns, ""), v.get(fMirrorConnsRefused, ""),
+			v.get(fMirrorRefused, "malformed"), v.get(fMirrorRefused, "head_too_large"), v.get(fMirrorRefused, "timeout"), v.get(fMirrorRefused, "cut"))
+	}
 	if _, live := v[fPcapReceived]; live {
 		fmt.Fprintf(w, "sniffer:   pcap: %d received, %d dropped by the kernel, %d dropped by the interface\n",
 			v.get(fPcapReceived, ""), v.get(fPacketsDropped, "kernel"), v.get(fPacketsDropped, "interface"))

@@ -8,6 +8,7 @@ import (
 
 	"sniffer/capture"
 	"sniffer/output"
+	"sniffer/proxymirror"
 	"sniffer/reassembly"
 	"sniffer/vxlan"
 )
@@ -42,6 +43,8 @@ type Sources struct {
 	VXLAN      Decapsulation // mirror engine only
 	Delivery   Delivery
 	Anomalies  Anomalies
+	// ProxyMirror is the proxy mirror listener's account (SNIFFER_MIRROR_LISTEN only).
+	ProxyMirror *proxymirror.Stats
 }
 
 // family is one metric: its name (after sniffer_), help, label name and kind.
@@ -91,7 +94,19 @@ var (
 	fSinkPostFailures = &family{name: "sink_post_failures_total", help: "Requests to the collector not answered 2xx (network errors included); they are retried."}
 )
 
+// The proxy mirror listener's families (SNIFFER_MIRROR_LISTEN).
+var (
+	fMirrorConns        = &family{name: "mirror_connections_total", help: "Connections the proxy mirror listener accepted."}
+	fMirrorConnsOpen    = &family{name: "mirror_connections_open", gauge: true, help: "Proxy mirror connections open now."}
+	fMirrorConnsRefused = &family{name: "mirror_connections_refused_total", help: "Proxy mirror connections over SNIFFER_MIRROR_MAX_CONNS, answered 503 and closed."}
+	fMirrorCalls        = &family{name: "mirror_calls_total", help: "Mirrored requests received whole and handed on as calls (without response)."}
+	fMirrorDropped      = &family{name: "mirror_calls_dropped_total", help: "Of those, calls dropped because the pipeline had no room for a second (a sink stalled), or sniffer was stopping."}
+	fMirrorTruncated    = &family{name: "mirror_bodies_truncated_total", help: "Mirrored request bodies cut at USAGE_LOGGERS_BODY_LIMIT (kept, marked truncated)."}
+	fMirrorRefused      = &family{name: "mirror_requests_refused_total", label: "reason", help: "Mirrored requests refused, by reason: malformed (answered 400), head_too_large (SNIFFER_MIRROR_MAX_HEADER_BYTES, 431), timeout (SNIFFER_MIRROR_READ_TIMEOUT, 408), cut (the connection ended inside the request)."}
+)
+
 var families = []*family{
+	fMirrorConns, fMirrorConnsOpen, fMirrorConnsRefused, fMirrorCalls, fMirrorDropped, fMirrorTruncated, fMirrorRefused,
 	fPackets, fBytes, fSegments, fPcapReceived, fPacketsDropped,
 	fStreams, fStreamsOpen, fStreamsRefused, fCalls, fIncomplete, fIncompleteOut,
 	fGaps, fParseErrors, fOrphans, fSkippedBytes, fTruncatedBody, fTunnels, fAnomalies,
@@ -167,6 +182,18 @@ func (s Sources) read() []sample {
 		for _, a := range names {
 			add(fAnomalies, a, counts[a])
 		}
+	}
+	if m := s.ProxyMirror; m != nil {
+		add(fMirrorConns, "", m.Conns.Load())
+		add(fMirrorConnsOpen, "", m.ConnsOpen.Load())
+		add(fMirrorConnsRefused, "", m.ConnsRefused.Load())
+		add(fMirrorCalls, "", m.Calls.Load())
+		add(fMirrorDropped, "", m.Dropped.Load())
+		add(fMirrorTruncated, "", m.Truncated.Load())
+		add(fMirrorRefused, "malformed", m.Malformed.Load())
+		add(fMirrorRefused, "head_too_large", m.HeadTooLarge.Load())
+		add(fMirrorRefused, "timeout", m.Timeouts.Load())
+		add(fMirrorRefused, "cut", m.Cut.Load())
 	}
 	if s.Delivery != nil {
 		sum := s.Delivery.Stats()

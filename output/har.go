@@ -198,6 +198,7 @@ type harEntry struct {
 	Comment         string      `json:"comment,omitempty"`
 	VNI             *int        `json:"_vni,omitempty"`
 	Anomalies       []string    `json:"_anomalies,omitempty"` // custom field (HAR 1.2 allows "_" names)
+	Mirrored        bool        `json:"_mirrored,omitempty"`  // a proxy mirrored the request: no response by design
 }
 
 func harEntryOf(c *model.Call) *harEntry {
@@ -221,6 +222,12 @@ func harEntryOf(c *model.Call) *harEntry {
 	if c.VNI >= 0 {
 		v := c.VNI
 		e.VNI = &v
+	}
+	if c.Mirrored {
+		e.Mirrored = true
+		if e.Comment == "" {
+			e.Comment = "mirrored by a proxy: no response"
+		}
 	}
 	r := &c.Request
 	e.Request = harRequest{

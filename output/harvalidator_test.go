@@ -2,6 +2,7 @@ package output
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +41,9 @@ func TestHARPassesHarValidator(t *testing.T) {
 	half := testCall(99)
 	half.Response, half.Incomplete = nil, "no response"
 	s.Write(half)
+	mirrored := testCall(101)
+	mirrored.Response, mirrored.Mirrored, mirrored.Server = nil, true, netip.AddrPort{}
+	s.Write(mirrored)
 	bin := testCall(100)
 	bin.Response.Body = []byte{0xff, 0xfe, 0, 1}
 	s.Write(bin)
@@ -52,7 +56,7 @@ func TestHARPassesHarValidator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("har-validator: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "23 entries") {
+	if !strings.Contains(string(out), "24 entries") {
 		t.Errorf("har-validator output: %s", out)
 	}
 }

@@ -20,7 +20,8 @@ import (
 // {status, reason, proto, headers, trailers, body, body_size}, interim (1xx statuses),
 // incomplete (the reason, when the call is not complete), anomalies (what was odd about
 // the messages, read all the same: "request:NAME" or "response:NAME", see
-// model/anomaly.go). Headers are [name, value]
+// model/anomaly.go), mirrored (true for a request a proxy mirrored to SNIFFER_MIRROR_LISTEN:
+// no response by design, no server address). Headers are [name, value]
 // pairs in wire order. A body that is not valid UTF-8 is base64 with
 // "body_encoding":"base64"; "truncated":true marks a body cut at the body limit.
 func EncodeNDJSON(dst []byte, c *model.Call) []byte {
@@ -77,6 +78,9 @@ func EncodeNDJSON(dst []byte, c *model.Call) []byte {
 			dst = appendString(dst, a)
 		}
 		dst = append(dst, ']')
+	}
+	if c.Mirrored {
+		dst = append(dst, `,"mirrored":true`...)
 	}
 	return append(dst, "}\n"...)
 }

@@ -99,6 +99,12 @@ func ResurfaceDetails(c *model.Call) [][2]string {
 	// (resurfaceio/ndjson HttpMessage.add: the "custom_" prefix, the name after the
 	// colon); rules can match this one like any other detail.
 	add(AnomaliesDetail, strings.Join(c.Anomalies, ","))
+	if c.Mirrored {
+		// A mirrored request has no response: the message goes without response_code, which
+		// Resurface's message reader takes as absent (NULL) like every other detail, and this
+		// custom field (the reader's custom_ details, v3) says why.
+		add("custom_field:mirrored", "true")
+	}
 	return m
 }
 

@@ -14,7 +14,8 @@ import (
 //
 //   - client: the first address in Forwarded's for= (RFC 7239), else the first in
 //     X-Forwarded-For, else X-Real-IP; entries that are not addresses ("unknown", "_hidden",
-//     names) are passed over. Invalid when none names one.
+//     names) are passed over. Invalid when none names one (the listener then takes the
+//     address of the connection).
 //   - host: Forwarded's host=, else X-Forwarded-Host, else Host. Envoy (and so Istio) sends a
 //     shadowed request's Host with "-shadow" appended to the name ("api.example.com-shadow:8080"):
 //     shadowHost takes it off.

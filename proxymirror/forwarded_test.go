@@ -7,14 +7,16 @@ import (
 	"sniffer/model"
 )
 
-func TestOrigin(t *testing.T) {
-	h := func(kv ...string) []model.Header {
-		var hs []model.Header
-		for i := 0; i < len(kv); i += 2 {
-			hs = append(hs, model.Header{Name: kv[i], Value: kv[i+1]})
-		}
-		return hs
+// h makes headers of name, value pairs.
+func h(kv ...string) []model.Header {
+	var hs []model.Header
+	for i := 0; i < len(kv); i += 2 {
+		hs = append(hs, model.Header{Name: kv[i], Value: kv[i+1]})
 	}
+	return hs
+}
+
+func TestOrigin(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
 		hs             []model.Header
@@ -75,8 +77,8 @@ func TestCallURL(t *testing.T) {
 func TestParseHeaders(t *testing.T) {
 	raw := "Host: a.example\r\nX-Custom-CASE:  v1 \r\ncontent-type:application/json\r\nX-Folded: one\r\n two\r\n\tthree\r\nno colon line\r\n: empty name\r\nEmpty:\r\nX-Lf: lf\n\r\n"
 	got := parseHeaders([]byte(raw))
-	want := []model.Header{{"Host", "a.example"}, {"X-Custom-CASE", "v1"}, {"content-type", "application/json"},
-		{"X-Folded", "one two three"}, {"Empty", ""}, {"X-Lf", "lf"}}
+	want := h("Host", "a.example", "X-Custom-CASE", "v1", "content-type", "application/json",
+		"X-Folded", "one two three", "Empty", "", "X-Lf", "lf")
 	if len(got) != len(want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
@@ -118,7 +120,7 @@ func FuzzOrigin(f *testing.F) {
 	f.Add(`for="[2001:db8::1]:80";proto=https;host=x`, "1.2.3.4, 5.6.7.8", "9.9.9.9", "h-shadow:1")
 	f.Add(`for="\"quoted,comma\"", for=1.1.1.1`, "[::1]:_x", "", "")
 	f.Fuzz(func(t *testing.T, fwd, xff, xrip, host string) {
-		o := originOf([]model.Header{{"Forwarded", fwd}, {"X-Forwarded-For", xff}, {"X-Real-IP", xrip}, {"Host", host}})
+		o := originOf(h("Forwarded", fwd, "X-Forwarded-For", xff, "X-Real-IP", xrip, "Host", host))
 		if o.scheme != "http" && o.scheme != "https" {
 			t.Fatalf("scheme %q", o.scheme)
 		}

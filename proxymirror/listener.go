@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -207,6 +208,14 @@ func (l *Listener) handle(ctx *fasthttp.RequestCtx) {
 
 	o := originOf(c.Request.Headers)
 	c.Client = o.client
+	if !c.Client.IsValid() {
+		// No forwarding header: the sender itself. That is the proxy, or for a mesh sidecar
+		// that mirrors its own pod's outbound calls, the pod the call came from.
+		if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+			ap := a.AddrPort()
+			c.Client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		}
+	}
 	for i := range c.Request.Headers {
 		if h := &c.Request.Headers[i]; equalFold(h.Name, "Host") {
 			h.Value = shadowHost(h.Value)
@@ -360,4 +369,25 @@ type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug("proxy mirror: " + fmt.Sprintf(format, args...))
+}
+
+// Channel returns an emit function for Listen that sends calls on ch, waiting at most wait for
+// room: the pipeline is slower than the proxy only while a sink stalls, and then a mirrored call
+// is dropped and counted rather than kept waiting in memory, or the proxy kept waiting.
+func Channel(ch chan<- *model.Call, wait time.Duration) func(*model.Call) bool {
+	return func(c *model.Call) bool {
+		select {
+		case ch <- c:
+			return true
+		default:
+		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case ch <- c:
+			return true
+		case <-t.C:
+			return false
+		}
+	}
 }

@@ -112,8 +112,8 @@ func TestMirroredCall(t *testing.T) {
 	if c.Client.String() != "203.0.113.5:0" || c.Server.IsValid() {
 		t.Errorf("client %v server %v", c.Client, c.Server)
 	}
-	want := []model.Header{{"Host", "api.example.com:8080"}, {"X-Forwarded-For", "203.0.113.5, 10.0.0.1"}, {"X-Forwarded-Proto", "https"},
-		{"content-type", "application/json"}, {"X-Trace-ID", "abc"}, {"Content-Length", "11"}}
+	want := h("Host", "api.example.com:8080", "X-Forwarded-For", "203.0.113.5, 10.0.0.1", "X-Forwarded-Proto", "https",
+		"content-type", "application/json", "X-Trace-ID", "abc", "Content-Length", "11")
 	if fmt.Sprint(c.Request.Headers) != fmt.Sprint(want) {
 		t.Errorf("headers\n%q\nwant\n%q", c.Request.Headers, want)
 	}
@@ -367,5 +367,17 @@ func TestHTTP2Refused(t *testing.T) {
 	case call := <-calls:
 		t.Errorf("HTTP/2 handed on as %s %s", call.Request.Method, call.Request.Target)
 	default:
+	}
+}
+
+// TestClientFallback: without a forwarding header the client is the sender's address.
+func TestClientFallback(t *testing.T) {
+	l, calls := start(t, Config{})
+	c := dial(t, l)
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+	readResponse(t, c)
+	call := next(t, calls)
+	if call.Client.String() != c.LocalAddr().String() {
+		t.Errorf("client %v, want the sender %v", call.Client, c.LocalAddr())
 	}
 }
