@@ -5,6 +5,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"sniffer/ipfrag"
 )
 
 // SegmentFunc receives one decoded TCP segment. tcp and its payload are only valid
@@ -25,8 +27,9 @@ type DecodeStats struct {
 	TCP       atomic.Int64 // TCP segments passed on
 	NotTCP    atomic.Int64 // packets that are not TCP, or TCP on none of the wanted ports (inside VXLAN, or with Ports)
 	Undecoded atomic.Int64 // packets no decoder could read down to TCP
-	Fragments atomic.Int64 // IP fragments (TCP over fragmented IP is not reassembled)
+	Fragments atomic.Int64 // IP fragments held for reassembly or dropped; a datagram they complete is counted by what it holds
 	Truncated atomic.Int64 // packets cut by the snap length (the stream sees a gap)
+	Frag      ipfrag.Stats // IPv4/IPv6 reassembly, outer and inner
 }
 
 // Decoder turns link-layer frames into TCP segments. It uses gopacket's
@@ -44,18 +47,23 @@ type Decoder struct {
 	// (SNIFFER_NOFILTER, as network-sniffer's GoReplay still filters its --input-raw ports).
 	Ports PortSet
 	Stats DecodeStats
+	// FragLimits bounds IP reassembly (zero fields: ipfrag.DefaultLimits); set it before
+	// the first Decode.
+	FragLimits ipfrag.Limits
 
-	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
-	decoded []gopacket.LayerType
-	eth     layers.Ethernet
-	dot1q   layers.Dot1Q
-	sll     layers.LinuxSLL
-	sll2    layers.LinuxSLL2
-	loop    layers.Loopback
-	ip4     layers.IPv4
-	ip6     layers.IPv6
-	tcp     layers.TCP
-	udp     layers.UDP
+	frag      *ipfrag.Defragmenter
+	fragDepth int // reassembled datagrams being decoded: an outer and an inner at most
+	parsers   map[gopacket.LayerType]*gopacket.DecodingLayerParser
+	decoded   []gopacket.LayerType
+	eth       layers.Ethernet
+	dot1q     layers.Dot1Q
+	sll       layers.LinuxSLL
+	sll2      layers.LinuxSLL2
+	loop      layers.Loopback
+	ip4       layers.IPv4
+	ip6       layers.IPv6
+	tcp       layers.TCP
+	udp       layers.UDP
 }
 
 // NewDecoder returns a decoder ready for any link type.
@@ -84,18 +92,20 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 	if ci.CaptureLength < ci.Length {
 		d.Stats.Truncated.Add(1)
 	}
-	d.decode(data, ci, lt, -1, fn)
+	d.decode(data, ci, lt, -1, -1, fn)
 }
 
-func (d *Decoder) decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, vni int, fn SegmentFunc) {
+// decode decodes one frame; vni is the tunnel's network identifier (-1 outside one) and
+// ctx keeps IP fragments of different tunnels apart (-1 outside one).
+func (d *Decoder) decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, vni int, ctx int64, fn SegmentFunc) {
 	first, ok := firstLayer(lt, data)
 	if !ok {
-		d.slow(data, ci, lt.LayerType(), vni, fn)
+		d.slow(data, ci, lt.LayerType(), vni, ctx, fn)
 		return
 	}
 	err := d.parser(first).DecodeLayers(data, &d.decoded)
 	if err != nil || len(d.decoded) == 0 {
-		d.slow(data, ci, first, vni, fn)
+		d.slow(data, ci, first, vni, ctx, fn)
 		return
 	}
 	var netFlow gopacket.Flow
@@ -103,11 +113,14 @@ func (d *Decoder) decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 		switch t {
 		case layers.LayerTypeIPv4:
 			if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
-				d.Stats.Fragments.Add(1)
+				d.fragment(data, d.ip4.Contents, false, ci, vni, ctx, fn)
 				return
 			}
 			netFlow = d.ip4.NetworkFlow()
 		case layers.LayerTypeIPv6:
+			if nh := d.ip6.NextHeader; nh != layers.IPProtocolTCP && nh != layers.IPProtocolUDP && d.fragment(data, d.ip6.Contents, true, ci, vni, ctx, fn) {
+				return
+			}
 			netFlow = d.ip6.NetworkFlow()
 		case layers.LayerTypeTCP:
 			d.emit(netFlow, &d.tcp, ci, vni, fn)
@@ -126,7 +139,43 @@ func (d *Decoder) decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 			return
 		}
 	}
-	d.slow(data, ci, first, vni, fn)
+	d.slow(data, ci, first, vni, ctx, fn)
+}
+
+// fragment hands the IP packet whose header ipHeader (a slice of data) starts to the
+// defragmenter. It returns false for an IPv6 packet without a fragment header, which the
+// caller decodes on; else the packet is taken: held or dropped (counted as a fragment),
+// or, when it completed a datagram, the datagram is decoded in its place.
+func (d *Decoder) fragment(data, ipHeader []byte, v6 bool, ci gopacket.CaptureInfo, vni int, ctx int64, fn SegmentFunc) bool {
+	at := offsetIn(data, ipHeader)
+	if at < 0 { // cannot happen with gopacket's layers, which slice the frame
+		d.Stats.Fragments.Add(1)
+		return true
+	}
+	pkt := data[at:]
+	if d.frag == nil {
+		d.frag = ipfrag.New(d.FragLimits, &d.Stats.Frag)
+	}
+	var whole []byte
+	if v6 {
+		var isFrag bool
+		if whole, isFrag = d.frag.IPv6(pkt, ctx, ci.Timestamp); !isFrag {
+			return false
+		}
+	} else {
+		whole = d.frag.IPv4(pkt, ctx, ci.Timestamp)
+	}
+	// A datagram made of fragments that are themselves fragments after reassembly (an
+	// IPv6 fragment header inside one) would recurse: two levels, outer and inner, are
+	// all a tunnel needs.
+	if whole == nil || d.fragDepth >= 2 {
+		d.Stats.Fragments.Add(1)
+		return true
+	}
+	d.fragDepth++
+	d.decode(whole, ci, layers.LinkTypeRaw, vni, ctx, fn)
+	d.fragDepth--
+	return true
 }
 
 func (d *Decoder) nextAfterIP(t gopacket.LayerType) gopacket.LayerType {
@@ -158,16 +207,25 @@ func (d *Decoder) udpPayload(dst layers.UDPPort, payload []byte, ci gopacket.Cap
 	if !ok { // counted by the Decapsulator
 		return
 	}
-	d.decode(inner, ci, layers.LinkTypeEthernet, int(id), fn)
+	d.decode(inner, ci, layers.LinkTypeEthernet, int(id), int64(id), fn)
 }
 
 // slow decodes with gopacket's full decoder, which knows every encapsulation gopacket does.
-func (d *Decoder) slow(data []byte, ci gopacket.CaptureInfo, first gopacket.Decoder, vni int, fn SegmentFunc) {
+func (d *Decoder) slow(data []byte, ci gopacket.CaptureInfo, first gopacket.Decoder, vni int, ctx int64, fn SegmentFunc) {
 	pkt := gopacket.NewPacket(data, first, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
 	var netFlow gopacket.Flow
 	if nl := pkt.NetworkLayer(); nl != nil {
-		if ip4, ok := nl.(*layers.IPv4); ok && (ip4.Flags&layers.IPv4MoreFragments != 0 || ip4.FragOffset != 0) {
-			d.Stats.Fragments.Add(1)
+		frag, v6 := false, false
+		switch ip := nl.(type) {
+		case *layers.IPv4:
+			frag = ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0
+		case *layers.IPv6:
+			frag, v6 = pkt.Layer(layers.LayerTypeIPv6Fragment) != nil, true
+		}
+		if frag {
+			if !d.fragment(data, nl.LayerContents(), v6, ci, vni, ctx, fn) {
+				d.Stats.Fragments.Add(1) // a fragment header the defragmenter cannot reach
+			}
 			return
 		}
 		netFlow = nl.NetworkFlow()
@@ -188,6 +246,16 @@ func (d *Decoder) slow(data []byte, ci gopacket.CaptureInfo, first gopacket.Deco
 			d.Stats.NotTCP.Add(1)
 		}
 	}
+}
+
+// offsetIn returns where sub, a slice of data, starts in data, or -1 if it is not one.
+// gopacket's layers slice the frame they decode, so a layer's contents share its array.
+func offsetIn(data, sub []byte) int {
+	at := cap(data) - cap(sub)
+	if len(sub) == 0 || at < 0 || at >= len(data) || &data[at] != &sub[0] {
+		return -1
+	}
+	return at
 }
 
 // firstLayer picks the fast parser's first layer for a link type; ok is false when the

@@ -41,6 +41,11 @@ func FuzzDecode(f *testing.F) {
 	vxh := []byte{0x08, 0, 0, 0, 0, 0, 42, 0}
 	outer := pkt{src: netip.MustParseAddrPort("192.0.2.1:5555"), dst: netip.MustParseAddrPort("192.0.2.2:4789"), udp: true, frame: "ether", payload: string(append(vxh, inner...))}
 	f.Add(outer.bytes(), uint8(0), true)
+	for _, ends := range [][2]netip.AddrPort{{a, b}, {a6, b6}} { // IP fragments
+		for _, fr := range (pkt{src: ends[0], dst: ends[1], frame: "ether", payload: string(make([]byte, 300))}).fragments(f, 200) {
+			f.Add(fr, uint8(0), false)
+		}
+	}
 	f.Add([]byte{}, uint8(1), false)
 	f.Add([]byte{0x45, 0, 0, 20, 0, 0, 0x20, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2}, uint8(5), false)
 	f.Add(make([]byte, 64), uint8(3), true)

@@ -58,7 +58,7 @@ func TestDecodeSkips(t *testing.T) {
 		t.Errorf("UDP: %d segments, not-TCP %d", s.n, d.Stats.NotTCP.Load())
 	}
 	frag := pkt{src: a, dst: b, frame: "ether", frag: true, payload: "x"}.bytes()
-	if s := decodeOne(d, frag, layers.LinkTypeEthernet); s.n != 0 || d.Stats.Fragments.Load() != 1 {
+	if s := decodeOne(d, frag, layers.LinkTypeEthernet); s.n != 0 || d.Stats.Fragments.Load() != 1 || d.Stats.Frag.Fragments.Load() != 1 {
 		t.Errorf("fragment: %d segments, fragments %d", s.n, d.Stats.Fragments.Load())
 	}
 	for _, junk := range [][]byte{nil, {1}, []byte("\xff\xff\xff\xff\xff\xff garbage that is no frame")} {

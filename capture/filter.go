@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"sniffer/ipfrag"
 )
 
 // ParsePorts reads a port list such as "80,8080" or "8000-8010,443".
@@ -52,7 +54,9 @@ func (s PortSet) Has(p uint16) bool {
 
 // Filter builds the BPF expression for TCP traffic to and from the given ports, over
 // IPv4 and IPv6, with or without one 802.1Q tag. The "vlan" keyword moves the offsets of
-// everything after it, so the tagged case is written as a second alternative.
+// everything after it, so the tagged case is written as a second alternative. Fragments
+// of TCP datagrams are let through whatever their ports (ipfrag.BPF): all but the
+// first carry no TCP header, and the decoder reassembles them.
 func Filter(ports []PortRange) string {
 	if len(ports) == 0 {
 		return "tcp or (vlan and tcp)"
@@ -65,7 +69,7 @@ func Filter(ports []PortRange) string {
 			terms = append(terms, fmt.Sprintf("tcp portrange %d-%d", r.Lo, r.Hi))
 		}
 	}
-	base := strings.Join(terms, " or ")
+	base := strings.Join(terms, " or ") + " or " + ipfrag.BPF(6)
 	return fmt.Sprintf("(%s) or (vlan and (%s))", base, base)
 }
 

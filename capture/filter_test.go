@@ -8,6 +8,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcap"
+
+	"sniffer/ipfrag"
 )
 
 func TestParsePorts(t *testing.T) {
@@ -111,6 +113,37 @@ func TestFilterMatches(t *testing.T) {
 			d := p.bytes()
 			if got := bpf.Matches(ci(d), d); got != f.match {
 				t.Errorf("%s %s > %s udp=%v: match %v, want %v (filter %q)", frame, f.src, f.dst, f.udp, got, f.match, e)
+			}
+		}
+	}
+	// Fragments of TCP datagrams pass on any port (only the first carries ports); those of
+	// UDP datagrams do not.
+	for _, frame := range []string{"ether", "raw"} {
+		lt := pkt{frame: frame}.lt()
+		if lt == layers.LinkTypeRaw {
+			lt = 12
+		}
+		bpf, err := pcap.NewBPF(lt, 262144, linkFilter(expr, lt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []tc{{a4 + ":40000", b4 + ":81", false, true}, {a6 + ":40000", b6 + ":81", false, true}, {a4 + ":1", b4 + ":80", true, false}, {a6 + ":1", b6 + ":80", true, false}} {
+			raw := pkt{src: netip.MustParseAddrPort(f.src), dst: netip.MustParseAddrPort(f.dst), udp: f.udp, frame: "raw", payload: strings.Repeat("x", 3000)}.bytes()
+			frags, err := ipfrag.Split(raw, 1500, 7)
+			if err != nil || len(frags) != 3 {
+				t.Fatalf("Split: %d fragments, %v", len(frags), err)
+			}
+			for i, fr := range frags {
+				if frame == "ether" {
+					et := []byte{8, 0}
+					if fr[0]>>4 == 6 {
+						et = []byte{0x86, 0xdd}
+					}
+					fr = append(append(make([]byte, 12), et...), fr...)
+				}
+				if got := bpf.Matches(ci(fr), fr); got != f.match {
+					t.Errorf("%s fragment %d of %s > %s udp=%v: match %v, want %v", frame, i, f.src, f.dst, f.udp, got, f.match)
+				}
 			}
 		}
 	}

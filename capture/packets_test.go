@@ -4,9 +4,12 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"sniffer/ipfrag"
 )
 
 // pkt describes a test packet: addresses, transport and framing. Packets are built
@@ -18,6 +21,7 @@ type pkt struct {
 	payload  string
 	frame    string // "ether", "vlan", "qinq", "sll", "sll2", "raw", "null", "mpls", "pppoe", "hopbyhop"
 	frag     bool   // IPv4 "more fragments"
+	id       uint16 // IPv4 identification (fragments of one datagram share it)
 }
 
 func (p pkt) lt() layers.LinkType {
@@ -57,7 +61,7 @@ func (p pkt) bytes() []byte {
 			ipl = append(ipl, ip6)
 		}
 	} else {
-		ip4 := &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: p.src.Addr().AsSlice(), DstIP: p.dst.Addr().AsSlice()}
+		ip4 := &layers.IPv4{Version: 4, TTL: 64, Id: p.id, Protocol: proto, SrcIP: p.src.Addr().AsSlice(), DstIP: p.dst.Addr().AsSlice()}
 		if p.frag {
 			ip4.Flags = layers.IPv4MoreFragments
 		}
@@ -121,4 +125,26 @@ func (p pkt) bytes() []byte {
 
 func ci(data []byte) gopacket.CaptureInfo {
 	return gopacket.CaptureInfo{CaptureLength: len(data), Length: len(data)}
+}
+
+// linkLen is the length of the link-layer header bytes() puts in front of IP.
+func (p pkt) linkLen() int {
+	return map[string]int{"ether": 14, "hopbyhop": 14, "vlan": 18, "qinq": 22, "mpls": 18, "sll": 16, "sll2": 20, "null": 4}[p.frame]
+}
+
+// fragments builds the packet and cuts its IP datagram at mtu, each fragment behind a
+// copy of the link-layer header.
+func (p pkt) fragments(t testing.TB, mtu int) [][]byte {
+	t.Helper()
+	b := p.bytes()
+	n := p.linkLen()
+	frags, err := ipfrag.Split(b[n:], mtu, uint32(p.id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]byte, len(frags))
+	for i, f := range frags {
+		out[i] = append(append([]byte(nil), b[:n]...), f...)
+	}
+	return out
 }

@@ -67,7 +67,7 @@ var (
 	fBytes            = &family{name: "bytes_total", help: "Captured bytes of those packets."}
 	fSegments         = &family{name: "tcp_segments_total", help: "TCP segments passed on to reassembly."}
 	fPcapReceived     = &family{name: "pcap_received_total", help: "Packets libpcap reports as received by the filter (live capture; the kernel's 32-bit counter may wrap)."}
-	fPacketsDropped   = &family{name: "packets_dropped_total", label: "cause", help: "Packets lost or skipped, by cause: kernel and interface (libpcap's counts: the buffer was full, raise SNIFFER_PCAP_BUFFER_SIZE), not_tcp, undecodable, ip_fragment, snaplen."}
+	fPacketsDropped   = &family{name: "packets_dropped_total", label: "cause", help: "Packets lost or skipped, by cause: kernel and interface (libpcap's counts: the buffer was full, raise SNIFFER_PCAP_BUFFER_SIZE), not_tcp, undecodable, ip_fragment (IP datagrams given up unfinished: see ip_fragments_total), snaplen."}
 	fStreams          = &family{name: "streams_total", help: "TCP connections seen."}
 	fStreamsOpen      = &family{name: "streams_open", gauge: true, help: "TCP connections tracked now."}
 	fStreamsRefused   = &family{name: "streams_refused_total", help: "Connections not tracked because SNIFFER_MAX_STREAMS was reached."}
@@ -83,6 +83,8 @@ var (
 	fVXLANPackets     = &family{name: "vxlan_packets_total", label: "result", help: "VXLAN packets by result: decapsulated, bad_header, filtered_vni (mirror engine only)."}
 	fVXLANVNIs        = &family{name: "vxlan_vnis_seen", gauge: true, help: "Distinct VNIs seen (mirror engine only)."}
 	fAnomalies        = &family{name: "call_anomalies_total", label: "anomaly", help: "Calls with an anomaly, by anomaly (request: or response: and the name): what was odd about a message that was read all the same, as browsers read it (bare-lf, obs-fold, te-and-cl, chunk-size-junk, bad-gzip-trailer...)."}
+	fIPFragments      = &family{name: "ip_fragments_total", label: "result", help: "IPv4/IPv6 reassembly, outer and tunnelled, by result: fragment (fragments in), reassembled (datagrams), atomic (IPv6 atomic fragments), duplicate (copies ignored); datagrams given up: overlapping, malformed, truncated (snap length), timed_out, evicted (memory bound)."}
+	fIPFragmentsHeld  = &family{name: "ip_fragments_held_bytes", gauge: true, help: "Bytes held now in unfinished IP datagrams (bounded: 4 MiB by default)."}
 	fSinkWritten      = &family{name: "sink_calls_written_total", help: "Calls handed to the output sink."}
 	fSinkDelivered    = &family{name: "sink_calls_delivered_total", help: "Calls the collector acknowledged, or that were written out."}
 	fSinkFiltered     = &family{name: "sink_calls_filtered_total", help: "Calls the logging rules chose not to send (not a loss)."}
@@ -110,7 +112,7 @@ var families = []*family{
 	fPackets, fBytes, fSegments, fPcapReceived, fPacketsDropped,
 	fStreams, fStreamsOpen, fStreamsRefused, fCalls, fIncomplete, fIncompleteOut,
 	fGaps, fParseErrors, fOrphans, fSkippedBytes, fTruncatedBody, fTunnels, fAnomalies,
-	fVXLANPackets, fVXLANVNIs,
+	fVXLANPackets, fVXLANVNIs, fIPFragments, fIPFragmentsHeld,
 	fSinkWritten, fSinkDelivered, fSinkFiltered, fSinkDropped, fSinkPending, fSinkQueued, fSinkRecovered,
 	fSinkPosts, fSinkPostFailures,
 }
@@ -123,7 +125,7 @@ var drops = []struct {
 }{
 	{fPacketsDropped, "not_tcp", "packets not TCP"},
 	{fPacketsDropped, "undecodable", "packets undecodable"},
-	{fPacketsDropped, "ip_fragment", "IP fragments skipped"},
+	{fPacketsDropped, "ip_fragment", "IP datagrams given up unfinished"},
 	{fPacketsDropped, "snaplen", "packets truncated by snaplen"},
 	{fGaps, "", "stream gaps (lost segments)"},
 	{fParseErrors, "", "malformed messages skipped"},
@@ -145,7 +147,17 @@ func (s Sources) read() []sample {
 		add(fSegments, "", ds.TCP.Load())
 		add(fPacketsDropped, "not_tcp", ds.NotTCP.Load())
 		add(fPacketsDropped, "undecodable", ds.Undecoded.Load())
-		add(fPacketsDropped, "ip_fragment", ds.Fragments.Load())
+		fs := &ds.Frag
+		add(fPacketsDropped, "ip_fragment", fs.Lost())
+		for _, r := range []struct {
+			label string
+			n     int64
+		}{{"fragment", fs.Fragments.Load()}, {"reassembled", fs.Reassembled.Load()}, {"atomic", fs.Atomic.Load()}, {"duplicate", fs.Duplicates.Load()},
+			{"overlapping", fs.Overlapping.Load()}, {"malformed", fs.Malformed.Load()}, {"truncated", fs.Truncated.Load()},
+			{"timed_out", fs.TimedOut.Load()}, {"evicted", fs.Evicted.Load()}} {
+			add(fIPFragments, r.label, r.n)
+		}
+		add(fIPFragmentsHeld, "", fs.HeldBytes.Load())
 		add(fPacketsDropped, "snaplen", ds.Truncated.Load())
 	}
 	if s.VXLAN != nil {

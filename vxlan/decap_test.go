@@ -9,6 +9,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"sniffer/ipfrag"
 )
 
 func mustNew(t testing.TB, port int, vnis string) *Decapsulator {
@@ -282,6 +284,7 @@ func TestNewPort(t *testing.T) {
 
 func TestFilterExpr(t *testing.T) {
 	for port, want := range map[int]string{0: "udp port 4789", -5: "udp port 4789", 4789: "udp port 4789", 8472: "udp port 8472"} {
+		want += " or " + ipfrag.BPF(17) // and UDP fragments, which carry no port
 		if got := FilterExpr(port); got != want {
 			t.Errorf("FilterExpr(%d) = %q, want %q", port, got, want)
 		}
