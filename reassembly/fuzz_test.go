@@ -39,7 +39,7 @@ func FuzzParseHead(f *testing.F) {
 				if !bytes.Contains(b, []byte(sl.target)) {
 					t.Fatalf("target %q not from the input", sl.target)
 				}
-				if fr, n := requestFraming(hs, &odd); fr == fixedBody && n <= 0 {
+				if fr, n := requestFraming(sl.proto, hs, &odd); fr == fixedBody && n <= 0 {
 					t.Fatalf("fixed body of %d bytes", n)
 				}
 			} else {

@@ -307,7 +307,7 @@ func (h *half) onRequest(sl startLine, hs []model.Header, last int, odd oddities
 	call.Request = model.Request{Method: sl.method, Target: sl.target, Message: model.Message{Proto: sl.proto, Headers: hs}}
 	call.URL = c.url(&call.Request)
 	h.x, h.msg = x, &call.Request.Message
-	fr, n := requestFraming(hs, &odd)
+	fr, n := requestFraming(sl.proto, hs, &odd)
 	h.mark(odd...)
 	h.startBody(fr, n, last)
 }

@@ -485,13 +485,16 @@ func isChunked(hs []model.Header, odd *oddities) (chunked, hasTE bool) {
 
 // requestFraming decides how a request body is delimited. For a chunked body, n is
 // the Content-Length to fall back on when the body turns out not to be chunked (-1:
-// none). Transfer-Encoding and Content-Length together are a request smuggling sign:
-// marked, and chunked wins, as RFC 9112 says.
-func requestFraming(hs []model.Header, odd *oddities) (framing, int64) {
+// none). Transfer-Encoding and Content-Length together, and Transfer-Encoding on
+// HTTP/1.0, are request smuggling signs: marked, and chunked wins, as RFC 9112 says.
+func requestFraming(proto string, hs []model.Header, odd *oddities) (framing, int64) {
 	n, hasCL := contentLength(hs, odd)
 	chunked, hasTE := isChunked(hs, odd)
 	if hasTE && hasCL {
 		odd.add(model.TEAndCL)
+	}
+	if hasTE && strings.EqualFold(proto, "HTTP/1.0") {
+		odd.add(model.TEInHTTP10)
 	}
 	switch {
 	case chunked:

@@ -226,6 +226,9 @@ func TestSmugglingRequests(t *testing.T) {
 		{"duplicate lengths", "POST /a HTTP/1.1\r\nHost: api.test\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", "hello", []string{model.DuplicateLength}},
 		{"conflicting lengths", "POST /a HTTP/1.1\r\nHost: api.test\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello", "hello", []string{model.ConflictingLength}},
 		{"obs-fold", "POST /a HTTP/1.1\r\nHost: api.test\r\nContent-Length:\r\n 5\r\n\r\nhello", "hello", []string{model.ObsFold}},
+		{"chunked on HTTP/1.0", "POST /a HTTP/1.0\r\nHost: api.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "hello", []string{model.TEInHTTP10}},
+		{"space before the colon", "POST /a HTTP/1.1\r\nHost: api.test\r\nContent-Length : 5\r\n\r\nhello", "hello", []string{model.SpaceBeforeColon}},
+		{"header without colon", "POST /a HTTP/1.1\r\nHost: api.test\r\nX\r\nContent-Length: 5\r\n\r\nhello", "hello", []string{model.HeaderJunk}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := defaultConv().handshake()
