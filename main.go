@@ -81,11 +81,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			engine = "afpacket"
 		}
 		var decap *vxlan.Decapsulator
-		if filter, decap, err = mirrorMode(cfg, ports, dec); err != nil {
+		var geneve *vxlan.Geneve
+		if filter, decap, geneve, err = mirrorMode(cfg, ports, dec); err != nil {
 			fmt.Fprintln(stderr, "sniffer:", err)
 			return 2
 		}
 		obs.VXLAN = decap
+		if geneve != nil {
+			obs.Geneve = geneve
+		}
 	case "k8s":
 		// The Resurface Helm chart's DaemonSet sets SNIFFER_ENGINE=k8s and hands GoReplay
 		// its pod/service discovery options in K8S_INPUT; sniffer has no pod discovery.

@@ -9,20 +9,30 @@ import (
 	"sniffer/vxlan"
 )
 
-// mirrorMode sets the decoder up to decapsulate VXLAN-mirrored traffic in user space
-// and returns the BPF filter for the outer packets (the application ports then filter
-// the inner packets) and the decapsulator, whose counters the summary reports.
-func mirrorMode(cfg *Config, ports capture.PortSet, dec *capture.Decoder) (string, *vxlan.Decapsulator, error) {
+// mirrorMode sets the decoder up to decapsulate VXLAN- and Geneve-mirrored traffic in user
+// space and returns the BPF filter for the outer packets (the application ports then filter
+// the inner packets) and the decapsulators, whose counters the summary reports (g is nil
+// when SNIFFER_MIRROR_GENEVEPORT is 0).
+func mirrorMode(cfg *Config, ports capture.PortSet, dec *capture.Decoder) (filter string, d *vxlan.Decapsulator, g *vxlan.Geneve, err error) {
 	sel, err := vxlan.ParseVNIs(cfg.MirrorVNIs)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	d, err := vxlan.New(cfg.MirrorPort, sel)
-	if err != nil {
-		return "", nil, err
+	if d, err = vxlan.New(cfg.MirrorPort, sel); err != nil {
+		return "", nil, nil, err
 	}
 	dec.VXLANPort, dec.Decap, dec.InnerPorts = d.Port(), d, ports
-	return vxlan.FilterExpr(int(d.Port())), d, nil
+	if cfg.MirrorGeneve == 0 {
+		return vxlan.MirrorFilter(int(d.Port()), 0), d, nil, nil
+	}
+	if g, err = vxlan.NewGeneve(cfg.MirrorGeneve, sel); err != nil {
+		return "", nil, nil, err
+	}
+	if g.Port() == d.Port() {
+		return "", nil, nil, fmt.Errorf("SNIFFER_MIRROR_GENEVEPORT and SNIFFER_MIRROR_VXLANPORT are both %d: give Geneve its own port (6081), or 0 to turn it off", g.Port())
+	}
+	dec.GenevePort, dec.Geneve = g.Port(), g
+	return vxlan.MirrorFilter(int(d.Port()), int(g.Port())), d, g, nil
 }
 
 // vxlanDevice makes sure the VPC_MIRROR_DEVICE VXLAN device exists and is up, creating

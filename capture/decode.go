@@ -20,6 +20,12 @@ type Decapsulator interface {
 	Decap(udpPayload []byte) (vni uint32, inner []byte, ok bool)
 }
 
+// LinkDecapsulator unwraps a Geneve UDP payload into its inner packet, an Ethernet frame or
+// a bare IP packet as lt says; the vxlan package's Geneve provides it.
+type LinkDecapsulator interface {
+	Decap(udpPayload []byte) (vni uint32, inner []byte, lt layers.LinkType, ok bool)
+}
+
 // DecodeStats counts what the decoder saw and what it skipped, and why.
 type DecodeStats struct {
 	Packets   atomic.Int64 // packets handed to Decode
@@ -42,6 +48,9 @@ type Decoder struct {
 	VXLANPort  uint16
 	Decap      Decapsulator
 	InnerPorts PortSet
+	// GenevePort, when non-zero, does the same for Geneve with Geneve (VNIs as VXLAN's).
+	GenevePort uint16
+	Geneve     LinkDecapsulator
 	// Ports, when set, keeps only TCP to or from these ports outside VXLAN too: the
 	// application ports applied in user space when no kernel filter does it
 	// (SNIFFER_NOFILTER, as network-sniffer's GoReplay still filters its --input-raw ports).
@@ -198,16 +207,27 @@ func (d *Decoder) emit(netFlow gopacket.Flow, tcp *layers.TCP, ci gopacket.Captu
 	fn(netFlow, tcp, ci, vni)
 }
 
+// genevePlane keeps the IP fragments inside Geneve apart from those inside VXLAN with the
+// same VNI (fragment keys carry the tunnel).
+const genevePlane = 1 << 32
+
 func (d *Decoder) udpPayload(dst layers.UDPPort, payload []byte, ci gopacket.CaptureInfo, vni int, fn SegmentFunc) {
-	if vni >= 0 || d.VXLANPort == 0 || uint16(dst) != d.VXLANPort || d.Decap == nil {
-		d.Stats.NotTCP.Add(1)
+	switch {
+	case vni >= 0: // no tunnel in a tunnel
+	case d.VXLANPort != 0 && uint16(dst) == d.VXLANPort && d.Decap != nil:
+		id, inner, ok := d.Decap.Decap(payload)
+		if ok { // else counted by the Decapsulator
+			d.decode(inner, ci, layers.LinkTypeEthernet, int(id), int64(id), fn)
+		}
+		return
+	case d.GenevePort != 0 && uint16(dst) == d.GenevePort && d.Geneve != nil:
+		id, inner, lt, ok := d.Geneve.Decap(payload)
+		if ok {
+			d.decode(inner, ci, lt, int(id), int64(id)|genevePlane, fn)
+		}
 		return
 	}
-	id, inner, ok := d.Decap.Decap(payload)
-	if !ok { // counted by the Decapsulator
-		return
-	}
-	d.decode(inner, ci, layers.LinkTypeEthernet, int(id), int64(id), fn)
+	d.Stats.NotTCP.Add(1)
 }
 
 // slow decodes with gopacket's full decoder, which knows every encapsulation gopacket does.

@@ -126,3 +126,43 @@ func TestDecodeFragmentedTunnel(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeGeneve: Geneve on 6081 is decapsulated like VXLAN, its options skipped, the
+// inner packet an Ethernet frame or, as AWS Gateway Load Balancer sends it, bare IPv4;
+// fragmented outer datagrams are reassembled first; the inner ports apply.
+func TestDecodeGeneve(t *testing.T) {
+	body := strings.Repeat("g", 1460)
+	inner := pkt{src: netip.MustParseAddrPort("10.0.0.1:40000"), dst: netip.MustParseAddrPort("10.0.0.2:80"), frame: "ether", payload: body}.bytes()
+	opts := []byte{0x01, 0x08, 0x03, 0x01, 0xca, 0xfe, 0xf0, 0x0d} // AWS's flow cookie
+	wrap := func(proto uint16, in []byte, id uint16) pkt {
+		h := []byte{byte(len(opts) / 4), 0, byte(proto >> 8), byte(proto), 0, 0x01, 0x02, 0}
+		return pkt{src: netip.MustParseAddrPort("192.0.2.1:5555"), dst: netip.MustParseAddrPort("192.0.2.2:6081"), udp: true, frame: "ether", id: id,
+			payload: string(append(append(h, opts...), in...))}
+	}
+	for _, tc := range []struct {
+		name   string
+		frames [][]byte
+	}{
+		{"ethernet", [][]byte{wrap(0x6558, inner, 1).bytes()}},
+		{"ipv4", [][]byte{wrap(0x0800, inner[14:], 2).bytes()}},
+		{"ethernet, fragmented outer", wrap(0x6558, inner, 3).fragments(t, 1500)},
+		{"ipv4, fragmented outer", wrap(0x0800, inner[14:], 4).fragments(t, 1000)},
+	} {
+		for seed := range uint64(3) {
+			d := NewDecoder()
+			g, err := vxlan.NewGeneve(0, vxlan.Selector{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.GenevePort, d.Geneve, d.InnerPorts = 6081, g, PortSet{{80, 80}}
+			got, vnis := decodeAll(d, shuffled(tc.frames, seed), layers.LinkTypeEthernet)
+			if len(got) != 1 || got[0] != body || vnis[0] != 0x102 {
+				t.Fatalf("%s: %d segments (VNIs %v; %s; %s)", tc.name, len(got), vnis, g.Stats(), &d.Stats.Frag)
+			}
+			d.InnerPorts = PortSet{{8080, 8080}}
+			if got, _ := decodeAll(d, tc.frames, layers.LinkTypeEthernet); len(got) != 0 {
+				t.Fatalf("%s: the inner ports do not apply", tc.name)
+			}
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"sniffer/internal/testenv"
 	"sniffer/scripts/callset"
+	"sniffer/vxlan"
 )
 
 // TestMirror is issue 5's end-to-end check of VPC traffic mirroring with the real binary. The
@@ -132,17 +133,23 @@ var mirrorSeq atomic.Int32
 type mirrorLab struct {
 	pair               *netPair // client and server, as checkCall knows them
 	targetNS, underlay string
-	vni, port          string
+	vni, port, tunnel  string
 	v4, v6, other      string // the server's addresses the client calls
 }
 
-func newMirrorLab(t *testing.T) *mirrorLab {
+func newMirrorLab(t *testing.T) *mirrorLab { return newMirrorLabEnv(t) }
+
+// newMirrorLabEnv builds the lab with mirror-setup.sh's settings in env ("MTU=1500",
+// "TUNNEL=geneve", "PORT=6081").
+func newMirrorLabEnv(t *testing.T, env ...string) *mirrorLab {
 	t.Helper()
 	script := filepath.Join(repoRoot(t), "vxlan", "testdata", "mirror-setup.sh")
 	prefix := fmt.Sprintf("snfmir%d%c", os.Getpid()%1000000, 'a'+mirrorSeq.Add(1)%26)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "bash", script, "up", prefix).CombinedOutput()
+	up := exec.CommandContext(ctx, "bash", script, "up", prefix)
+	up.Env = append(os.Environ(), env...)
+	out, err := up.CombinedOutput()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -153,26 +160,26 @@ func newMirrorLab(t *testing.T) *mirrorLab {
 	if err != nil {
 		t.Fatalf("mirror-setup.sh up %s: %v\n%s", prefix, err, out)
 	}
-	env := map[string]string{}
+	vars := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			env[k] = v
+			vars[k] = v
 		}
 	}
 	for _, k := range []string{"CLIENT_NS", "SERVER_NS", "TARGET_NS", "CLIENT_IP", "SERVER_IP", "CLIENT_IP6", "SERVER_IP6", "TARGET_DEV", "VNI", "PORT"} {
-		if env[k] == "" {
+		if vars[k] == "" {
 			t.Fatalf("mirror-setup.sh up printed no %s:\n%s", k, out)
 		}
 	}
 	return &mirrorLab{
 		pair: &netPair{
-			serverNS: env["SERVER_NS"], clientNS: env["CLIENT_NS"], serverDev: "s0", clientDev: "c0",
-			serverV4: env["SERVER_IP"], clientV4: env["CLIENT_IP"], serverV6: env["SERVER_IP6"], clientV6: env["CLIENT_IP6"],
+			serverNS: vars["SERVER_NS"], clientNS: vars["CLIENT_NS"], serverDev: "s0", clientDev: "c0",
+			serverV4: vars["SERVER_IP"], clientV4: vars["CLIENT_IP"], serverV6: vars["SERVER_IP6"], clientV6: vars["CLIENT_IP6"],
 		},
-		targetNS: env["TARGET_NS"], underlay: env["TARGET_DEV"], vni: env["VNI"], port: env["PORT"],
-		v4:    net.JoinHostPort(env["SERVER_IP"], mirrorPort),
-		v6:    net.JoinHostPort(env["SERVER_IP6"], mirrorPort),
-		other: net.JoinHostPort(env["SERVER_IP"], mirrorOtherPort),
+		targetNS: vars["TARGET_NS"], underlay: vars["TARGET_DEV"], vni: vars["VNI"], port: vars["PORT"], tunnel: vars["TUNNEL"],
+		v4:    net.JoinHostPort(vars["SERVER_IP"], mirrorPort),
+		v6:    net.JoinHostPort(vars["SERVER_IP6"], mirrorPort),
+		other: net.JoinHostPort(vars["SERVER_IP"], mirrorOtherPort),
 	}
 }
 
@@ -216,7 +223,10 @@ func (l *mirrorLab) sniffer(t *testing.T, name, bin string, args ...string) *pro
 func (l *mirrorLab) tcpdump(t *testing.T, pcap, errPath string) *proc {
 	t.Helper()
 	// -Z root: tcpdump must not give up root before writing into the test's private directory.
-	cmd := inNS(l.targetNS, "sh", "-c", `exec tcpdump -i "$0" -s 262144 -B 65536 -U -Z root -w "$1" udp port "$2" 2>"$3"`, l.underlay, pcap, l.port, errPath)
+	// The filter sniffer itself uses: the tunnel's port and UDP fragments (a 1,500-byte
+	// underlay fragments full-size mirrored frames).
+	port, _ := strconv.Atoi(l.port)
+	cmd := inNS(l.targetNS, "sh", "-c", `exec tcpdump -i "$0" -s 262144 -B 65536 -U -Z root -w "$1" "$2" 2>"$3"`, l.underlay, pcap, vxlan.FilterExpr(port), errPath)
 	p := start(t, "tcpdump", cmd)
 	for end := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		b, _ := os.ReadFile(errPath)
@@ -326,7 +336,7 @@ func (l *mirrorLab) check(t *testing.T, name string, stdout, stderr []byte, serv
 		}
 	}
 	if vni >= 0 {
-		if !regexp.MustCompile(`vxlan: (\d+) encapsulated, (\d+) decapsulated, 0 bad headers, 0 filtered by VNI, 1 VNIs seen`).MatchString(errText) {
+		if !regexp.MustCompile(l.tunnel + `: (\d+) encapsulated, (\d+) decapsulated, 0 bad headers, 0 filtered by VNI, 1 VNIs seen`).MatchString(errText) {
 			t.Errorf("%s: the summary should count decapsulated packets, no bad headers and exactly one VNI; stderr:\n%s", name, tail(stderr, 2000))
 		}
 	}

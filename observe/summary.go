@@ -45,6 +45,9 @@ func Summary(w io.Writer, src Sources, took time.Duration) {
 	if src.VXLAN != nil {
 		fmt.Fprintf(w, "sniffer:   %s\n", src.VXLAN.Stats())
 	}
+	if src.Geneve != nil {
+		fmt.Fprintf(w, "sniffer:   %s\n", src.Geneve.Stats())
+	}
 	if src.ProxyMirror != nil {
 		fmt.Fprintf(w, "sniffer: proxy mirror: %d calls (%d dropped, %d bodies truncated), %d connections (%d refused over the limit); requests refused: %d malformed, %d heads too large, %d timed out, %d cut\n",
 			v.get(fMirrorCalls, ""), v.get(fMirrorDropped, ""), v.get(fMirrorTruncated, ""), v.get(fMirrorConns, ""), v.get(fMirrorConnsRefused, ""),

@@ -41,6 +41,7 @@ type Sources struct {
 	Decoder    *capture.DecodeStats
 	Reassembly *reassembly.Stats
 	VXLAN      Decapsulation // mirror engine only
+	Geneve     Decapsulation // mirror engine only (*vxlan.Geneve)
 	Delivery   Delivery
 	Anomalies  Anomalies
 	// ProxyMirror is the proxy mirror listener's account (SNIFFER_MIRROR_LISTEN only).
@@ -83,6 +84,8 @@ var (
 	fVXLANPackets     = &family{name: "vxlan_packets_total", label: "result", help: "VXLAN packets by result: decapsulated, bad_header, filtered_vni (mirror engine only)."}
 	fVXLANVNIs        = &family{name: "vxlan_vnis_seen", gauge: true, help: "Distinct VNIs seen (mirror engine only)."}
 	fAnomalies        = &family{name: "call_anomalies_total", label: "anomaly", help: "Calls with an anomaly, by anomaly (request: or response: and the name): what was odd about a message that was read all the same, as browsers read it (bare-lf, obs-fold, te-and-cl, chunk-size-junk, bad-gzip-trailer...)."}
+	fGenevePackets    = &family{name: "geneve_packets_total", label: "result", help: "Geneve packets by result: decapsulated, bad_header, filtered_vni, control (OAM messages) (mirror engine only)."}
+	fGeneveVNIs       = &family{name: "geneve_vnis_seen", gauge: true, help: "Distinct Geneve VNIs seen (mirror engine only)."}
 	fIPFragments      = &family{name: "ip_fragments_total", label: "result", help: "IPv4/IPv6 reassembly, outer and tunnelled, by result: fragment (fragments in), reassembled (datagrams), atomic (IPv6 atomic fragments), duplicate (copies ignored); datagrams given up: overlapping, malformed, truncated (snap length), timed_out, evicted (memory bound)."}
 	fIPFragmentsHeld  = &family{name: "ip_fragments_held_bytes", gauge: true, help: "Bytes held now in unfinished IP datagrams (bounded: 4 MiB by default)."}
 	fSinkWritten      = &family{name: "sink_calls_written_total", help: "Calls handed to the output sink."}
@@ -112,7 +115,7 @@ var families = []*family{
 	fPackets, fBytes, fSegments, fPcapReceived, fPacketsDropped,
 	fStreams, fStreamsOpen, fStreamsRefused, fCalls, fIncomplete, fIncompleteOut,
 	fGaps, fParseErrors, fOrphans, fSkippedBytes, fTruncatedBody, fTunnels, fAnomalies,
-	fVXLANPackets, fVXLANVNIs, fIPFragments, fIPFragmentsHeld,
+	fVXLANPackets, fVXLANVNIs, fGenevePackets, fGeneveVNIs, fIPFragments, fIPFragmentsHeld,
 	fSinkWritten, fSinkDelivered, fSinkFiltered, fSinkDropped, fSinkPending, fSinkQueued, fSinkRecovered,
 	fSinkPosts, fSinkPostFailures,
 }
@@ -166,6 +169,14 @@ func (s Sources) read() []sample {
 		add(fVXLANPackets, "bad_header", int64(vs.BadHeader))
 		add(fVXLANPackets, "filtered_vni", int64(vs.FilteredVNI))
 		add(fVXLANVNIs, "", int64(vs.VNIsSeen))
+	}
+	if s.Geneve != nil {
+		gs := s.Geneve.Stats()
+		add(fGenevePackets, "decapsulated", int64(gs.Decapsulated))
+		add(fGenevePackets, "bad_header", int64(gs.BadHeader))
+		add(fGenevePackets, "filtered_vni", int64(gs.FilteredVNI))
+		add(fGenevePackets, "control", int64(gs.Control))
+		add(fGeneveVNIs, "", int64(gs.VNIsSeen))
 	}
 	if s.Capture != nil && s.Capture.Live() {
 		recv, drop, ifdrop := s.Capture.Stats()

@@ -18,13 +18,15 @@ const HeaderLen = 8
 // shorter than that carries nothing reassembly could use.
 const minInnerLen = 14
 
-// Stats is a snapshot of a Decapsulator's counters, for the end-of-run summary.
+// Stats is a snapshot of a Decapsulator's (or Geneve's) counters, for the end-of-run summary.
 type Stats struct {
+	Protocol     string // "geneve", or "" for VXLAN
 	Encapsulated uint64 // UDP payloads handed to Decap
 	Decapsulated uint64 // inner frames returned (ok == true)
-	BadHeader    uint64 // too short, I flag clear, reserved bits set, or inner frame shorter than an Ethernet header
+	BadHeader    uint64 // too short, I flag clear, reserved bits set, or inner frame shorter than an Ethernet header; Geneve: version not 0, a protocol other than Ethernet or IP
 	FilteredVNI  uint64 // valid headers whose VNI the selector rejected
 	VNIsSeen     uint64 // distinct VNIs among valid headers, filtered ones included
+	Control      uint64 // Geneve control (OAM) messages, which carry no traffic
 }
 
 // Decapsulator strips VXLAN headers from UDP payloads captured with FilterExpr.
@@ -37,9 +39,13 @@ type Stats struct {
 type Decapsulator struct {
 	port uint16
 	sel  Selector
+	tally
+}
 
-	encapsulated, decapsulated, badHeader, filteredVNI, vnisSeen atomic.Uint64
-	seen                                                         [(MaxVNI + 1) / 32]atomic.Uint32
+// tally holds the counters and the set of VNIs seen, for VXLAN and Geneve alike.
+type tally struct {
+	encapsulated, decapsulated, badHeader, filteredVNI, vnisSeen, control atomic.Uint64
+	seen                                                                  [(MaxVNI + 1) / 32]atomic.Uint32
 }
 
 // New returns a Decapsulator for VXLAN on the given UDP port (0 means 4789) that
@@ -126,7 +132,7 @@ func reservedClear(h []byte) bool {
 // markSeen records vni in the bitmap and counts it the first time. The plain load
 // first keeps the common case (a VNI seen before) free of atomic writes, so capture
 // goroutines do not fight over the cache line.
-func (d *Decapsulator) markSeen(vni uint32) {
+func (d *tally) markSeen(vni uint32) {
 	w := &d.seen[(vni&MaxVNI)/32]
 	bit := uint32(1) << (vni % 32)
 	if w.Load()&bit != 0 {
@@ -139,8 +145,12 @@ func (d *Decapsulator) markSeen(vni uint32) {
 
 // Stats returns the counters so far. Each counter is read atomically; the set as a
 // whole is not one instant, which does not matter for a summary.
-func (d *Decapsulator) Stats() Stats {
+func (d *Decapsulator) Stats() Stats { return d.stats("") }
+
+func (d *tally) stats(protocol string) Stats {
 	return Stats{
+		Protocol:     protocol,
+		Control:      d.control.Load(),
 		Encapsulated: d.encapsulated.Load(),
 		Decapsulated: d.decapsulated.Load(),
 		BadHeader:    d.badHeader.Load(),
@@ -152,7 +162,7 @@ func (d *Decapsulator) Stats() Stats {
 // SeenVNIs returns up to limit of the VNIs seen so far, in ascending order, for the
 // end-of-run summary (limit <= 0 means all of them). It scans the 2 MiB bitmap, so
 // call it once at the end, not per packet.
-func (d *Decapsulator) SeenVNIs(limit int) []uint32 {
+func (d *tally) SeenVNIs(limit int) []uint32 {
 	var out []uint32
 	for i := range d.seen {
 		w := d.seen[i].Load()
@@ -173,6 +183,14 @@ func (d *Decapsulator) SeenVNIs(limit int) []uint32 {
 
 // String formats the counters for the end-of-run summary.
 func (s Stats) String() string {
-	return fmt.Sprintf("vxlan: %d encapsulated, %d decapsulated, %d bad headers, %d filtered by VNI, %d VNIs seen",
-		s.Encapsulated, s.Decapsulated, s.BadHeader, s.FilteredVNI, s.VNIsSeen)
+	p := s.Protocol
+	if p == "" {
+		p = "vxlan"
+	}
+	out := fmt.Sprintf("%s: %d encapsulated, %d decapsulated, %d bad headers, %d filtered by VNI, %d VNIs seen",
+		p, s.Encapsulated, s.Decapsulated, s.BadHeader, s.FilteredVNI, s.VNIsSeen)
+	if s.Control > 0 {
+		out += fmt.Sprintf(", %d control messages", s.Control)
+	}
+	return out
 }

@@ -19,8 +19,9 @@
 #                mirror-setup.sh down [PREFIX]   delete the three namespaces (and all links in them)
 # PREFIX defaults to "mir$$"; give a unique one per test run. Environment: VNI (default 42),
 # PORT (4789), MTU of the mirror underlay m0/t0 (9001, like AWS: a mirrored 1500-byte frame plus
-# 50 bytes of VXLAN/UDP/IP/Ethernet must fit unfragmented, or "udp port 4789" misses the tail
-# fragments).
+# 50 bytes of VXLAN/UDP/IP/Ethernet fits unfragmented; with MTU=1500 the kernel sends every full
+# frame as two outer IP fragments, which sniffer reassembles), TUNNEL (vxlan, or geneve: the
+# mirror session is then a Geneve device, as AWS Gateway Load Balancer sends; set PORT=6081).
 # The tc egress hook runs before GSO segmentation, so TCP data the server sends is mirrored as
 # GSO super-packets of up to 64 KB (an outer UDP datagram of ~65300 bytes on t0), exactly as
 # tcpdump on s0 would show them; turning TSO/GSO off with ethtool does not change that. A
@@ -34,6 +35,7 @@ prefix=${2:-mir$$}
 VNI=${VNI:-42}
 PORT=${PORT:-4789}
 MTU=${MTU:-9001}
+TUNNEL=${TUNNEL:-vxlan}
 
 cli=$prefix-cli srv=$prefix-srv tgt=$prefix-tgt
 
@@ -55,6 +57,7 @@ up() {
 	for t in ip tc; do command -v $t >/dev/null || die "$t not found: apt-get install iproute2"; done
 	case $VNI in ''|*[!0-9]*) die "VNI=$VNI is not a number (0-16777215)";; esac
 	case $PORT in ''|*[!0-9]*) die "PORT=$PORT is not a number";; esac
+	case $TUNNEL in vxlan|geneve) ;; *) die "TUNNEL=$TUNNEL: want vxlan or geneve";; esac
 	for ns in "$cli" "$srv" "$tgt"; do
 		if ns_exists "$ns"; then die "namespace $ns exists already; run: $0 down $prefix"; fi
 	done
@@ -81,8 +84,13 @@ up() {
 	ip -n "$srv" link set m0 up
 	ip -n "$tgt" link set t0 up
 
-	# The mirror session: VXLAN towards the target. nolearning: it only ever sends to remote.
-	ip -n "$srv" link add vxm type vxlan id "$VNI" dstport "$PORT" local 10.203.2.1 remote 10.203.2.2 dev m0 nolearning
+	# The mirror session: VXLAN (or Geneve) towards the target. nolearning: it only ever
+	# sends to remote.
+	if [ "$TUNNEL" = geneve ]; then
+		ip -n "$srv" link add vxm type geneve id "$VNI" dstport "$PORT" remote 10.203.2.2
+	else
+		ip -n "$srv" link add vxm type vxlan id "$VNI" dstport "$PORT" local 10.203.2.1 remote 10.203.2.2 dev m0 nolearning
+	fi
 	ip -n "$srv" link set vxm mtu $((MTU - 50)) up
 
 	# Copy every frame on s0, both directions, into vxm.
@@ -105,6 +113,8 @@ TARGET_IP=10.203.2.2
 MIRROR_SRC_IP=10.203.2.1
 VNI=$VNI
 PORT=$PORT
+TUNNEL=$TUNNEL
+MTU=$MTU
 # server:        ip netns exec $srv python3 -m http.server 8000 --bind 10.203.1.2
 # client:        ip netns exec $cli curl -s http://10.203.1.2:8000/
 # user space:    ip netns exec $tgt tcpdump -ni t0 udp port $PORT
