@@ -30,6 +30,8 @@ type Config struct {
 	KeepIncomplete bool          `envconfig:"SNIFFER_KEEP_INCOMPLETE" flag:"keep-incomplete" desc:"also emit incomplete calls (no response, lost segments), marked with the reason"`
 	IdleTimeout    time.Duration `envconfig:"SNIFFER_IDLE_TIMEOUT" default:"2m" flag:"idle-timeout" desc:"close connections idle this long and flush their calls"`
 	GapTimeout     time.Duration `envconfig:"SNIFFER_GAP_TIMEOUT" default:"5s" flag:"gap-timeout" desc:"wait this long for a lost segment before skipping the hole"`
+	ReorderPackets int           `envconfig:"SNIFFER_REORDER_PACKETS" default:"512" flag:"reorder-packets" desc:"a hole the other side acknowledged past is taken for lost only after this many packets and -reorder-window have both passed (segments come late from mirror sessions and multi-queue NICs)"`
+	ReorderWindow  time.Duration `envconfig:"SNIFFER_REORDER_WINDOW" default:"50ms" flag:"reorder-window" desc:"capture time a hole the other side acknowledged past is waited for before it is taken for lost (with -reorder-packets)"`
 	MaxBuffered    int64         `envconfig:"SNIFFER_MAX_BUFFERED_BYTES" default:"33554432" flag:"max-buffered" desc:"out-of-order bytes buffered over all connections; beyond it holes are skipped"`
 	MaxStreams     int           `envconfig:"SNIFFER_MAX_STREAMS" default:"100000" flag:"max-streams" desc:"connections tracked at once; more are counted and ignored"`
 	MaxHeadBytes   int64         `envconfig:"SNIFFER_MAX_HEAD_BYTES" default:"67108864" flag:"max-head-bytes" desc:"bytes of unfinished heads held over all connections (slowloris bound); past it heads are given up and counted"`
@@ -149,6 +151,8 @@ func loadConfig(args []string, stderr io.Writer) (*Config, error) {
 		return nil, fmt.Errorf("SNIFFER_DROP_POLICY/-drop must be oldest or newest, not %q", c.DropPolicy)
 	case c.IdleTimeout <= 0:
 		return nil, fmt.Errorf("SNIFFER_IDLE_TIMEOUT/-idle-timeout must be a positive duration such as 2m, not %s", c.IdleTimeout)
+	case c.ReorderPackets < 0 || c.ReorderWindow < 0:
+		return nil, fmt.Errorf("SNIFFER_REORDER_PACKETS/-reorder-packets and SNIFFER_REORDER_WINDOW/-reorder-window must not be negative (0 takes an acknowledged hole for lost at once)")
 	case c.GapTimeout <= 0:
 		return nil, fmt.Errorf("SNIFFER_GAP_TIMEOUT/-gap-timeout must be a positive duration such as 5s, not %s", c.GapTimeout)
 	case c.MirrorConns <= 0 || c.MirrorHeader < 1024:

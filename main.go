@@ -173,6 +173,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg.MaxBodyBytes = cfg.BodyLimit
 	rcfg.KeepIncomplete = cfg.KeepIncomplete
 	rcfg.IdleTimeout, rcfg.GapTimeout = cfg.IdleTimeout, cfg.GapTimeout
+	rcfg.ReorderPackets, rcfg.ReorderWindow = cfg.ReorderPackets, cfg.ReorderWindow
 	rcfg.MaxBufferedBytes, rcfg.MaxStreams, rcfg.MaxPending = cfg.MaxBuffered, cfg.MaxStreams, cfg.MaxPending
 	rcfg.MaxHeadBytes = cfg.MaxHeadBytes
 	emit := func(c *model.Call) { calls <- c }

@@ -26,8 +26,21 @@ type Config struct {
 	MaxConnBuffered  int64         // out-of-order bytes buffered per connection
 	IdleTimeout      time.Duration // a connection idle this long is closed and its calls flushed
 	GapTimeout       time.Duration // a hole in a stream is given up (skipped) after this long
-	KeepIncomplete   bool          // emit incomplete calls too (marked), not only count them
+	// A hole that the other side's acknowledgement shows the capture lost is skipped early,
+	// but only once ReorderPackets packets and ReorderWindow of capture time have both
+	// passed since it opened: before that the missing segment may just be late (mirror
+	// sessions and multi-queue NICs reorder), and reordering is not loss.
+	ReorderPackets int
+	ReorderWindow  time.Duration
+	KeepIncomplete bool // emit incomplete calls too (marked), not only count them
 }
+
+// Reorder window defaults: a mirror session or a multi-queue NIC delivers a flow's segments
+// up to a few hundred packets and a few milliseconds out of order.
+const (
+	DefaultReorderPackets = 512
+	DefaultReorderWindow  = 50 * time.Millisecond
+)
 
 // DefaultConfig is what sniffer uses unless told otherwise.
 func DefaultConfig() Config {
@@ -42,6 +55,8 @@ func DefaultConfig() Config {
 		MaxConnBuffered:  4 << 20,
 		IdleTimeout:      2 * time.Minute,
 		GapTimeout:       5 * time.Second,
+		ReorderPackets:   DefaultReorderPackets,
+		ReorderWindow:    DefaultReorderWindow,
 	}
 }
 
@@ -66,10 +81,12 @@ type Assembler struct {
 	// ACKs, FINs and RSTs do not open new, empty connections that would wait for the
 	// idle timeout.
 	closed map[uint64]ended
-	// deferred is a segment held back by its connection's Accept until a hole the
-	// capture lost is skipped; replaying is set while it is assembled again.
-	deferred  *deferredSegment
-	replaying bool
+	// packets counts the packets fed, the clock of the reorder window.
+	packets uint64
+	// skipHole, when set, is the time a hole opened that a connection's Accept found
+	// lost by the capture (acknowledged past, its reorder window over): it is skipped
+	// once the packet is assembled.
+	skipHole time.Time
 	// tracked holds the flowKey of every connection tracked, so that the packets of a
 	// new connection over MaxStreams are dropped before gopacket sees them: gopacket
 	// makes its own connection (about 800 bytes) for every flow it is given, refused or
@@ -117,18 +134,40 @@ func flowKey(netFlow, tcpFlow gopacket.Flow, vni int) uint64 {
 	return netFlow.FastHash()*0x9e3779b97f4a7c15 ^ tcpFlow.FastHash() ^ uint64(vni+1)<<48
 }
 
-type context struct{ ci gopacket.CaptureInfo }
+// context is what the reassembler keeps of one packet: its capture info and the TCP
+// numbers the pairing is proven on. Its capture info's AncillaryData holds the context
+// itself, so that the bytes gopacket hands over lead back to the segment that carried them.
+type context struct {
+	ci    gopacket.CaptureInfo
+	seq   tcp.Sequence // of the segment's first byte
+	ack   tcp.Sequence // the acknowledgement it carried, when ackOK
+	len   int          // of its payload
+	ackOK bool
+	self  [1]any
+}
 
 func (c *context) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
 
+// segmentOf returns the context of the packet ci came from, or nil.
+func segmentOf(ci gopacket.CaptureInfo) *context {
+	if len(ci.AncillaryData) == 1 {
+		c, _ := ci.AncillaryData[0].(*context)
+		return c
+	}
+	return nil
+}
+
 const ctxSlab = 256
 
-func (a *Assembler) context(ci gopacket.CaptureInfo) *context {
+func (a *Assembler) context(ci gopacket.CaptureInfo, t *layers.TCP) *context {
 	if len(a.ctxs) == cap(a.ctxs) {
 		a.ctxs = make([]context, 0, ctxSlab)
 	}
-	a.ctxs = append(a.ctxs, context{ci})
-	return &a.ctxs[len(a.ctxs)-1]
+	a.ctxs = append(a.ctxs, context{ci: ci, seq: tcp.Sequence(t.Seq), ack: tcp.Sequence(t.Ack), ackOK: t.ACK, len: len(t.Payload)})
+	c := &a.ctxs[len(a.ctxs)-1]
+	c.self[0] = c
+	c.ci.AncillaryData = c.self[:]
+	return c
 }
 
 // New returns an Assembler that calls emit, from the goroutine that feeds it, with every
@@ -149,6 +188,12 @@ func New(cfg Config, emit func(*model.Call)) *Assembler {
 	}
 	if cfg.GapTimeout <= 0 {
 		cfg.GapTimeout = d.GapTimeout
+	}
+	if cfg.ReorderPackets < 0 {
+		cfg.ReorderPackets = 0
+	}
+	if cfg.ReorderWindow < 0 {
+		cfg.ReorderWindow = 0
 	}
 	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}, closed: map[uint64]ended{},
 		tracked: map[uint64]struct{}{}, refused: map[uint64]time.Time{}}
@@ -254,52 +299,23 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 			return
 		}
 	}
-	as.AssembleWithContext(netFlow, t, a.context(ci))
-	if d := a.deferred; d != nil {
+	a.packets++
+	as.AssembleWithContext(netFlow, t, a.context(ci, t))
+	if since := a.skipHole; !since.IsZero() {
 		// A segment acknowledged bytes its connection lost to the capture: skip that
 		// hole (gopacket flushes by age over all connections, so flush what is no
-		// newer than the hole), then assemble the segment.
-		a.deferred = nil
-		as.FlushWithOptions(tcp.FlushOptions{T: d.since.Add(time.Nanosecond)})
-		var dt layers.TCP
-		if dt.DecodeFromBytes(d.bytes, gopacket.NilDecodeFeedback) == nil {
-			a.replaying = true
-			as.AssembleWithContext(d.netFlow, &dt, a.context(d.ci))
-			a.replaying = false
-		}
+		// newer than the hole). A response this segment started waits in its parser
+		// until the request side has reached its acknowledgement, so it is paired once
+		// the hole is skipped, not before.
+		a.skipHole = time.Time{}
+		as.FlushWithOptions(tcp.FlushOptions{T: since.Add(time.Nanosecond)})
 	}
 }
 
-// deferredSegment is a segment held back while the hole it proved lost is skipped.
-type deferredSegment struct {
-	netFlow gopacket.Flow
-	bytes   []byte // TCP header and payload, decoded again for the replay
-	ci      gopacket.CaptureInfo
-	since   time.Time // when the hole opened
-}
-
-// deferForHole holds back segment t of c, whose acknowledgement proves that the other
-// direction's hole was lost by the capture, until that hole is skipped. It returns false
-// when the segment cannot be held (already replaying one) and must be used as it is.
-func (a *Assembler) deferForHole(c *conn, t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDirection) bool {
-	if a.replaying || a.deferred != nil {
-		return false
-	}
-	r := 1 // the direction whose hole the segment acknowledges past
-	if dir == tcp.TCPDirServerToClient {
-		r = 0
-	}
-	since := c.holeSince[r]
-	if since.IsZero() {
-		return false // no data buffered past the hole yet: nothing to skip to
-	}
-	b := make([]byte, 0, len(t.Contents)+len(t.Payload))
-	netFlow := c.netFlow
-	if dir == tcp.TCPDirServerToClient {
-		netFlow = netFlow.Reverse()
-	}
-	a.deferred = &deferredSegment{netFlow: netFlow, bytes: append(append(b, t.Contents...), t.Payload...), ci: ci, since: since}
-	return true
+// reorderOver tells whether a hole that opened at packet pkt and capture time at has
+// waited out the reorder window.
+func (a *Assembler) reorderOver(pkt uint64, at time.Time) bool {
+	return a.packets-pkt >= uint64(a.cfg.ReorderPackets) && a.now.Sub(at) >= a.cfg.ReorderWindow
 }
 
 // Tick flushes by the clock when no packets come (live capture): holes older than the

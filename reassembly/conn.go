@@ -19,6 +19,10 @@ type exchange struct {
 	resp    *model.Response // the final response being read
 	reqDone bool
 	reqEnd  time.Time
+	// The request's TCP numbers (see pair.go): where it starts in the client's sequence
+	// space, and the server sequence number the client had acknowledged when it sent it.
+	reqSeq, sentAck, reqEndSeq tcp.Sequence
+	seqOK, sentAckOK, endOK    bool
 }
 
 // conn is one TCP connection: two half-stream parsers and the FIFO of requests waiting
@@ -29,14 +33,22 @@ type conn struct {
 	ends    [2]netip.AddrPort
 	vni     int
 	pending []*exchange
-	// respGap is set when response bytes were lost: the next response may belong to a
-	// later request than the oldest pending one.
-	respGap bool
+	// respGap is set when response bytes were lost (or skipped as malformed): the next
+	// response may belong to a later request than the oldest pending one. respGapEnd is
+	// where the server's bytes resumed after the latest hole.
+	respGap      bool
+	respGapEnd   tcp.Sequence
+	respGapEndOK bool
+	// pipelined is set once the client is seen sending a request before it had all of
+	// the previous response; unproven once a response could not be proven to answer any
+	// one request (see pair.go). lastReq is the latest request parsed.
+	pipelined, unproven bool
+	lastReq             *exchange
 	// owed counts the requests given up because of MaxPending whose responses have not
 	// come yet: the next that many responses answer them and are discarded, not paired
 	// with later requests.
 	owed   int
-	sg     tcp.ScatterGather
+	src    source // where the bytes being parsed came from
 	lastAt time.Time
 	closed bool
 	key    uint64 // flowKey
@@ -46,11 +58,14 @@ type conn struct {
 	// holes tracks, per direction, whether segments arrived ahead of a hole, and the
 	// sequence number the direction is known to have reached: when the other side
 	// acknowledges bytes past it, the receiver got them and the capture missed them,
-	// so waiting for them is pointless (see Assembler.lostHole).
-	netFlow   gopacket.Flow // of the first packet seen (direction 0)
+	// so waiting for them past the reorder window is pointless (see watchHoles).
 	hole      [2]bool
 	holeSince [2]time.Time
+	holePkt   [2]uint64 // Assembler.packets when the hole opened
 	next      [2]tcp.Sequence
+	// start is the sequence number of each direction's first byte, once known.
+	start   [2]tcp.Sequence
+	startOK [2]bool
 }
 
 func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
@@ -63,7 +78,7 @@ func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
 }
 
 func newConn(a *Assembler, netFlow, tcpFlow gopacket.Flow, t *layers.TCP, vni int) *conn {
-	c := &conn{a: a, vni: vni, netFlow: netFlow}
+	c := &conn{a: a, vni: vni}
 	c.ends[0] = endpoint(netFlow.Src(), tcpFlow.Src())
 	c.ends[1] = endpoint(netFlow.Dst(), tcpFlow.Dst())
 	for i := range c.halves {
@@ -97,14 +112,24 @@ func (c *conn) clientServer() (client, server netip.AddrPort) {
 	return c.ends[0], c.ends[1]
 }
 
-// at is the capture time of the byte at off in the current chunk.
+// at is the capture time of the byte at off in the bytes being parsed.
 func (c *conn) at(off int) time.Time {
-	if c.sg != nil && off >= 0 {
-		if n, _ := c.sg.Lengths(); off < n {
-			return c.sg.CaptureInfo(off).Timestamp
+	if c.src != nil {
+		if ci, ok := c.src.captureInfo(off); ok {
+			return ci.Timestamp
 		}
 	}
 	return c.lastAt
+}
+
+// seg is the segment that carried the byte at off in the bytes being parsed, or nil.
+func (c *conn) seg(off int) *context {
+	if c.src != nil {
+		if ci, ok := c.src.captureInfo(off); ok {
+			return segmentOf(ci)
+		}
+	}
+	return nil
 }
 
 // url builds the absolute URL of a request: http:// + Host (or the server address) + target.
@@ -166,38 +191,6 @@ func (c *conn) server() *half {
 	return &c.halves[1]
 }
 
-// pairResponse finds the request a response that started at t answers: the oldest
-// pending one, except after lost response bytes, when the responses of some requests
-// may have been lost: it then takes the latest request that had ended by t. A response
-// that starts before its request did cannot be its answer: it is an orphan.
-func (c *conn) pairResponse(t time.Time) *exchange {
-	if c.owed > 0 && !c.respGap {
-		c.owed--
-		return nil
-	}
-	if c.respGap && len(c.pending) > 1 {
-		k := 0
-		for i, x := range c.pending {
-			if x.reqDone && !x.reqEnd.After(t) {
-				k = i
-			}
-		}
-		for _, x := range c.pending[:k] {
-			if x.call.Incomplete == "" {
-				x.call.Incomplete = ResponseLost
-			}
-			c.finish(x)
-		}
-		c.pending = c.pending[k:]
-	}
-	c.respGap = false
-	if len(c.pending) == 0 || c.pending[0].call.Start.After(t) {
-		c.a.stats.Orphans.Add(1)
-		return nil
-	}
-	return c.pending[0]
-}
-
 func (c *conn) requestDone(x *exchange, at time.Time) {
 	x.reqDone, x.reqEnd = true, at
 }
@@ -211,7 +204,8 @@ func (c *conn) requestBroken(x *exchange, reason string) {
 	x.reqDone, x.reqEnd = true, c.lastAt
 }
 
-func (c *conn) responseDone(x *exchange, at time.Time) {
+func (c *conn) responseDone(x *exchange, at time.Time, end tcp.Sequence, endOK bool) {
+	c.answered(x, end, endOK)
 	x.call.Response, x.call.End = x.resp, at
 	c.remove(x)
 	if !x.reqDone {
@@ -288,8 +282,20 @@ func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDir
 	if !*start && !t.SYN && nextSeq == tcp.Sequence(-1) {
 		*start = true
 	}
-	if c.watchHoles(t, ci, dir, nextSeq) && c.a.deferForHole(c, t, ci, dir) {
-		return false // assembled again once the hole is skipped
+	d, r := 0, 1
+	if dir == tcp.TCPDirServerToClient {
+		d, r = 1, 0
+	}
+	if nextSeq == tcp.Sequence(-1) {
+		c.start[d], c.startOK[d] = tcp.Sequence(t.Seq), true
+		if t.SYN {
+			c.start[d] = c.start[d].Add(1)
+		}
+	}
+	if c.watchHoles(t, ci, dir, nextSeq) {
+		if since := c.holeSince[r]; !since.IsZero() && c.a.skipHole.IsZero() && c.a.reorderOver(c.holePkt[r], since) {
+			c.a.skipHole = since // skipped once this segment is assembled
+		}
 	}
 	return true
 }
@@ -298,9 +304,9 @@ func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDir
 // a hole in its direction; an acknowledgement from the other side past the bytes that
 // direction has shown means the receiver has the missing bytes, so they were lost by
 // the capture, not the network, and no retransmission will come. It reports such a
-// lost hole in the other direction, so that the Assembler skips it before this
-// segment is used: otherwise a response would be parsed while the request it answers
-// still waits behind the hole, and pair with the wrong request.
+// lost hole in the other direction, which the Assembler skips once the reorder window
+// has passed (before that the segment may only be late). A response this segment
+// starts waits for the request side meanwhile (see half.waits).
 func (c *conn) watchHoles(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDirection, nextSeq tcp.Sequence) bool {
 	d, r := 0, 1
 	if dir == tcp.TCPDirServerToClient {
@@ -315,7 +321,7 @@ func (c *conn) watchHoles(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlo
 			if !c.hole[d] || c.holeSince[d].IsZero() && len(t.Payload) > 0 {
 				c.hole[d], c.holeSince[d] = true, time.Time{}
 				if len(t.Payload) > 0 {
-					c.holeSince[d] = ci.Timestamp
+					c.holeSince[d], c.holePkt[d] = ci.Timestamp, c.a.packets
 				}
 			}
 		case diff == 0 || diff > -len(t.Payload):
@@ -337,11 +343,16 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 		h = &c.halves[1]
 	}
 	n, _ := sg.Lengths()
+	c.src = sgSource{sg}
+	h.locate(skip, n)
 	if skip > 0 {
 		c.hole[h.dirIndex()] = false
-		h.gap(skip)
+		if h.waiting != nil {
+			h.waiting.gap(skip, h.seq) // after what the waiting response side holds
+		} else {
+			h.gap(skip)
+		}
 	}
-	c.sg = sg
 	h.off = 0
 	if n > 0 {
 		c.lastAt = sg.CaptureInfo(n - 1).Timestamp
@@ -349,11 +360,42 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 	} else if ac != nil {
 		c.lastAt = ac.GetCaptureInfo().Timestamp
 	}
-	c.sg = nil
+	h.next = h.seq.Add(n)
+	c.src = nil
 	if end && !h.ended {
-		h.ended = true
-		h.end(true)
+		if h.waiting != nil {
+			h.waiting.fin = true
+		} else {
+			h.ended = true
+			h.end(true)
+		}
 	}
+	if s := c.server(); s != h && h.role == roleClient {
+		s.resume(false) // the request side moved: a waiting response may go on
+	}
+}
+
+// locate sets the sequence number of the first byte of a chunk of n bytes that follows
+// skip lost bytes: counted on from the direction's start, checked against the segment
+// the byte came in (skip is -1 when gopacket does not know it).
+func (h *half) locate(skip, n int) {
+	d := h.dirIndex()
+	seq, ok := h.next, h.seqOK
+	switch {
+	case ok && skip > 0:
+		seq = seq.Add(skip)
+	case ok && skip == 0:
+	case h.c.startOK[d] && !ok && skip >= 0:
+		seq, ok = h.c.start[d], true
+	default:
+		ok = false
+	}
+	if n > 0 {
+		if seg := h.c.seg(0); seg != nil && (!ok || seg.seq.Difference(seq) < 0 || seq.Difference(seg.seq.Add(seg.len)) <= 0) {
+			seq, ok = seg.seq, true
+		}
+	}
+	h.seq, h.seqOK = seq, ok
 }
 
 // ReassemblyComplete ends the connection: whatever is still open is incomplete.
@@ -362,8 +404,10 @@ func (c *conn) ReassemblyComplete(ac tcp.AssemblerContext) bool {
 		return true
 	}
 	c.closed = true
-	// The server first: a close-delimited response ends here.
+	// The server first: a close-delimited response ends here. A response still waiting
+	// for its request goes on now: nothing more will come.
 	s := c.server()
+	s.resume(true)
 	for _, h := range []*half{s, s.other()} {
 		if !h.ended {
 			h.end(false)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	tcp "github.com/gopacket/gopacket/reassembly"
+
 	"sniffer/model"
 )
 
@@ -54,9 +56,20 @@ type half struct {
 	// when its first line is no chunk size; lines counts the lines of a chunked body.
 	alt   int64
 	lines int
-	// off is the offset in the current ScatterGather of the byte being looked at,
-	// used to find capture times.
-	off int
+	// off is the offset in the bytes being parsed (conn.src) of the byte being looked
+	// at, used to find capture times and TCP numbers; seq is the sequence number of the
+	// byte at offset 0 (when seqOK), next that of the first byte not delivered yet.
+	off       int
+	seq, next tcp.Sequence
+	seqOK     bool
+	// headSeq and headSeg are the sequence number of the head being read and the
+	// segment that carried its first byte.
+	headSeq tcp.Sequence
+	headSeg *context
+	// waiting is what a server half keeps while a response waits for its request (see
+	// waits); resuming is set while it is parsed, noWait when it must not wait again.
+	waiting          *backlog
+	resuming, noWait bool
 }
 
 // dirIndex is this half's index in conn.halves (gopacket's direction).
@@ -77,7 +90,15 @@ func (h *half) other() *half {
 // feed parses data, the next contiguous bytes of this direction.
 func (h *half) feed(data []byte) {
 	defer h.hold()
+	if h.waiting != nil {
+		h.stall(h.off, data) // a response before these bytes waits: keep the order
+		return
+	}
 	for len(data) > 0 {
+		if h.waits(h.off) {
+			h.stall(h.off, data)
+			return
+		}
 		n := h.step(data)
 		data = data[n:]
 		h.off += n
@@ -189,6 +210,7 @@ func (h *half) sync(data []byte) int {
 		// The start line began in the carried bytes: keep them as the head's start.
 		h.buf = append(h.buf[:0], h.buf[start:carried]...)
 		h.headAt = h.c.at(h.off)
+		h.headSeq, h.headSeg = h.seq.Add(h.off-(carried-start)), h.c.seg(h.off)
 		return 0
 	}
 	h.c.a.stats.SkippedBytes.Add(int64(len(p)))
@@ -214,6 +236,7 @@ func (h *half) plausibleHead(b []byte, whole bool) bool {
 func (h *half) head(data []byte) int {
 	if len(h.buf) == 0 {
 		h.headAt = h.c.at(h.off)
+		h.headSeq, h.headSeg = h.seq.Add(h.off), h.c.seg(h.off)
 		// Common case: the whole head is in this chunk; parse it in place.
 		if end := headEnd(data, 0); end >= 0 && (data[0] != '\r' && data[0] != '\n') {
 			if !h.onHead(data[:end], h.off+end-1) {
@@ -303,6 +326,11 @@ func (h *half) mark(names ...string) {
 func (h *half) onRequest(sl startLine, hs []model.Header, last int, odd oddities) {
 	c := h.c
 	x := c.newExchange(h.headAt)
+	x.reqSeq, x.seqOK = h.headSeq, h.seqOK
+	if g := h.headSeg; g != nil && g.ackOK {
+		x.sentAck, x.sentAckOK = g.ack, true
+	}
+	c.sentAfter(x)
 	call := x.call
 	call.Request = model.Request{Method: sl.method, Target: sl.target, Message: model.Message{Proto: sl.proto, Headers: hs}}
 	call.URL = c.url(&call.Request)
@@ -314,7 +342,11 @@ func (h *half) onRequest(sl startLine, hs []model.Header, last int, odd oddities
 
 func (h *half) onResponse(sl startLine, hs []model.Header, last int, odd oddities) {
 	c := h.c
-	x := c.pairResponse(h.headAt)
+	m := respMeta{seq: h.headSeq, seqOK: h.seqOK}
+	if g := h.headSeg; g != nil && g.ackOK {
+		m.ack, m.ackOK = g.ack, true
+	}
+	x := c.pairResponse(h.headAt, m)
 	method := ""
 	if x != nil {
 		method = x.call.Request.Method
@@ -518,11 +550,12 @@ func (h *half) done(last int) {
 	if h.role == roleClient {
 		if x != nil {
 			h.c.requestDone(x, at)
+			x.reqEndSeq, x.endOK = h.seq.Add(last+1), h.seqOK && last >= 0
 		}
 		return
 	}
 	if x != nil {
-		h.c.responseDone(x, at)
+		h.c.responseDone(x, at, h.seq.Add(last+1), h.seqOK && last >= 0)
 	}
 	if fr == tunnelBody {
 		h.c.a.stats.Tunnels.Add(1)
@@ -540,6 +573,10 @@ func (h *half) fail(reason *string) {
 	}
 	x := h.x
 	h.x, h.msg, h.st, h.frame = nil, nil, sSync, noBody
+	if h.role == roleServer && reason == nil {
+		// Bytes skipped while resynchronising may hold responses.
+		h.c.respGap, h.c.respGapEndOK = true, false
+	}
 	h.c.a.stats.SkippedBytes.Add(int64(len(h.buf))) // a partial head or line, given up
 	h.buf = h.buf[:0]
 	if x == nil {
@@ -594,6 +631,7 @@ func (h *half) gap(skip int) {
 	}
 	if h.role != roleClient {
 		h.c.respGap = true
+		h.c.respGapEnd, h.c.respGapEndOK = h.seq, h.seqOK
 	}
 	h.fail(&r)
 }

@@ -13,9 +13,10 @@ const (
 	CaptureEnded    = "capture ended"             // the capture ended inside the response
 	TooManyPending  = "too many pending requests" // pipelining beyond the per-connection cap
 	ResponseLost    = "response lost"             // its response fell into a gap
+	Unproven        = "pairing unproven"          // responses were lost on a pipelined connection: which is its own cannot be told
 )
 
-var reasons = []string{NoResponse, GapInRequest, GapInResponse, ClosedInRequest, ClosedInResp, CaptureEnded, TooManyPending, ResponseLost}
+var reasons = []string{NoResponse, GapInRequest, GapInResponse, ClosedInRequest, ClosedInResp, CaptureEnded, TooManyPending, ResponseLost, Unproven}
 
 // Stats are the reassembler's counters. They are safe to read from other goroutines.
 type Stats struct {
@@ -31,7 +32,8 @@ type Stats struct {
 	SkippedBytes   atomic.Int64 // bytes skipped while looking for the next message
 	TruncatedBody  atomic.Int64 // bodies cut at the body limit
 	HeadBytes      atomic.Int64 // bytes held now in partial heads and lines, over all connections
-	incomplete     [8]atomic.Int64
+	Stalls         atomic.Int64 // responses that waited for their request's bytes (reordered capture)
+	incomplete     [9]atomic.Int64
 }
 
 func (s *Stats) countIncomplete(reason string) {

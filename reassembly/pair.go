@@ -1,0 +1,141 @@
+package reassembly
+
+import (
+	"time"
+
+	tcp "github.com/gopacket/gopacket/reassembly"
+)
+
+// Pairing is proven on TCP's numbers, not on the order messages were parsed in. Each
+// request keeps where it starts in the client's sequence space and how far the client had
+// received the server's bytes when it sent it; each response keeps where it starts in the
+// server's sequence space and how far the server had received the client's bytes when it
+// sent it. A response can answer a request only if
+//
+//   - the server had received the request's first byte when it sent the response
+//     (the response's acknowledgement is past the request's start), and
+//   - the client sent the request before it received the response's first byte
+//     (the request's acknowledgement is not past the response's start).
+//
+// With nothing lost on either side since the last pairing, the response answers the
+// oldest request waiting (HTTP/1 answers in order) if it can by these numbers, and is
+// an orphan otherwise. After lost response bytes, the responses of some waiting requests
+// may have been lost: on a connection whose client waits for each response before it
+// sends the next request (every request acknowledges more of the server's bytes than the
+// one before, and all of a response seen before it), the response answers the newest
+// request it can answer and the older ones lost theirs. On a pipelined connection the
+// numbers cannot tell how many responses a hole held: the waiting requests are then
+// incomplete ("pairing unproven") rather than paired by position, and so are the calls
+// after them on that connection.
+
+// respMeta is what a response head carries for pairing.
+type respMeta struct {
+	seq, ack     tcp.Sequence // its first byte; the acknowledgement sent with it
+	seqOK, ackOK bool
+}
+
+// mayAnswer tells whether a response that started at t with m can answer x.
+func (c *conn) mayAnswer(x *exchange, t time.Time, m respMeta) bool {
+	if m.ackOK && x.seqOK {
+		if x.reqSeq.Difference(m.ack) <= 0 {
+			return false // the server had not received the request
+		}
+	} else if x.call.Start.After(t) {
+		return false
+	}
+	if m.seqOK && x.sentAckOK && x.sentAck.Difference(m.seq) < 0 {
+		return false // the client had received the response before it sent the request
+	}
+	return true
+}
+
+// pairResponse finds the request a response that started at t answers, or nil.
+func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
+	if c.owed > 0 && !c.respGap {
+		c.owed--
+		return nil
+	}
+	n := 0 // the waiting requests this response may answer (a prefix: they are in order)
+	for _, x := range c.pending {
+		if !c.mayAnswer(x, t, m) {
+			break
+		}
+		n++
+	}
+	if n == 0 {
+		c.a.stats.Orphans.Add(1)
+		if c.pipelined {
+			// Its request was not seen: on a pipelining connection the responses that
+			// follow can no longer be counted off against the requests.
+			c.respGap, c.respGapEndOK = true, false
+		}
+		return nil
+	}
+	if !c.respGap && !c.unproven && (n == 1 || c.pipelined) {
+		return c.pending[0]
+	}
+	// More than one request it may answer from a client that waits for each response
+	// (the older ones' responses were lost or came without their request parsed), or
+	// response bytes were lost.
+	k := n - 1
+	x := c.pending[k]
+	if !c.pipelined && c.respGap && c.respGapEndOK && x.sentAckOK && x.sentAck.Difference(c.respGapEnd) > 0 {
+		// The client sent it before it had the bytes the capture lost: it did not
+		// wait for the responses in the hole, so it pipelines.
+		c.pipelined = true
+	}
+	if (c.pipelined || c.unproven) && !c.sentForIt(x, m) {
+		c.unproven = true
+		for _, x := range c.pending[:n] {
+			if x.call.Incomplete == "" {
+				x.call.Incomplete = Unproven
+			}
+			c.finish(x)
+		}
+		c.pending = c.pending[n:]
+		c.a.stats.Orphans.Add(1)
+		return nil
+	}
+	for _, x := range c.pending[:k] {
+		if x.call.Incomplete == "" {
+			x.call.Incomplete = ResponseLost
+		}
+		c.finish(x)
+	}
+	c.pending = c.pending[k:]
+	c.respGap, c.unproven = false, false
+	return x
+}
+
+// sentForIt tells whether the numbers single out x as the request a response with m
+// answers on a pipelining connection: the client sent x once it had every byte the
+// server sent before the response, and the server had all of x before it answered.
+// Then the older requests' responses were all sent before this one, so they are lost.
+func (c *conn) sentForIt(x *exchange, m respMeta) bool {
+	return x.sentAckOK && m.seqOK && x.sentAck == m.seq && x.endOK && m.ackOK && x.reqEndSeq.Difference(m.ack) >= 0
+}
+
+// sentAfter notes a new request x: one sent before the client received anything more
+// from the server than with the previous request shows a pipelining client.
+func (c *conn) sentAfter(x *exchange) {
+	if p := c.lastReq; p != nil && p.sentAckOK && x.sentAckOK && x.sentAck.Difference(p.sentAck) >= 0 {
+		c.pipelined = true
+	}
+	c.lastReq = x
+}
+
+// answered notes that the response to x ended before end: a request waiting behind x
+// that was sent before the client had all of that response shows a pipelining client.
+func (c *conn) answered(x *exchange, end tcp.Sequence, endOK bool) {
+	if !endOK {
+		return
+	}
+	for _, y := range c.pending {
+		if y != x && y.seqOK && x.seqOK && x.reqSeq.Difference(y.reqSeq) > 0 {
+			if y.sentAckOK && y.sentAck.Difference(end) > 0 {
+				c.pipelined = true
+			}
+			return
+		}
+	}
+}

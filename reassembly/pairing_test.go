@@ -1,0 +1,139 @@
+package reassembly
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestPipelinedLostFirstResponse: three pipelined GETs whose first response the capture
+// lost. Nothing tells from TCP's numbers how many responses the hole held, so no call may
+// be printed complete with a response by position (before, /p3 carried /p2's response):
+// the three are incomplete with a reason. A request the client sends once it has every
+// response pairs again.
+func TestPipelinedLostFirstResponse(t *testing.T) {
+	c := defaultConv().handshake()
+	c.req(get("/p1") + get("/p2") + get("/p3"))
+	c.drop(c.resp(ok(`{"p":1}`))...)
+	c.resp(ok(`{"p":2}`))
+	c.resp(ok(`{"p":3}`))
+	c.req(get("/p4"))
+	c.resp(ok(`{"p":4}`))
+	c.close()
+	r := c.run(t)
+	r.want(t,
+		`GET http://api.test/p1 [pairing unproven] req=""`,
+		`GET http://api.test/p2 [pairing unproven] req=""`,
+		`GET http://api.test/p3 [pairing unproven] req=""`,
+		`GET http://api.test/p4 -> 200 req="" resp="{\"p\":4}"`)
+	if n := r.stats.IncompleteFor(Unproven); n != 3 {
+		t.Errorf("%d calls counted as %q, want 3", n, Unproven)
+	}
+}
+
+// TestPipelinedLostMiddleResponse: the hole holds the second of three pipelined responses.
+func TestPipelinedLostMiddleResponse(t *testing.T) {
+	c := defaultConv().handshake()
+	c.req(get("/p1") + get("/p2") + get("/p3"))
+	c.resp(ok(`{"p":1}`))
+	c.drop(c.resp(ok(`{"p":2}`))...)
+	c.resp(ok(`{"p":3}`))
+	c.close()
+	r := c.run(t)
+	for _, call := range r.complete() {
+		if want := `{"p":` + strings.TrimPrefix(call.Request.Target, "/p") + `}`; string(call.Response.Body) != want {
+			t.Errorf("%s printed complete with %s", call.Request.Target, call.Response.Body)
+		}
+	}
+	if got := len(r.complete()); got != 1 {
+		t.Errorf("%d complete calls, want 1 (/p1): %v", got, summaries(r.calls))
+	}
+}
+
+// TestSequentialLostResponse: on a connection whose client waits for each response, a
+// lost response costs its own call only: the next response acknowledges the next request,
+// which the client sent after it had the lost bytes.
+func TestSequentialLostResponse(t *testing.T) {
+	c := defaultConv().handshake()
+	for i := 1; i <= 4; i++ {
+		p := "/s" + string(rune('0'+i))
+		c.req(get(p))
+		seg := c.resp(ok(`{"s":` + string(rune('0'+i)) + `}`))
+		if i == 2 {
+			c.drop(seg...)
+		}
+	}
+	c.close()
+	r := c.run(t)
+	r.want(t,
+		`GET http://api.test/s1 -> 200 req="" resp="{\"s\":1}"`,
+		`GET http://api.test/s2 [response lost] req=""`,
+		`GET http://api.test/s3 -> 200 req="" resp="{\"s\":3}"`,
+		`GET http://api.test/s4 -> 200 req="" resp="{\"s\":4}"`)
+}
+
+// TestResponseBeforeRequest: the capture has a response before the request it answers
+// (two ports of a mirror session merged late). The response waits for its request, whose
+// end its acknowledgement names, and pairs with it, not with what was parsed before.
+func TestResponseBeforeRequest(t *testing.T) {
+	for _, lateBy := range []int{1, 3, 6} {
+		c := defaultConv().handshake()
+		c.req(get("/a"))
+		c.resp(ok(`{"a":1}`))
+		q := c.req(get("/b"), 20)
+		rs := c.resp(ok(`{"b":2}`), 5)
+		c.req(get("/c"))
+		c.resp(ok(`{"c":3}`))
+		c.close()
+		// The request's second segment comes lateBy segments after its response started.
+		seg := c.segs[q[1]]
+		c.segs = append(c.segs[:q[1]], c.segs[q[1]+1:]...)
+		at := min(rs[0]-1+lateBy, len(c.segs))
+		c.segs = append(c.segs[:at], append([]segment{seg}, c.segs[at:]...)...)
+		r := c.run(t)
+		r.want(t,
+			`GET http://api.test/a -> 200 req="" resp="{\"a\":1}"`,
+			`GET http://api.test/b -> 200 req="" resp="{\"b\":2}"`,
+			`GET http://api.test/c -> 200 req="" resp="{\"c\":3}"`)
+		if r.stats.Gaps.Load() != 0 {
+			t.Errorf("late by %d: a reordered segment was taken for a lost one (%d gaps)", lateBy, r.stats.Gaps.Load())
+		}
+	}
+}
+
+// TestReorderWindow: a hole that the other side acknowledged past is not skipped while
+// the reorder window lasts; once it has passed, the hole is skipped without waiting for
+// the gap timeout.
+func TestReorderWindow(t *testing.T) {
+	build := func() *conv {
+		c := defaultConv().handshake()
+		q := c.req(get("/slow")+get("/x"), 10)
+		c.drop(q[0])
+		c.resp(ok(`{"s":1}`))
+		c.resp(ok(`{"x":1}`))
+		for i := 0; i < 20; i++ {
+			c.req(get("/n"))
+			c.resp(ok(`{"n":1}`))
+		}
+		c.close()
+		return c
+	}
+	for _, k := range []struct {
+		packets int
+		before  int // complete calls before the capture ends
+	}{{4, 21}, {DefaultReorderPackets, 0}} {
+		cfg := DefaultConfig()
+		cfg.KeepIncomplete = true
+		cfg.ReorderPackets, cfg.ReorderWindow = k.packets, 0
+		r := feed(cfg, linkEthernet.linkType(), build().packets(linkEthernet), false)
+		if got := len(r.complete()); got != k.before {
+			t.Errorf("window of %d packets: %d complete calls before the end, want %d", k.packets, got, k.before)
+		}
+		r.asm.Close()
+		if got := len(r.complete()); got != 21 {
+			t.Errorf("window of %d packets: %d complete calls, want 21 (/x and the 20 after): %v", k.packets, got, summaries(r.calls))
+		}
+		if r.stats.Gaps.Load() != 1 {
+			t.Errorf("window of %d packets: %d gaps, want 1", k.packets, r.stats.Gaps.Load())
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package reassembly
+
+import (
+	"sort"
+
+	"github.com/gopacket/gopacket"
+	tcp "github.com/gopacket/gopacket/reassembly"
+)
+
+// source tells, for the bytes a half is parsing, which packet carried the byte at an
+// offset: gopacket's ScatterGather while a chunk is delivered, a held backlog when a
+// stalled response is parsed later.
+type source interface {
+	captureInfo(off int) (gopacket.CaptureInfo, bool)
+}
+
+type sgSource struct{ sg tcp.ScatterGather }
+
+func (s sgSource) captureInfo(off int) (gopacket.CaptureInfo, bool) {
+	if n, _ := s.sg.Lengths(); off >= 0 && off < n {
+		return s.sg.CaptureInfo(off), true
+	}
+	return gopacket.CaptureInfo{}, false
+}
+
+// mark says that the backlog bytes from off on came in the packet of ci.
+type mark struct {
+	off int
+	ci  gopacket.CaptureInfo
+}
+
+type backlogSource []mark
+
+func (b backlogSource) captureInfo(off int) (gopacket.CaptureInfo, bool) {
+	i := sort.Search(len(b), func(i int) bool { return b[i].off > off }) - 1
+	if i < 0 || off < 0 {
+		return gopacket.CaptureInfo{}, false
+	}
+	return b[i].ci, true
+}
+
+// backlog is what a server half holds while it waits for the request side (see waits):
+// runs of contiguous bytes, each after the bytes the capture lost before it.
+type backlog struct {
+	pieces []piece
+	size   int
+	fin    bool // the direction's end came while waiting
+}
+
+// piece is a run of contiguous bytes that follows skip lost bytes (0: none).
+type piece struct {
+	skip  int
+	data  []byte
+	marks backlogSource
+	seq   tcp.Sequence // of data[0]
+}
+
+// gap notes skip lost bytes; the bytes after them start at seq.
+func (b *backlog) gap(skip int, seq tcp.Sequence) {
+	b.pieces = append(b.pieces, piece{skip: skip, seq: seq})
+}
+
+// add appends data, whose byte at offset 0 is the source's offset from and has sequence
+// number seq, keeping where each packet's bytes start (found by bisection on the packet
+// each offset leads back to).
+func (b *backlog) add(src source, from int, data []byte, seq tcp.Sequence) {
+	if len(b.pieces) == 0 {
+		b.pieces = append(b.pieces, piece{seq: seq})
+	}
+	p := &b.pieces[len(b.pieces)-1]
+	base := len(p.data)
+	p.data = append(p.data, data...)
+	b.size += len(data)
+	for off := 0; off < len(data); {
+		ci, ok := src.captureInfo(from + off)
+		if !ok {
+			break
+		}
+		p.marks = append(p.marks, mark{base + off, ci})
+		seg := segmentOf(ci)
+		// Find the first offset that came in another packet.
+		lo, hi := off+1, len(data)
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if c, ok := src.captureInfo(from + mid); ok && (seg != nil && segmentOf(c) == seg || seg == nil && c.Timestamp.Equal(ci.Timestamp)) {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		off = lo
+	}
+}
+
+// waits tells whether the server half, about to read a response head at offset off, must
+// wait for the request side: the segment that carries the response's first byte
+// acknowledges request bytes the client half has not parsed yet (they are late, behind a
+// hole, or lost). Pairing the response now would pair it with what was parsed so far, so
+// the response waits until the client half reaches that acknowledgement, skips a hole past
+// it, or ends.
+func (h *half) waits(off int) bool {
+	if h.role != roleServer || h.st != sHead || len(h.buf) != 0 || h.noWait {
+		return false
+	}
+	ci, ok := h.c.src.captureInfo(off)
+	if !ok {
+		return false
+	}
+	seg := segmentOf(ci)
+	return seg != nil && seg.ackOK && !h.other().reached(seg.ack)
+}
+
+// reached tells whether this (client) half has parsed every byte before seq, or will
+// parse no more.
+func (h *half) reached(seq tcp.Sequence) bool {
+	return h.ended || !h.seqOK || seq.Difference(h.next) >= 0
+}
+
+// stall holds data (from offset off of the current source on) until resume.
+func (h *half) stall(off int, data []byte) {
+	if h.waiting == nil {
+		h.waiting = &backlog{}
+		h.c.a.stats.Stalls.Add(1)
+	}
+	h.waiting.add(h.c.src, off, data, h.seq.Add(off))
+	if max := h.c.a.cfg.MaxConnBuffered; max > 0 && int64(h.waiting.size) > max {
+		// The request side is too far behind: parse on; the pairing checks still hold.
+		h.resume(true)
+	}
+}
+
+// resume parses what the half held once the request side has caught up, or at once
+// when forced (the connection ends, the hold is too big).
+func (h *half) resume(force bool) {
+	b := h.waiting
+	if b == nil || h.resuming || len(b.pieces) == 0 {
+		return
+	}
+	if !force {
+		if ci, ok := b.pieces[0].marks.captureInfo(0); ok && b.pieces[0].skip == 0 {
+			if seg := segmentOf(ci); seg != nil && seg.ackOK && !h.other().reached(seg.ack) {
+				return
+			}
+		}
+	}
+	h.waiting = nil
+	h.resuming, h.noWait = true, force
+	src, seq, off := h.c.src, h.seq, h.off
+	for i, p := range b.pieces {
+		if h.waiting != nil {
+			// Waiting again, for a later response: keep the rest in order.
+			h.waiting.pieces = append(h.waiting.pieces, b.pieces[i:]...)
+			for _, q := range b.pieces[i:] {
+				h.waiting.size += len(q.data)
+			}
+			break
+		}
+		h.c.src, h.seq, h.off = p.marks, p.seq, 0
+		if p.skip > 0 {
+			h.gap(p.skip)
+		}
+		h.feed(p.data)
+	}
+	h.c.src, h.seq, h.off = src, seq, off
+	h.resuming, h.noWait = false, false
+	if b.fin {
+		if h.waiting != nil {
+			h.waiting.fin = true
+			return
+		}
+		if !h.ended {
+			h.ended = true
+			h.end(true)
+		}
+	}
+}
