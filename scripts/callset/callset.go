@@ -98,6 +98,9 @@ func ReadNginx(r io.Reader) (Set, error) {
 type Served struct {
 	Key
 	ClientPort string
+	// ConnRequest is the call's number on its connection (nginx's connection_requests, the
+	// seventh field, from 1): it tells a test which calls a lost packet carried bytes of.
+	ConnRequest int
 }
 
 // ReadServed parses the same file as ReadNginx and also returns every call by its request id
@@ -113,7 +116,8 @@ func ReadServed(r io.Reader) (Set, map[string]Served, error) {
 			return fmt.Errorf("request id %s logged twice", f[7])
 		}
 		s.Add(k)
-		ids[f[7]] = Served{Key: k, ClientPort: f[8]}
+		nth, _ := strconv.Atoi(f[6])
+		ids[f[7]] = Served{Key: k, ClientPort: f[8], ConnRequest: nth}
 		return nil
 	})
 	return s, ids, err

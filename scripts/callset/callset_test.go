@@ -161,3 +161,30 @@ GET /missing/4 404 308 45 4 1 dddd 40003
 		t.Error("an id logged twice must be an error")
 	}
 }
+
+// TestUnprinted: the calls not printed complete and right are listed, with their number on
+// their connection.
+func TestUnprinted(t *testing.T) {
+	_, ids, err := ReadServed(strings.NewReader("GET /a 200 1 1 7 1 aaaa 40001\nGET /b 200 1 1 7 2 bbbb 40001\nGET /c 200 1 1 7 3 cccc 40001\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tally := NewTally()
+	tally.CheckIDs(ids)
+	out := `{"client":"10.0.0.2:40001","request":{"method":"GET","url":"http://h/a"},"response":{"headers":[["X-Request-Id","aaaa"]],"status":200}}
+{"client":"10.0.0.2:40001","incomplete":"gap in response","request":{"method":"GET","url":"http://h/b"},"response":{"headers":[["X-Request-Id","bbbb"]],"status":200}}
+{"client":"10.0.0.2:40001","request":{"method":"GET","url":"http://h/c"},"response":{"headers":[["X-Request-Id","aaaa"]],"status":200}}
+`
+	if err := ReadNDJSON(strings.NewReader(out), tally.Add); err != nil {
+		t.Fatal(err)
+	}
+	got := tally.Unprinted()
+	if len(got) != 2 || tally.IDRepeated != 1 {
+		t.Fatalf("unprinted %v, repeated %d", got, tally.IDRepeated)
+	}
+	for _, s := range got {
+		if s.Target == "/a" || s.ConnRequest < 2 {
+			t.Errorf("unprinted %+v", s)
+		}
+	}
+}

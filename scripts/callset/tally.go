@@ -19,7 +19,8 @@ type Tally struct {
 	Calls      int
 	Incomplete int
 	Truncated  int
-	// JSONPaths are request paths (query ignored) whose 200 response bodies must be valid JSON.
+	// JSONPaths are request paths (query ignored) whose 200 response bodies must be valid JSON
+	// (in complete calls).
 	JSONPaths   []string
 	JSONValid   int
 	JSONInvalid int
@@ -32,7 +33,7 @@ type Tally struct {
 	// (a response shown with another request); Unknown ids the server never sent; Repeated ids
 	// printed twice; NoID calls without the header (no response, or the header not kept).
 	ids                                       map[string]Served
-	seen                                      map[string]bool
+	seen, whole                               map[string]bool
 	IDChecked, IDWrong, IDUnknown, IDRepeated int
 	NoID                                      int
 	FirstWrongID                              string
@@ -40,7 +41,18 @@ type Tally struct {
 
 // CheckIDs makes Add check every call against the server's log by request id (ReadServed).
 func (t *Tally) CheckIDs(ids map[string]Served) {
-	t.ids, t.seen = ids, make(map[string]bool, len(ids))
+	t.ids, t.seen, t.whole = ids, make(map[string]bool, len(ids)), make(map[string]bool, len(ids))
+}
+
+// Unprinted lists the served calls (by id) that were not printed complete and right.
+func (t *Tally) Unprinted() []Served {
+	var out []Served
+	for id, s := range t.ids {
+		if !t.whole[id] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // checkID is Add's request-id check.
@@ -67,6 +79,8 @@ func (t *Tally) checkID(c *Call) {
 		t.IDWrong++
 		t.wrongID(fmt.Sprintf("X-Request-Id %s: printed %s from client port %s, but the server answered %s from port %s with it",
 			id, c.Key(), port(c.Client), s.Key, s.ClientPort))
+	case !c.IsIncomplete():
+		t.whole[id] = true
 	}
 	t.seen[id] = true
 }
@@ -103,7 +117,8 @@ func (t *Tally) Add(line []byte, c *Call) error {
 		t.Truncated++
 	}
 	path, _, _ := strings.Cut(Target(c.Request.URL), "?")
-	if c.Response == nil || c.Response.Status != 200 || !slices.Contains(t.JSONPaths, path) {
+	// An incomplete call's body is the bytes before its hole: it makes no claim to be whole.
+	if c.Response == nil || c.Response.Status != 200 || c.IsIncomplete() || !slices.Contains(t.JSONPaths, path) {
 		return nil
 	}
 	body, err := c.Response.BodyBytes()
