@@ -422,3 +422,25 @@ func TestCookieSessionFields(t *testing.T) {
 		}
 	}
 }
+
+// Point 9: rules written for the Java logger mean what Java makes of them: \s matches the
+// vertical tab, \0141 is 'a', (?i) alone does not fold the Kelvin sign; stop_unless needs
+// each rule met (see the README for where this differs from Java's count).
+func TestJavaRegexMessage(t *testing.T) {
+	body := "unit=\u212Aelvin tab=a\x0Bb code=abc"
+	req := "POST /j HTTP/1.1\r\nHost: api.test\r\nContent-Type: text/plain\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	pcap := writeCapture(t, req, okResp)
+	col := startCollector(t)
+	rules := "include debug\n" +
+		`/request_body/ replace /(?i)kelvin/, /KELVIN/` + "\n" + // Java: the Kelvin sign is not k
+		`/request_body/ replace /a\sb/, /a_b/` + "\n" + // Java: \s takes \x0B
+		`/request_body/ replace /\0141\0142\0143/, /ABC/` + "\n" + // Java: octal 141 142 143
+		`/request_method/ stop_unless /POST/`
+	msgs := receive(t, col, map[string]string{"USAGE_LOGGERS_URL": col.URL(), "USAGE_LOGGERS_RULES": rules}, "-q", "-r", pcap)
+	if len(msgs) != 1 {
+		t.Fatalf("collector got %d messages, want 1", len(msgs))
+	}
+	if got, want := one(t, msgs[0], "request_body"), "unit=\u212Aelvin tab=a_b code=ABC"; got != want {
+		t.Errorf("request_body %q, want %q", got, want)
+	}
+}

@@ -308,12 +308,13 @@ func (st *callState) replace(details [][2]string, scopes []uint64) {
 			if !st.inScope(rl, cachedAt(scopes, i), d[0], true) {
 				continue
 			}
-			if rl.value.bt != nil {
+			m := rl.value.forInput(v)
+			if m.bt != nil {
 				var nv string
 				changed, err := false, error(nil)
 				if !st.mayBacktrack() {
 					err = errEngine
-				} else if nv, changed, err = btReplaceAll(rl.value.bt, rl.repl, v); err != nil {
+				} else if nv, changed, err = btReplaceAll(m.bt, rl.repl, v); err != nil {
 					st.fail()
 				}
 				if err != nil {
@@ -331,7 +332,7 @@ func (st *callState) replace(details [][2]string, scopes []uint64) {
 			if cur == 0 {
 				next = 1
 			}
-			if buf, changed := appendReplaced(sc.buf[next][:0], rl.value, rl.repl, v); changed {
+			if buf, changed := appendReplaced(sc.buf[next][:0], m, rl.repl, v); changed {
 				sc.buf[next] = buf
 				v, cur = unsafe.String(unsafe.SliceData(buf), len(buf)), next
 			}

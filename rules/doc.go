@@ -69,6 +69,10 @@
 // run only on the runs of bytes a match can contain (segment.go). A value the replace
 // rules change is built in reused buffers and copied out once.
 //
+// Regexes mean what java.util.regex makes of them where Go's engines would read the same
+// text differently (\s with \x0B, octal \0mnn, ASCII-only (?i) without u): javasyntax.go
+// rewrites them before they are compiled, and refuses what it cannot rewrite.
+//
 // Deliberate differences from the Java logger: stop_unless rules must each be met by some
 // detail (Java compares a count of all matches to the number of rules); a replacement
 // that names a group the regex lacks is an error when the rules are parsed (Java fails on

@@ -177,8 +177,8 @@ func checkGroup(rs []rune, i int, res *scanResult) error {
 			return fmt.Errorf("flag U means Unicode classes in Java but ungreedy in Go; remove it")
 		case 'x':
 			return fmt.Errorf("flag x (comments mode) is not supported in rules; remove spaces and comments from the regex")
-		case 'u', 'd', 'c':
-			return fmt.Errorf("flag %c is not supported; only i, m and s are", f)
+		case 'd', 'c':
+			return fmt.Errorf("flag %c is not supported; only i, u, m and s are", f)
 		default:
 			return nil // not a flag group; let the engine report it
 		}

@@ -1,12 +1,15 @@
 package rules
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"regexp"
 	"regexp/syntax"
 	"strings"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/dlclark/regexp2/v2"
 )
@@ -43,6 +46,36 @@ type matcher struct {
 	// anch is the regex anchored (^), for a find-regex without assertions whose every
 	// match starts with one of pre's atoms: it runs only where an atom starts.
 	anch *regexp.Regexp
+
+	// java, when set, is the regex with Java's ASCII-only (?i) written out (javaRewrite):
+	// it runs on text holding non-ASCII characters, where Go's folding differs (the Kelvin
+	// sign matching k). On ASCII text both agree, and this matcher's fast paths run.
+	java *matcher
+}
+
+// forInput returns the matcher to run on s: java when s holds a non-ASCII byte.
+func (m *matcher) forInput(s string) *matcher {
+	if m.java != nil && !isASCII(s) {
+		return m.java
+	}
+	return m
+}
+
+// isASCII tells whether s holds only ASCII bytes, eight at a time (bodies are long).
+func isASCII(s string) bool {
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // compileMatcher compiles a rule's regex. full selects Java matches() semantics (the
@@ -61,11 +94,30 @@ func compileMatcherFor(src string, full, replacing bool) (*matcher, error) {
 	if len(src) > maxRegexLen {
 		return nil, fmt.Errorf("regex is %d bytes long; at most %d are allowed", len(src), maxRegexLen)
 	}
-	sc, err := checkJava(src)
+	p, err := javaRewrite(src, false)
 	if err != nil {
 		return nil, err
 	}
-	p := src
+	m, err := compileRewritten(src, p, full, replacing)
+	if err != nil {
+		return nil, err
+	}
+	if exact, err := javaRewrite(src, true); err != nil {
+		return nil, err
+	} else if exact != p {
+		if m.java, err = compileRewritten(src, exact, full, replacing); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// compileRewritten compiles p, the rule's regex src as javaRewrite wrote it.
+func compileRewritten(src, p string, full, replacing bool) (*matcher, error) {
+	sc, err := checkJava(p)
+	if err != nil {
+		return nil, err
+	}
 	if sc.openQuote {
 		p += `\E`
 	}
@@ -98,7 +150,7 @@ func compileMatcherFor(src string, full, replacing bool) (*matcher, error) {
 	}
 	m.bt = bt
 	if full && !sc.openQuote {
-		m.names = lookaheadNameSet(src)
+		m.names = lookaheadNameSet(p)
 	}
 	return m, nil
 }
@@ -161,6 +213,11 @@ func (m *matcher) groupIndex(name string) int {
 // match reports whether s matches (whole or anywhere, per m.full). The error is
 // non-nil only when the backtracking engine gave up; callers fail closed.
 func (m *matcher) match(s string) (bool, error) {
+	if m.java != nil {
+		if j := m.forInput(s); j != m {
+			return j.match(s)
+		}
+	}
 	if m.names != nil {
 		if ok, known := m.names.match(s); known {
 			return ok, nil

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"math/rand/v2"
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -42,11 +41,11 @@ func TestNameSetAgreesWithRegexp(t *testing.T) {
 		{`x(y|z)?`, true, []string{"x", "xz"}},
 		{`(?s)req.*`, true, []string{"req\n", "request"}},
 		{`(?i)ke.*y`, false, []string{"KEy", "ke\xffy"}},
-		{`(?i)k.*`, true, []string{"K", "\u212a", "k\xff"}},
+		{`(?i)k.*`, true, []string{"K", "k\xff"}}, // not the Kelvin sign: Java folds ASCII only
 		{`é.*`, true, []string{"é", "é\xff"}},
 		{`.*`, true, []string{"", "\xff\r"}},
 		{`a(?:)b`, true, []string{"ab"}},
-		{`(?i)s_k`, true, []string{"S_K", "\u017f_\u212a"}},
+		{`(?i)s_k`, true, []string{"S_K", "s_K"}},
 		{`[é€]x`, true, []string{"éx", "€x"}},
 		{`(?i)[ab]c`, true, []string{"AC", "bC"}},
 		{`req.*|res`, true, []string{"res", "req"}},
@@ -62,7 +61,7 @@ func TestNameSetAgreesWithRegexp(t *testing.T) {
 		if err != nil {
 			t.Fatal(p, err)
 		}
-		plain := regexp.MustCompile(`^(?:` + p + `)$`)
+		plain := javaRE(t, p, true)
 		check := func(s string) {
 			want := plain.MatchString(s)
 			if got, _ := m.match(s); got != want {

@@ -56,7 +56,7 @@ func TestLookAroundAndBackreferences(t *testing.T) {
 		// Syntax RE2 lacks but the backtracking engine has, with Java's meaning.
 		{`/request_body/ replace /\u00e9/, /e/`,
 			[][2]string{{"request_body", "café"}},
-			[][2]string{{"request_body", "cafe"}}, true, true},
+			[][2]string{{"request_body", "cafe"}}, true, false}, // \uHHHH is written \x{..} for RE2
 		{`/request_body/ replace /\Qa.b\E/, /X/`,
 			[][2]string{{"request_body", "a.b axb"}},
 			[][2]string{{"request_body", "X axb"}}, true, false},
@@ -89,7 +89,7 @@ func TestLookAroundAndBackreferences(t *testing.T) {
 // silently given another meaning.
 func TestJavaOnlySyntaxRejected(t *testing.T) {
 	for _, re := range []string{
-		`[a-z&&[^aeiou]]`, `[a[b]]`, `[[:alpha:]]`, `(?U)\w+`, `(?x)a b`, `(?u)a`, `(?d)a`,
+		`[a-z&&[^aeiou]]`, `[a[b]]`, `[[:alpha:]]`, `(?U)\w+`, `(?x)a b`, `(?d)a`, `(?i)\p{Lu}`, `(?i)[\p{L}]`,
 		`\p{Alpha}`, `\p{IsDigit}`, `\p{javaLowerCase}`, `\v`, `\h`, `\R`, `\X`, `[\v]`, `[abc`, `a\`,
 	} {
 		line := "/request_body/ remove_if_found /" + strings.ReplaceAll(re, "/", `\/`) + "/"
@@ -97,7 +97,7 @@ func TestJavaOnlySyntaxRejected(t *testing.T) {
 			t.Errorf("Parse(%q) accepted Java-only syntax", line)
 		}
 	}
-	for _, re := range []string{`\p{L}+`, `[\[\]]`, `(?i)abc`, `(?s:a.b)`, `(?m)^a$`, `[]a]`, `[^]a]`, `a{2}`, `\x{41}`, `(?<n>a)`, `\d\w\s\b`} {
+	for _, re := range []string{`\p{L}+`, `[\[\]]`, `(?i)abc`, `(?s:a.b)`, `(?m)^a$`, `[]a]`, `[^]a]`, `a{2}`, `\x{41}`, `(?<n>a)`, `\d\w\s\b`, `(?u)a`, `(?iu)k`, `\0141`, `\e\cA`} {
 		line := "/request_body/ remove_if_found /" + re + "/"
 		if _, err := Parse(line); err != nil {
 			t.Errorf("Parse(%q): %v", line, err)
@@ -176,7 +176,7 @@ func TestFastPathsAgreeWithRegexp(t *testing.T) {
 		if err != nil {
 			t.Fatal(p, err)
 		}
-		plain := regexp.MustCompile(p)
+		plain := javaRE(t, p, false)
 		parts, _ := parseReplacement("<$0>", m)
 		for range 3000 {
 			s := randStr()
@@ -194,7 +194,7 @@ func TestFastPathsAgreeWithRegexp(t *testing.T) {
 		if err != nil {
 			t.Fatal(p, err)
 		}
-		plain := regexp.MustCompile(`^(?:` + p + `)$`)
+		plain := javaRE(t, p, true)
 		for _, s := range []string{"", "a", "c", "bc", "ac", "x", "xy", "xz", "xyz", "request_header:cookie",
 			"response_header:set-cookie", "request_header:cookie2", "request_body", "request_param:q", "request_param"} {
 			if ok, _ := m.match(s); ok != plain.MatchString(s) {
@@ -240,7 +240,7 @@ func TestPrefilterAgreesWithRegexp(t *testing.T) {
 		if (m.anch != nil) != pt.anchored {
 			t.Errorf("%s: anchored search %v, want %v", p, m.anch != nil, pt.anchored)
 		}
-		plain := regexp.MustCompile(p)
+		plain := javaRE(t, p, false)
 		parts, _ := parseReplacement("<$0>", m)
 		for n := range 4000 {
 			var b strings.Builder
@@ -294,4 +294,18 @@ func TestTimeoutOncePerCall(t *testing.T) {
 	if n := r.EngineFailures(); n != 1 {
 		t.Errorf("EngineFailures = %d, want 1", n)
 	}
+}
+
+// javaRE compiles p (whole-value when full) as the reference for a matcher: Go's regexp
+// given Java's meaning by javaRewrite (ASCII-only (?i), Java's \s, octal escapes).
+func javaRE(t *testing.T, p string, full bool) *regexp.Regexp {
+	t.Helper()
+	if full {
+		p = `^(?:` + p + `)$`
+	}
+	j, err := javaRewrite(p, true)
+	if err != nil {
+		t.Fatal(p, err)
+	}
+	return regexp.MustCompile(j)
 }

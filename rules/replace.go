@@ -107,6 +107,7 @@ func validGroupName(name string) bool {
 // itself (no copy) when nothing matches. The error is non-nil only when the backtracking
 // engine gave up.
 func replaceAll(m *matcher, parts []replPart, s string) (string, error) {
+	m = m.forInput(s)
 	if m.re == nil {
 		out, _, err := btReplaceAll(m.bt, parts, s)
 		return out, err
