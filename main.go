@@ -60,6 +60,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	slog.SetDefault(logger)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The Go runtime's share of the budget (the rest: libpcap's or AF_PACKET's ring,
+		// C allocations, the binary): past it the collector runs more often rather than
+		// letting GOGC's headroom grow the heap.
+		debug.SetMemoryLimit(cfg.MemoryBudget / 2)
+	}
 	ports, err := capture.ParsePorts(cfg.Ports)
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer: APP_PORTS/-ports:", err)
@@ -128,9 +134,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sniffer:", err)
 		return 2
 	}
-	dl := pipeline.New(pipeline.Config{Decode: cfg.Decode, BodyLimit: cfg.BodyLimit, RealIPHeader: cfg.RealIPHeader, Rules: rls}, sinks)
-	obs.Delivery = dl
-	obs.Anomalies = dl.Anomalies()
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
@@ -162,12 +165,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	calls := make(chan *model.Call, 128) // small: a queued call holds its bodies
 	if !live && poster != nil {
 		poster.WaitForRoom(ctx, cfg.FlushTimeout) // a file waits for the collector instead of dropping calls
 	}
-	delivered := make(chan struct{})
-	go func() { dl.Run(calls); close(delivered) }()
+	// Decoding, rules and sinks run on the pipeline's workers: the packet reader only queues
+	// finished calls. A file waits for room (nothing lost, same output every run); a live
+	// capture never waits, the pipeline sheds work instead.
+	queue := cfg.MemoryBudget / 4 // live: room for bursts while the workers catch up
+	if !live {
+		queue = cfg.MemoryBudget / 16 // a file waits instead: enough to keep the workers busy
+	}
+	dl := pipeline.New(pipeline.Config{Decode: cfg.Decode, BodyLimit: cfg.BodyLimit, RealIPHeader: cfg.RealIPHeader, Rules: rls,
+		Wait: !live, QueueBytes: queue}, sinks)
+	obs.Delivery, obs.Pipeline, obs.Anomalies = dl, dl, dl.Anomalies()
 
 	rcfg := reassembly.DefaultConfig()
 	rcfg.MaxBodyBytes = cfg.BodyLimit
@@ -176,16 +186,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg.ReorderPackets, rcfg.ReorderWindow = cfg.ReorderPackets, cfg.ReorderWindow
 	rcfg.MaxBufferedBytes, rcfg.MaxStreams, rcfg.MaxPending = cfg.MaxBuffered, cfg.MaxStreams, cfg.MaxPending
 	rcfg.MaxHeadBytes = cfg.MaxHeadBytes
-	emit := func(c *model.Call) { calls <- c }
 	var asm reassembler
 	if n := workers(cfg, live); n > 1 {
-		asm = reassembly.NewParallel(rcfg, n, emit)
+		asm = reassembly.NewParallel(rcfg, n, dl.Put)
 	} else {
-		asm = reassembly.New(rcfg, emit)
+		asm = reassembly.New(rcfg, dl.Put)
 	}
 	p := &packets{dec: dec, asm: asm}
 	obs.Reassembly = asm.Stats()
-	mirror, stopMirror, err := startProxyMirror(cfg, calls, logger, stderr)
+	// The pipeline counts what it sheds or drops, so the listener is told every call was taken.
+	mirror, stopMirror, err := startProxyMirror(cfg, func(c *model.Call) bool { dl.Put(c); return true }, logger, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer:", err)
 		return 2
@@ -218,10 +228,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		<-ctx.Done()
 	}
-	mirrorDropped := stopMirror() // before close(calls): the listener sends on it
+	mirrorDropped := stopMirror() // before Drain: the listener puts calls too
 	asm.Close()
-	close(calls)
-	<-delivered
+	dl.Drain()
 	stopProgress()
 	if !cfg.Quiet {
 		observe.Summary(stderr, obs, time.Since(start))

@@ -15,14 +15,14 @@ import (
 // when not): its calls join the captured ones on calls. The returned stop must be called before
 // calls is closed; it reports the listener's account unless quiet and returns the calls it had
 // to drop.
-func startProxyMirror(cfg *Config, calls chan<- *model.Call, logger *slog.Logger, stderr io.Writer) (*proxymirror.Listener, func() int64, error) {
+func startProxyMirror(cfg *Config, emit func(*model.Call) bool, logger *slog.Logger, stderr io.Writer) (*proxymirror.Listener, func() int64, error) {
 	if cfg.MirrorListen == "" {
 		return nil, func() int64 { return 0 }, nil
 	}
 	l, err := proxymirror.Listen(proxymirror.Config{
 		Addr: cfg.MirrorListen, BodyLimit: cfg.BodyLimit, MaxConns: cfg.MirrorConns, MaxHeaderBytes: cfg.MirrorHeader,
 		ReadTimeout: cfg.MirrorTimeout, IdleTimeout: cfg.IdleTimeout, Logger: logger,
-	}, proxymirror.Channel(calls, time.Second))
+	}, emit)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -64,6 +64,9 @@ type Call struct {
 	// Incomplete is empty for a complete call, else the reason it is not (for example
 	// "no response", "gap in request", "gap in response", "stream closed").
 	Incomplete string
+	// Shed is empty, or what the pipeline left out of this call because it had fallen
+	// behind the capture (ShedDecoding, ShedBodies): the call is right, only less complete.
+	Shed string
 	// VNI is the VXLAN network identifier the call arrived on, or -1 when not encapsulated.
 	VNI int
 	// Anomalies lists what was odd about the call's messages, each once, as
@@ -75,6 +78,12 @@ type Call struct {
 	// (X-Forwarded-For, Forwarded, Host), and Server is unknown (invalid).
 	Mirrored bool
 }
+
+// What an overloaded pipeline sheds, cheapest loss first (the values of Call.Shed).
+const (
+	ShedDecoding = "bodies not decoded" // bodies kept as captured (compressed), not content-decoded
+	ShedBodies   = "bodies dropped"     // bodies left out; BodySize still says how long they were
+)
 
 // Duration is the time from the first request byte to the last response byte.
 func (c *Call) Duration() time.Duration { return c.End.Sub(c.Start) }

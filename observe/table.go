@@ -8,6 +8,7 @@ import (
 
 	"sniffer/capture"
 	"sniffer/output"
+	"sniffer/pipeline"
 	"sniffer/proxymirror"
 	"sniffer/reassembly"
 	"sniffer/vxlan"
@@ -35,6 +36,11 @@ type Anomalies interface {
 	Snapshot() (counts map[string]int64, names []string)
 }
 
+// Pipeline is what observe reads from the pipeline's own account (*pipeline.Pipeline).
+type Pipeline interface {
+	Counters() pipeline.Counters
+}
+
 // Sources are the counters observe reads. Any may be nil: its counters are then left out.
 type Sources struct {
 	Capture    Capture
@@ -44,6 +50,7 @@ type Sources struct {
 	Geneve     Decapsulation // mirror engine only (*vxlan.Geneve)
 	Delivery   Delivery
 	Anomalies  Anomalies
+	Pipeline   Pipeline
 	// ProxyMirror is the proxy mirror listener's account (SNIFFER_MIRROR_LISTEN only).
 	ProxyMirror *proxymirror.Stats
 }
@@ -88,6 +95,10 @@ var (
 	fGeneveVNIs       = &family{name: "geneve_vnis_seen", gauge: true, help: "Distinct Geneve VNIs seen (mirror engine only)."}
 	fIPFragments      = &family{name: "ip_fragments_total", label: "result", help: "IPv4/IPv6 reassembly, outer and tunnelled, by result: fragment (fragments in), reassembled (datagrams), atomic (IPv6 atomic fragments), duplicate (copies ignored); datagrams given up: overlapping, malformed, truncated (snap length), timed_out, evicted (memory bound)."}
 	fIPFragmentsHeld  = &family{name: "ip_fragments_held_bytes", gauge: true, help: "Bytes held now in unfinished IP datagrams (bounded: 4 MiB by default)."}
+	fShed             = &family{name: "calls_shed_total", label: "what", help: "Calls sent with less than was captured because the pipeline was behind a live capture: bodies_not_decoded (past half of its queue), bodies_dropped (past three quarters)."}
+	fPipelineDropped  = &family{name: "pipeline_calls_dropped_total", help: "Calls dropped because the pipeline's queue was full (live capture; the last resort before the capture itself waits)."}
+	fPipelineCalls    = &family{name: "pipeline_queue_calls", gauge: true, help: "Calls queued between reassembly and the sinks."}
+	fPipelineBytes    = &family{name: "pipeline_queue_bytes", gauge: true, help: "Bytes of those calls (bounded by a quarter of SNIFFER_MEMORY_BUDGET live)."}
 	fSinkWritten      = &family{name: "sink_calls_written_total", help: "Calls handed to the output sink."}
 	fSinkDelivered    = &family{name: "sink_calls_delivered_total", help: "Calls the collector acknowledged, or that were written out."}
 	fSinkFiltered     = &family{name: "sink_calls_filtered_total", help: "Calls the logging rules chose not to send (not a loss)."}
@@ -116,6 +127,7 @@ var families = []*family{
 	fStreams, fStreamsOpen, fStreamsRefused, fCalls, fIncomplete, fIncompleteOut,
 	fGaps, fParseErrors, fOrphans, fSkippedBytes, fTruncatedBody, fTunnels, fAnomalies,
 	fVXLANPackets, fVXLANVNIs, fGenevePackets, fGeneveVNIs, fIPFragments, fIPFragmentsHeld,
+	fShed, fPipelineDropped, fPipelineCalls, fPipelineBytes,
 	fSinkWritten, fSinkDelivered, fSinkFiltered, fSinkDropped, fSinkPending, fSinkQueued, fSinkRecovered,
 	fSinkPosts, fSinkPostFailures,
 }
@@ -137,6 +149,9 @@ var drops = []struct {
 	{fTruncatedBody, "", "bodies truncated at the limit"},
 	{fTunnels, "", "tunnels (CONNECT/Upgrade)"},
 	{fStreamsRefused, "", "streams refused (max-streams)"},
+	{fShed, "bodies_not_decoded", "calls sent with bodies not decoded (overload)"},
+	{fShed, "bodies_dropped", "calls sent without bodies (overload)"},
+	{fPipelineDropped, "", "calls dropped, pipeline queue full (overload)"},
 }
 
 // read takes one value of every counter the sources have. Each is one atomic load; the
@@ -217,6 +232,14 @@ func (s Sources) read() []sample {
 		add(fMirrorRefused, "head_too_large", m.HeadTooLarge.Load())
 		add(fMirrorRefused, "timeout", m.Timeouts.Load())
 		add(fMirrorRefused, "cut", m.Cut.Load())
+	}
+	if s.Pipeline != nil {
+		pc := s.Pipeline.Counters()
+		add(fShed, "bodies_not_decoded", pc.Undecoded)
+		add(fShed, "bodies_dropped", pc.NoBodies)
+		add(fPipelineDropped, "", pc.Dropped)
+		add(fPipelineCalls, "", pc.Calls)
+		add(fPipelineBytes, "", pc.Bytes)
 	}
 	if s.Delivery != nil {
 		sum := s.Delivery.Stats()

@@ -20,6 +20,12 @@ type PostConfig struct {
 	// defaults the Poster holds at most about 64 MiB queued plus ~15 MiB per sender in flight.
 	QueueSize  int
 	QueueBytes int64
+	// MemoryBytes, when set, bounds the queue and the bundles being filled or in flight
+	// together: half for the queue (QueueBytes no more than that), half for the
+	// Concurrency+1 bundles, each held twice while posted (its messages and the joined
+	// NDJSON), so BundleSize shrinks to fit. A slow or absent collector then costs no more
+	// memory than this; what does not fit goes to the spool or is dropped and counted.
+	MemoryBytes int64
 	// A bundle is posted when it holds BundleSize bytes of NDJSON (USAGE_LOGGERS_BUNDLE_SIZE,
 	// default 5 MiB) or BundleCount calls (default 1000), and at the latest FlushInterval
 	// (default 1 s) after its first call arrived.
@@ -107,6 +113,13 @@ func (c *PostConfig) setDefaults() {
 	if c.BundleSize <= 0 {
 		c.BundleSize = 5 << 20
 	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	if c.MemoryBytes > 0 {
+		c.QueueBytes = min(c.QueueBytes, c.MemoryBytes/2)
+		c.BundleSize = max(min(c.BundleSize, int(c.MemoryBytes/2/int64(2*(c.Concurrency+1)))), 64<<10)
+	}
 	if c.BundleCount <= 0 {
 		c.BundleCount = 1000
 	}
@@ -115,9 +128,6 @@ func (c *PostConfig) setDefaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 4
 	}
 	if c.BackoffMin <= 0 {
 		c.BackoffMin = 100 * time.Millisecond

@@ -213,6 +213,9 @@ func harEntryOf(c *model.Call) *harEntry {
 		Comment:         c.Incomplete,
 		Anomalies:       c.Anomalies,
 	}
+	if c.Shed != "" {
+		e.Comment = strings.TrimPrefix(e.Comment+"; "+c.Shed, "; ")
+	}
 	if c.Server.IsValid() {
 		e.ServerIPAddress = c.Server.Addr().Unmap().String()
 	}

@@ -250,6 +250,9 @@ func (l kafkaLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 // WriteDetails) rather than the masked call (ndjson format, through Write).
 func (k *Kafka) Details() bool { return k.cfg.Format == KafkaResurface }
 
+// DetailsOnly tells whether Send uses only the record's details (resurface format).
+func (k *Kafka) DetailsOnly() bool { return k.Details() }
+
 // Send produces the record: its details (resurface format) or its masked call (ndjson),
 // keyed by the server address.
 func (k *Kafka) Send(r *Record) error {

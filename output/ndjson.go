@@ -21,7 +21,8 @@ import (
 // incomplete (the reason, when the call is not complete), anomalies (what was odd about
 // the messages, read all the same: "request:NAME" or "response:NAME", see
 // model/anomaly.go), mirrored (true for a request a proxy mirrored to SNIFFER_MIRROR_LISTEN:
-// no response by design, no server address). Headers are [name, value]
+// no response by design, no server address), shed (what an overloaded pipeline left out:
+// "bodies not decoded" or "bodies dropped"). Headers are [name, value]
 // pairs in wire order. A body that is not valid UTF-8 is base64 with
 // "body_encoding":"base64"; "truncated":true marks a body cut at the body limit.
 func EncodeNDJSON(dst []byte, c *model.Call) []byte {
@@ -81,6 +82,10 @@ func EncodeNDJSON(dst []byte, c *model.Call) []byte {
 	}
 	if c.Mirrored {
 		dst = append(dst, `,"mirrored":true`...)
+	}
+	if c.Shed != "" {
+		dst = append(dst, `,"shed":`...)
+		dst = appendString(dst, c.Shed)
 	}
 	return append(dst, "}\n"...)
 }

@@ -150,6 +150,9 @@ func (p *Poster) Send(r *Record) error {
 	return p.WriteDetailsWait(p.waitCtx, p.patience, r.Details())
 }
 
+// DetailsOnly is true: the collector is sent the details, never the masked call.
+func (p *Poster) DetailsOnly() bool { return true }
+
 // WaitForRoom makes Send wait as WriteDetailsWait does, with ctx and patience: for a source
 // that can wait, such as a capture file. Call it before the first Send.
 func (p *Poster) WaitForRoom(ctx context.Context, patience time.Duration) {

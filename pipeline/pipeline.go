@@ -2,10 +2,18 @@
 // bodies, applies the logging rules once per call and hands the result to the sinks
 // (output.Fanout). It knows nothing of where calls come from or how the settings are read:
 // the caller fills its Config.
+//
+// The work runs off the capture path: Put only queues a call (bounded in calls and in
+// bytes) and returns; a pool of workers decodes and applies the rules, and one sender hands
+// the records to the sinks in the order the calls were put, so a capture file gives the
+// same output on every run whatever the number of workers. When the queue falls behind a
+// live capture, Put and the workers shed the most expensive work first (see Config).
 package pipeline
 
 import (
 	"context"
+	"runtime"
+	"sync"
 	"sync/atomic"
 
 	"sniffer/model"
@@ -19,35 +27,184 @@ type Config struct {
 	BodyLimit    int64        // body bytes kept per message, decoded (USAGE_LOGGERS_BODY_LIMIT)
 	RealIPHeader string       // header added to requests without it, carrying the client address
 	Rules        *rules.Rules // the logging rules; nil: rules.Default()
+
+	// Workers decode and apply the rules; 0: one per core (GOMAXPROCS).
+	Workers int
+	// QueueBytes bounds the bytes of calls put and not yet handed to the sinks (0: 16 MiB);
+	// QueueCalls bounds their number (0: 4096).
+	QueueBytes int64
+	QueueCalls int
+	// Wait makes Put wait for room instead of shedding: for a capture file, which loses
+	// nothing by being read more slowly. Without it (live capture) Put never waits: past
+	// half of QueueBytes the workers leave bodies undecoded (model.ShedDecoding), past
+	// three quarters Put drops the bodies of the calls it queues (model.ShedBodies), and a
+	// call that does not fit even so is dropped and counted (Counters.Dropped). The
+	// thresholds hold for QueueCalls too.
+	Wait bool
 }
 
-// Pipeline delivers calls. Calls go in through Run (or Handle); Close flushes the sinks.
+// Counters are the pipeline's own account, for metrics and the summary.
+type Counters struct {
+	Undecoded int64 // calls sent with their bodies undecoded because the workers were behind
+	NoBodies  int64 // calls sent without bodies because the queue was near full
+	Dropped   int64 // calls dropped because the queue was full (live capture only)
+	Calls     int64 // calls queued now (gauge)
+	Bytes     int64 // their bytes (gauge)
+}
+
+// job is one call on its way: queued for a worker, then for the sender.
+type job struct {
+	call *model.Call
+	rec  *output.Record // nil when the rules dropped the call
+	size int64
+	done chan struct{} // closed by the worker
+}
+
+// Pipeline delivers calls. Put queues them; Close drains the queue and flushes the sinks.
 type Pipeline struct {
-	cfg       Config
-	out       *output.Fanout
-	filtered  atomic.Int64        // calls the rules stopped or sampled out
-	anomalies model.AnomalyCounts // calls by anomaly, before the rules
+	cfg Config
+	out *output.Fanout
+
+	mu    sync.Mutex // orders Put's two sends, so the sender sees calls in the workers' order
+	work  chan *job  // to the workers
+	order chan *job  // to the sender, in the order of Put
+	wg    sync.WaitGroup
+	sent  chan struct{} // closed when the sender has handed on every call
+
+	bmu    sync.Mutex
+	room   *sync.Cond // signalled when bytes fall (Wait)
+	bytes  int64      // of jobs put and not yet sent (under bmu; also in qbytes for readers)
+	qbytes atomic.Int64
+	closed bool
+
+	filtered, undecoded, noBodies, dropped atomic.Int64
+	anomalies                              model.AnomalyCounts // calls by anomaly, before the rules
 }
 
-// New makes a pipeline delivering to out.
+// New starts the workers and the sender of a pipeline delivering to out.
 func New(cfg Config, out *output.Fanout) *Pipeline {
 	if cfg.Rules == nil {
 		cfg.Rules = rules.Default()
 	}
-	return &Pipeline{cfg: cfg, out: out}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = 16 << 20
+	}
+	if cfg.QueueCalls <= 0 {
+		cfg.QueueCalls = 4096
+	}
+	p := &Pipeline{
+		cfg:   cfg,
+		out:   out,
+		work:  make(chan *job, cfg.QueueCalls+1), // +1: the sender may take a job before a worker does
+		order: make(chan *job, cfg.QueueCalls),
+		sent:  make(chan struct{}),
+	}
+	p.room = sync.NewCond(&p.bmu)
+	p.wg.Add(cfg.Workers)
+	for range cfg.Workers {
+		go p.worker()
+	}
+	go p.sender()
+	return p
 }
 
-// Run consumes calls until the channel closes.
-func (p *Pipeline) Run(calls <-chan *model.Call) {
-	for c := range calls {
-		p.Handle(c)
+// Put queues a finished call. It may be called from several goroutines (one per reassembly
+// worker). Without Config.Wait it never blocks for long: what does not fit is shed or
+// dropped and counted.
+func (p *Pipeline) Put(c *model.Call) {
+	j := &job{call: c, size: size(c), done: make(chan struct{})}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.cfg.Wait && len(p.order) == cap(p.order) || !p.reserve(j) {
+		p.dropped.Add(1)
+		return
+	}
+	// Both sends have room: only Put sends, under mu, and a job leaves work no later than
+	// one receive after it leaves order. With Wait they may block until the sender drains.
+	p.order <- j
+	p.work <- j
+}
+
+// reserve accounts for j's bytes, shedding its bodies or waiting as Config says; false
+// when it must be dropped.
+func (p *Pipeline) reserve(j *job) bool {
+	p.bmu.Lock()
+	defer p.bmu.Unlock()
+	max := p.cfg.QueueBytes
+	if p.closed {
+		return false // a Put after Close: counted as dropped rather than a panic
+	}
+	if p.cfg.Wait {
+		for p.bytes > 0 && p.bytes+j.size > max && !p.closed {
+			p.room.Wait()
+		}
+		if p.closed {
+			return false
+		}
+	} else {
+		shed := p.fuller(p.bytes+j.size, 3) && hasBody(j.call)
+		n := j.size
+		if shed {
+			n = j.size - bodiesSize(j.call)
+		}
+		if p.bytes > 0 && p.bytes+n > max {
+			return false
+		}
+		if shed {
+			dropBodies(j.call)
+			j.size = size(j.call)
+			p.noBodies.Add(1)
+		}
+	}
+	p.bytes += j.size
+	p.qbytes.Store(p.bytes)
+	return true
+}
+
+// fuller tells whether the queue, holding bytes, is fuller than quarters/4 of its bounds in
+// bytes or in calls.
+func (p *Pipeline) fuller(bytes int64, quarters int64) bool {
+	return bytes*4 > p.cfg.QueueBytes*quarters || int64(len(p.order))*4 > int64(p.cfg.QueueCalls)*quarters
+}
+
+func (p *Pipeline) release(n int64) { p.grow(-n) }
+
+// grow adds n (which may be negative) to the bytes held.
+func (p *Pipeline) grow(n int64) {
+	p.bmu.Lock()
+	p.bytes += n
+	p.qbytes.Store(p.bytes)
+	p.bmu.Unlock()
+	if n < 0 {
+		p.room.Broadcast()
 	}
 }
 
-// Handle delivers one call.
-func (p *Pipeline) Handle(c *model.Call) {
+// worker decodes bodies and applies the rules, off the capture path.
+func (p *Pipeline) worker() {
+	defer p.wg.Done()
+	for j := range p.work {
+		p.prepare(j)
+		if n := size(j.call); n != j.size { // decoded bodies are bigger: they count too
+			p.grow(n - j.size)
+			j.size = n
+		}
+		close(j.done)
+	}
+}
+
+func (p *Pipeline) prepare(j *job) {
+	c := j.call
 	if p.cfg.Decode {
-		c.Decode(p.cfg.BodyLimit)
+		if !p.cfg.Wait && p.fuller(p.qbytes.Load(), 2) && hasBody(c) {
+			c.Shed = model.ShedDecoding
+			p.undecoded.Add(1)
+		} else {
+			c.Decode(p.cfg.BodyLimit)
+		}
 	}
 	p.anomalies.Add(c.Anomalies)
 	if h := p.cfg.RealIPHeader; h != "" && c.Request.Get(h) == "" {
@@ -58,7 +215,44 @@ func (p *Pipeline) Handle(c *model.Call) {
 		p.filtered.Add(1)
 		return
 	}
-	p.out.Send(output.NewRecord(c, details))
+	j.rec = output.NewRecord(c, details)
+	p.out.Prepare(j.rec)
+}
+
+// sender hands the records to the sinks in the order the calls were put.
+func (p *Pipeline) sender() {
+	defer close(p.sent)
+	for j := range p.order {
+		<-j.done
+		if j.rec != nil {
+			p.out.Send(j.rec)
+		}
+		p.release(j.size)
+	}
+}
+
+// Drain waits until every call put has been handed to the sinks. Call it after the last
+// Put: a later Put is counted as dropped.
+func (p *Pipeline) Drain() {
+	p.mu.Lock()
+	p.bmu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.order)
+		close(p.work)
+	}
+	p.bmu.Unlock()
+	p.mu.Unlock()
+	p.room.Broadcast()
+	p.wg.Wait()
+	<-p.sent
+}
+
+// Close drains the pipeline, then flushes every sink within ctx, reporting each (see
+// output.Fanout.Close), and returns the total account.
+func (p *Pipeline) Close(ctx context.Context, report func(name string, s output.Summary, err error)) output.Summary {
+	p.Drain()
+	return p.out.Close(ctx, report)
 }
 
 // Stats is the live account of the sinks, with the calls the rules filtered, for metrics.
@@ -72,14 +266,16 @@ func (p *Pipeline) Stats() output.Summary {
 // the rules filter out included: what was odd on the wire, parsing and decoding.
 func (p *Pipeline) Anomalies() *model.AnomalyCounts { return &p.anomalies }
 
+// Counters is the pipeline's own account: what it shed and what it holds.
+func (p *Pipeline) Counters() Counters {
+	return Counters{
+		Undecoded: p.undecoded.Load(), NoBodies: p.noBodies.Load(), Dropped: p.dropped.Load(),
+		Calls: int64(len(p.order)), Bytes: p.qbytes.Load(),
+	}
+}
+
 // Filtered is the number of calls the rules stopped or sampled out.
 func (p *Pipeline) Filtered() int64 { return p.filtered.Load() }
 
 // RuleFailures is the number of regex evaluations that ran out of time and failed closed.
 func (p *Pipeline) RuleFailures() uint64 { return p.cfg.Rules.EngineFailures() }
-
-// Close flushes every sink within ctx, reporting each (see output.Fanout.Close), and
-// returns the total account.
-func (p *Pipeline) Close(ctx context.Context, report func(name string, s output.Summary, err error)) output.Summary {
-	return p.out.Close(ctx, report)
-}

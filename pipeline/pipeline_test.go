@@ -63,7 +63,7 @@ func TestAnomaliesThroughThePipeline(t *testing.T) {
 	out.Add("har", har)
 	p := New(Config{Decode: true, BodyLimit: 1 << 20, Rules: r}, &out)
 	for _, c := range anomalous(t) {
-		p.Handle(c)
+		p.Put(c)
 	}
 	p.Close(context.Background(), func(string, output.Summary, error) {})
 
@@ -132,7 +132,7 @@ func TestAnomaliesRemovedByRules(t *testing.T) {
 			t.Errorf("detail %v left by the rule", d)
 		}
 	}
-	p.Handle(c)
+	p.Put(c)
 	p.Close(context.Background(), func(string, output.Summary, error) {})
 	if strings.Contains(nd.String(), "anomalies") || !strings.Contains(nd.String(), "/smuggled") {
 		t.Errorf("NDJSON: %s", nd.String())

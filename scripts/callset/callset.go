@@ -193,6 +193,7 @@ type Call struct {
 	Client     string          `json:"client"`
 	Server     string          `json:"server"`
 	Incomplete json.RawMessage `json:"incomplete"`
+	Shed       string          `json:"shed"` // what an overloaded pipeline left out ("bodies not decoded", "bodies dropped")
 	Truncated  json.RawMessage `json:"truncated"`
 	Request    struct {
 		Message

@@ -19,6 +19,7 @@ type Tally struct {
 	Calls      int
 	Incomplete int
 	Truncated  int
+	Shed       int // calls an overloaded sniffer sent with bodies undecoded or dropped (not JSON-checked)
 	// JSONPaths are request paths (query ignored) whose 200 response bodies must be valid JSON
 	// (in complete calls).
 	JSONPaths   []string
@@ -116,6 +117,10 @@ func (t *Tally) Add(line []byte, c *Call) error {
 	if c.IsTruncated() {
 		t.Truncated++
 	}
+	if c.Shed != "" {
+		t.Shed++
+		return nil // its body is not the decoded one, by design and marked
+	}
 	path, _, _ := strings.Cut(Target(c.Request.URL), "?")
 	// An incomplete call's body is the bytes before its hole: it makes no claim to be whole.
 	if c.Response == nil || c.Response.Status != 200 || c.IsIncomplete() || !slices.Contains(t.JSONPaths, path) {
@@ -149,8 +154,8 @@ func (t *Tally) Sum() string { return hex.EncodeToString(t.digest.Sum(nil)) }
 // valid JSON, and (with CheckIDs) every request id on the call the server answered with it.
 func Report(w io.Writer, want Set, t *Tally, maxList int) bool {
 	missing, extra, matched := Diff(want, t.Got)
-	fmt.Fprintf(w, "served %d, printed %d (incomplete %d, truncated %d), matched %d (%.2f%%), missing %d, extra %d\n",
-		want.Len(), t.Calls, t.Incomplete, t.Truncated, matched, pct(matched, want.Len()), count(missing), count(extra))
+	fmt.Fprintf(w, "served %d, printed %d (incomplete %d, truncated %d, shed %d), matched %d (%.2f%%), missing %d, extra %d\n",
+		want.Len(), t.Calls, t.Incomplete, t.Truncated, t.Shed, matched, pct(matched, want.Len()), count(missing), count(extra))
 	list(w, "missing (served, not printed)", missing, maxList)
 	list(w, "extra (printed, not served)", extra, maxList)
 	if len(t.JSONPaths) > 0 {
