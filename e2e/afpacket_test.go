@@ -56,7 +56,7 @@ func TestAFPacketFanoutSplitsByFlow(t *testing.T) {
 // TestAFPacketWorkloadLive is TestWorkloadLive with the AF_PACKET engine: nginx + wrk for 5 s,
 // and sniffer must print exactly the calls nginx served.
 func TestAFPacketWorkloadLive(t *testing.T) {
-	workloadLive(t, "live afpacket sniffer", "-engine", "afpacket")
+	workloadLive(t, "live afpacket sniffer", 16, "-engine", "afpacket")
 }
 
 // The user-space VXLAN decapsulation of TestMirror over the AF_PACKET engine
