@@ -444,3 +444,32 @@ func TestJavaRegexMessage(t *testing.T) {
 		t.Errorf("request_body %q, want %q", got, want)
 	}
 }
+
+// Point 4 with SNIFFER_REALIP_HEADER: the header is added only to requests that carry no
+// client address, so it never puts the proxy's address last.
+func TestRealIPHeaderOnlyWithoutClientAddress(t *testing.T) {
+	client := netip.MustParseAddrPort("10.0.0.2:40000")
+	server := netip.MustParseAddrPort("10.0.0.1:80")
+	pcap := writeConvs(t, []testConv{
+		{client, server, "GET /a HTTP/1.1\r\nHost: api.test\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n", okResp},
+		{netip.AddrPortFrom(client.Addr(), 40001), server, "GET /b HTTP/1.1\r\nHost: api.test\r\n\r\n", okResp},
+	})
+	col := startCollector(t)
+	msgs := receive(t, col, map[string]string{"USAGE_LOGGERS_URL": col.URL(), "USAGE_LOGGERS_RULES": "include debug", "SNIFFER_REALIP_HEADER": "X-Real-IP"}, "-q", "-r", pcap)
+	if len(msgs) != 2 {
+		t.Fatalf("collector got %d messages, want 2", len(msgs))
+	}
+	for _, m := range msgs {
+		xri, xff := details(m, "request_header:x-real-ip"), details(m, "request_header:x-forwarded-for")
+		switch one(t, m, "request_url") {
+		case "http://api.test/a":
+			if len(xri) != 0 || len(xff) != 1 || xff[0] != "198.51.100.9" {
+				t.Errorf("/a: x-real-ip %q, x-forwarded-for %q; want only the request's own", xri, xff)
+			}
+		case "http://api.test/b":
+			if len(xri) != 1 || xri[0] != "10.0.0.2" || len(xff) != 0 {
+				t.Errorf("/b: x-real-ip %q, x-forwarded-for %q; want x-real-ip 10.0.0.2 only", xri, xff)
+			}
+		}
+	}
+}

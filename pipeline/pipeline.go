@@ -207,8 +207,8 @@ func (p *Pipeline) prepare(j *job) {
 		}
 	}
 	p.anomalies.Add(c.Anomalies)
-	if h := p.cfg.RealIPHeader; h != "" && c.Request.Get(h) == "" {
-		c.Request.Headers = append(c.Request.Headers, model.Header{Name: h, Value: c.Client.Addr().String()})
+	if h := p.cfg.RealIPHeader; h != "" && c.Client.IsValid() && !hasClientAddress(&c.Request) {
+		c.Request.Headers = append(c.Request.Headers, model.Header{Name: h, Value: c.Client.Addr().Unmap().String()})
 	}
 	details, keep := p.cfg.Rules.Apply(output.ResurfaceDetails(c))
 	if !keep {
@@ -279,3 +279,14 @@ func (p *Pipeline) Filtered() int64 { return p.filtered.Load() }
 
 // RuleFailures is the number of regex evaluations that ran out of time and failed closed.
 func (p *Pipeline) RuleFailures() uint64 { return p.cfg.Rules.EngineFailures() }
+// hasClientAddress tells whether the request carries a client address a proxy put there
+// (X-Forwarded-For, X-Real-IP...): the address on the wire is then the proxy's, and the
+// Resurface database takes the last such header as the client.
+func hasClientAddress(r *model.Request) bool {
+	for _, h := range r.Headers {
+		if h.Value != "" && model.IsClientAddressHeader(h.Name) {
+			return true
+		}
+	}
+	return false
+}

@@ -12,6 +12,8 @@ var fuzzRuleSeeds = []string{
 	"include standard", "include strict", "include debug", "include default", "",
 	"allow_http_url\nskip_compression\nskip_submission\nsample 50",
 	"copy_session_field /.*/",
+	`include debug\nallow_http_url`, `include debug\n/request_body/ replace /\n/, / /\n# c`,
+	`(?i)\0141\s/ remove_if_found /(?iu)[k\S]/`, `/request_body/ replace /(?i)[^\x{212a}k]\w/, /$0/`,
 	"/request_header:cookie|response_header:set-cookie/remove",
 	"!request_body|response_body! remove_if |<!--IGNORE_LOGGING-->\\|<!-SKIP-->|",
 	"%response_body% replace %kurt%, %vagner%",
