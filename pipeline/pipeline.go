@@ -279,6 +279,7 @@ func (p *Pipeline) Filtered() int64 { return p.filtered.Load() }
 
 // RuleFailures is the number of regex evaluations that ran out of time and failed closed.
 func (p *Pipeline) RuleFailures() uint64 { return p.cfg.Rules.EngineFailures() }
+
 // hasClientAddress tells whether the request carries a client address a proxy put there
 // (X-Forwarded-For, X-Real-IP...): the address on the wire is then the proxy's, and the
 // Resurface database takes the last such header as the client.
