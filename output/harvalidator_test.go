@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"sniffer/internal/testenv"
+	"sniffer/model"
 )
 
 // TestHARPassesHarValidator checks the archive with an independent HAR parser: the
@@ -47,6 +48,10 @@ func TestHARPassesHarValidator(t *testing.T) {
 	bin := testCall(100)
 	bin.Response.Body = []byte{0xff, 0xfe, 0, 1}
 	s.Write(bin)
+	odd := testCall(102)
+	odd.Mark("request", model.TEAndCL)
+	odd.Mark("response", model.ObsFold)
+	s.Write(odd) // the _anomalies custom field
 	if _, err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +61,7 @@ func TestHARPassesHarValidator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("har-validator: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "24 entries") {
+	if !strings.Contains(string(out), "25 entries") {
 		t.Errorf("har-validator output: %s", out)
 	}
 }
