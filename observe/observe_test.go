@@ -293,7 +293,9 @@ func TestAnomalyCounters(t *testing.T) {
 	var counts model.AnomalyCounts
 	counts.Add([]string{"response:obs-fold", "request:te-and-cl"})
 	counts.Add([]string{"response:obs-fold"})
-	obs := Sources{Anomalies: &counts}
+	var st reassembly.Stats
+	st.Unemitted.Add([]string{"request:te-and-cl", "request:conflicting-length"}) // an attempt never answered
+	obs := Sources{Anomalies: &counts, Reassembly: &st}
 	addr := freeAddr(t)
 	stop, err := Serve(addr, obs, nil)
 	if err != nil {
@@ -301,12 +303,13 @@ func TestAnomalyCounters(t *testing.T) {
 	}
 	defer stop()
 	m := scrape(t, "http://"+addr+"/metrics")
-	if m[`sniffer_call_anomalies_total{anomaly="response:obs-fold"}`] != 2 || m[`sniffer_call_anomalies_total{anomaly="request:te-and-cl"}`] != 1 {
+	if m[`sniffer_call_anomalies_total{anomaly="response:obs-fold"}`] != 2 || m[`sniffer_call_anomalies_total{anomaly="request:te-and-cl"}`] != 2 ||
+		m[`sniffer_call_anomalies_total{anomaly="request:conflicting-length"}`] != 1 {
 		t.Errorf("metrics: %v", m)
 	}
 	var b bytes.Buffer
 	Summary(&b, obs, time.Second)
-	if !strings.Contains(b.String(), "calls with anomaly request:te-and-cl: 1\n") || !strings.Contains(b.String(), "calls with anomaly response:obs-fold: 2\n") {
+	if !strings.Contains(b.String(), "calls with anomaly request:te-and-cl: 2\n") || !strings.Contains(b.String(), "calls with anomaly response:obs-fold: 2\n") {
 		t.Errorf("summary:\n%s", b.String())
 	}
 }

@@ -55,6 +55,14 @@ type Sources struct {
 	ProxyMirror *proxymirror.Stats
 }
 
+// unemitted is the reassembler's count of anomalies on calls it did not emit, if any.
+func (s Sources) unemitted() Anomalies {
+	if s.Reassembly == nil {
+		return nil
+	}
+	return &s.Reassembly.Unemitted
+}
+
 // family is one metric: its name (after sniffer_), help, label name and kind.
 type family struct {
 	name, help, label string
@@ -90,7 +98,7 @@ var (
 	fTunnels          = &family{name: "tunnels_total", help: "CONNECT/Upgrade streams whose rest was skipped."}
 	fVXLANPackets     = &family{name: "vxlan_packets_total", label: "result", help: "VXLAN packets by result: decapsulated, bad_header, filtered_vni (mirror engine only)."}
 	fVXLANVNIs        = &family{name: "vxlan_vnis_seen", gauge: true, help: "Distinct VNIs seen (mirror engine only)."}
-	fAnomalies        = &family{name: "call_anomalies_total", label: "anomaly", help: "Calls with an anomaly, by anomaly (request: or response: and the name): what was odd about a message that was read all the same, as browsers read it (bare-lf, obs-fold, te-and-cl, chunk-size-junk, bad-gzip-trailer...)."}
+	fAnomalies        = &family{name: "call_anomalies_total", label: "anomaly", help: "Calls with an anomaly, by anomaly (request: or response: and the name), emitted or not: what was odd about a message that was read all the same, as browsers read it (bare-lf, obs-fold, te-and-cl, chunk-size-junk, bad-gzip-trailer...)."}
 	fGenevePackets    = &family{name: "geneve_packets_total", label: "result", help: "Geneve packets by result: decapsulated, bad_header, filtered_vni, control (OAM messages) (mirror engine only)."}
 	fGeneveVNIs       = &family{name: "geneve_vnis_seen", gauge: true, help: "Distinct Geneve VNIs seen (mirror engine only)."}
 	fIPFragments      = &family{name: "ip_fragments_total", label: "result", help: "IPv4/IPv6 reassembly, outer and tunnelled, by result: fragment (fragments in), reassembled (datagrams), atomic (IPv6 atomic fragments), duplicate (copies ignored); datagrams given up: overlapping, malformed, truncated (snap length), timed_out, evicted (memory bound)."}
@@ -215,11 +223,24 @@ func (s Sources) read() []sample {
 		add(fTruncatedBody, "", st.TruncatedBody.Load())
 		add(fTunnels, "", st.Tunnels.Load())
 	}
-	if s.Anomalies != nil {
-		counts, names := s.Anomalies.Snapshot()
-		for _, a := range names {
-			add(fAnomalies, a, counts[a])
+	// Calls by anomaly: those delivered (counted by the pipeline) and the incomplete ones
+	// reassembly did not emit.
+	anomalies := map[string]int64{}
+	var names []string
+	for _, src := range []Anomalies{s.Anomalies, s.unemitted()} {
+		if src == nil {
+			continue
 		}
+		counts, ns := src.Snapshot()
+		for _, a := range ns {
+			if _, ok := anomalies[a]; !ok {
+				names = append(names, a)
+			}
+			anomalies[a] += counts[a]
+		}
+	}
+	for _, a := range names {
+		add(fAnomalies, a, anomalies[a])
 	}
 	if m := s.ProxyMirror; m != nil {
 		add(fMirrorConns, "", m.Conns.Load())

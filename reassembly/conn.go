@@ -267,7 +267,9 @@ func (c *conn) finish(x *exchange) {
 	if c.a.cfg.KeepIncomplete {
 		c.a.stats.IncompleteOut.Add(1)
 		c.a.emit(call)
+		return
 	}
+	c.a.stats.Unemitted.Add(call.Anomalies)
 }
 
 // --- gopacket reassembly.Stream ---

@@ -279,3 +279,17 @@ func TestNotStatusLines(t *testing.T) {
 		}
 	}
 }
+
+// TestUnansweredSmugglingCounted: a smuggling attempt the server closes on without an
+// answer is an incomplete call; not emitted (KeepIncomplete off), its anomalies are still
+// counted.
+func TestUnansweredSmugglingCounted(t *testing.T) {
+	c := defaultConv().handshake()
+	c.req("POST /a HTTP/1.1\r\nHost: api.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	c.close()
+	r := c.runWith(t, DefaultConfig(), linkEthernet)
+	counts, _ := r.stats.Unemitted.Snapshot()
+	if len(r.calls) != 0 || counts["request:"+model.TEAndCL] != 1 || r.stats.IncompleteFor(NoResponse) != 1 {
+		t.Errorf("calls %v, unemitted anomalies %v, no response %d", summaries(r.calls), counts, r.stats.IncompleteFor(NoResponse))
+	}
+}

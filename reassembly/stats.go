@@ -1,6 +1,10 @@
 package reassembly
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"sniffer/model"
+)
 
 // Reasons a call is incomplete. They are the values of model.Call.Incomplete and the keys of
 // the incomplete-call counters.
@@ -33,7 +37,11 @@ type Stats struct {
 	TruncatedBody  atomic.Int64 // bodies cut at the body limit
 	HeadBytes      atomic.Int64 // bytes held now in partial heads and lines, over all connections
 	Stalls         atomic.Int64 // responses that waited for their request's bytes (reordered capture)
-	incomplete     [9]atomic.Int64
+	// Unemitted counts the anomalies of incomplete calls that are not emitted
+	// (KeepIncomplete off): a smuggling attempt the server closed on is counted too.
+	// Emitted calls are counted where they are delivered (pipeline).
+	Unemitted  model.AnomalyCounts
+	incomplete [9]atomic.Int64
 }
 
 func (s *Stats) countIncomplete(reason string) {
