@@ -31,7 +31,7 @@ type corpusRow struct {
 	tsharkReq, tsharkResp int
 	calls                 int
 	incomplete            map[string]int64
-	vxlan                 bool // decapsulate VXLAN on UDP 4789 (sniffer -engine mirror)
+	vxlan                 bool // decapsulate VXLAN on UDP 4789 and Geneve on 6081 (sniffer -engine mirror)
 }
 
 // corpus is the expected outcome per file. Where it differs from tshark, the comment
@@ -143,6 +143,19 @@ func (h *corpusHandler) Idle(now time.Time) { h.asm.Tick(now) }
 // ones; incomplete ones are in the stats) and the reassembler's stats.
 func runCapture(t *testing.T, path string, vx bool) ([]*model.Call, *reassembly.Stats) {
 	t.Helper()
+	calls, st, _ := runCaptureAll(t, path, vx)
+	return calls, st
+}
+
+// runCaptureStats is runCapture returning the decoder's counters.
+func runCaptureStats(t *testing.T, path string, vx bool) ([]*model.Call, *DecodeStats) {
+	t.Helper()
+	calls, _, ds := runCaptureAll(t, path, vx)
+	return calls, ds
+}
+
+func runCaptureAll(t *testing.T, path string, vx bool) ([]*model.Call, *reassembly.Stats, *DecodeStats) {
+	t.Helper()
 	src, err := Open(Config{File: path})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +168,11 @@ func runCapture(t *testing.T, path string, vx bool) ([]*model.Call, *reassembly.
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.dec.VXLANPort, h.dec.Decap = d.Port(), d
+		g, err := vxlan.NewGeneve(0, vxlan.Selector{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.dec.VXLANPort, h.dec.Decap, h.dec.GenevePort, h.dec.Geneve = d.Port(), d, g.Port(), g
 	}
 	h.asm = reassembly.New(reassembly.DefaultConfig(), func(c *model.Call) { calls = append(calls, c) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -164,7 +181,7 @@ func runCapture(t *testing.T, path string, vx bool) ([]*model.Call, *reassembly.
 		t.Fatalf("Run: %v", err)
 	}
 	h.asm.Close()
-	return calls, h.asm.Stats()
+	return calls, h.asm.Stats(), &h.dec.Stats
 }
 
 // TestCorpus runs every public capture of ../shared/corpus through the real file path

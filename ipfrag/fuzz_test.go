@@ -81,7 +81,7 @@ func FuzzSplitRoundTrip(f *testing.F) {
 			orig = packet4(int(size)%(65535-28), uint16(seed), 1)
 			orig[6] = 0 // no DF: a fragmented datagram has none
 			binary.BigEndian.PutUint16(orig[10:12], 0)
-			binary.BigEndian.PutUint16(orig[10:12], checksum(orig[:20]))
+			binary.BigEndian.PutUint16(orig[10:12], Checksum(orig[:20]))
 		}
 		frags, err := Split(orig, int(mtu), uint32(seed))
 		if err != nil {

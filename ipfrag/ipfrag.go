@@ -398,7 +398,7 @@ func build4(header []byte, parts [][]byte, total int) []byte {
 	binary.BigEndian.PutUint16(out[2:4], uint16(len(out)))
 	binary.BigEndian.PutUint16(out[6:8], binary.BigEndian.Uint16(out[6:8])&0x4000) // keep DF
 	out[10], out[11] = 0, 0
-	binary.BigEndian.PutUint16(out[10:12], checksum(out[:len(header)]))
+	binary.BigEndian.PutUint16(out[10:12], Checksum(out[:len(header)]))
 	return out
 }
 
@@ -415,7 +415,8 @@ func build6(fixed []byte, next byte, parts [][]byte, total int) []byte {
 	return out
 }
 
-func checksum(b []byte) uint16 {
+// Checksum is the RFC 791 header checksum of b, whose checksum field must be zero.
+func Checksum(b []byte) uint16 {
 	var s uint32
 	for i := 0; i+1 < len(b); i += 2 {
 		s += uint32(binary.BigEndian.Uint16(b[i:]))

@@ -25,7 +25,7 @@ func packet4(n int, id uint16, src byte) []byte {
 	for i := 28; i < len(p); i++ {
 		p[i] = byte(i*7 + i/251)
 	}
-	binary.BigEndian.PutUint16(p[10:12], checksum(p[:20]))
+	binary.BigEndian.PutUint16(p[10:12], Checksum(p[:20]))
 	return p
 }
 
@@ -72,7 +72,7 @@ func same4(t *testing.T, got, want []byte) {
 	t.Helper()
 	hl := int(want[0]&15) * 4
 	if len(got) != len(want) || !bytes.Equal(got[:6], want[:6]) || !bytes.Equal(got[8:10], want[8:10]) || !bytes.Equal(got[12:], want[12:]) ||
-		binary.BigEndian.Uint16(got[6:8]) != 0 || checksum(got[:hl]) != 0 {
+		binary.BigEndian.Uint16(got[6:8]) != 0 || Checksum(got[:hl]) != 0 {
 		t.Fatalf("reassembled packet differs from the original: %d vs %d bytes\n got %x\nwant %x", len(got), len(want), head(got), head(want))
 	}
 }
@@ -118,7 +118,7 @@ func TestIPv4SplitTwiceAndOptions(t *testing.T) {
 	withOpt[0] = 0x46
 	binary.BigEndian.PutUint16(withOpt[2:4], uint16(len(withOpt)))
 	binary.BigEndian.PutUint16(withOpt[10:12], 0)
-	binary.BigEndian.PutUint16(withOpt[10:12], checksum(withOpt[:24]))
+	binary.BigEndian.PutUint16(withOpt[10:12], Checksum(withOpt[:24]))
 	first, err := Split(withOpt, 3000, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestIPv4SplitTwiceAndOptions(t *testing.T) {
 		t.Fatalf("%d datagrams from %d fragments", len(out), len(frags))
 	}
 	same4(t, out[0], withOpt)
-	if checksum(out[0][:24]) != 0 {
+	if Checksum(out[0][:24]) != 0 {
 		t.Errorf("header checksum of the reassembled packet is wrong")
 	}
 }

@@ -66,7 +66,7 @@ func split4(pkt []byte, mtu int) ([][]byte, error) {
 		}
 		binary.BigEndian.PutUint16(f[6:8], v)
 		f[10], f[11] = 0, 0
-		binary.BigEndian.PutUint16(f[10:12], checksum(f[:hl]))
+		binary.BigEndian.PutUint16(f[10:12], Checksum(f[:hl]))
 		out = append(out, f)
 		off += n
 	}

@@ -5,7 +5,8 @@
 // every output packet came from, so a test can tell which calls a lost packet touched.
 //
 // One small file per transformation; each works on a Capture in place. Apply runs the usual
-// ones in a fixed order (tag, drop, duplicate, shuffle).
+// ones in a fixed order (fragment, wrap in a tunnel, fragment the tunnel, tag, drop, duplicate,
+// shuffle).
 package damage
 
 import (
@@ -156,6 +157,16 @@ func Rand(seed uint64, name string) *rand.Rand {
 // Options selects the transformations Apply runs; zero values leave the capture alone.
 type Options struct {
 	Seed uint64
+	// FragMTU > 0 cuts IP packets longer than that into fragments (Fragment); FragReorder sends
+	// each packet's fragments (inner and outer) in a random order.
+	FragMTU     int
+	FragReorder bool
+	// Tunnel ("vxlan", "geneve", "geneve-ip") wraps every frame in that tunnel with VNI (Wrap);
+	// OuterMTU > 0 then cuts the tunnel's datagrams at the underlay's MTU, as a Linux VXLAN
+	// sender does with a 1,500-byte frame on a 1,500-byte underlay.
+	Tunnel   string
+	VNI      uint32
+	OuterMTU int
 	// VLANs are 802.1Q tags to push, outermost first: one gives 802.1Q, two QinQ (802.1ad).
 	VLANs []uint16
 	// DropFraction of the packets is removed.
@@ -173,6 +184,25 @@ type Options struct {
 // Apply runs the transformations opts selects, in the order a capture point would damage the
 // traffic: tags on the wire, then loss, duplicates and reordering on the way to the sniffer.
 func Apply(c *Capture, opts Options) error {
+	var fragRand *rand.Rand
+	if opts.FragReorder {
+		fragRand = Rand(opts.Seed, "fragment")
+	}
+	if opts.FragMTU > 0 {
+		if _, err := Fragment(c, opts.FragMTU, fragRand); err != nil {
+			return err
+		}
+	}
+	if opts.Tunnel != "" {
+		if err := Wrap(c, opts.Tunnel, opts.VNI); err != nil {
+			return err
+		}
+		if opts.OuterMTU > 0 {
+			if _, err := Fragment(c, opts.OuterMTU, fragRand); err != nil {
+				return err
+			}
+		}
+	}
 	if len(opts.VLANs) > 0 {
 		if err := Tag(c, opts.VLANs...); err != nil {
 			return err

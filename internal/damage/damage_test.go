@@ -11,6 +11,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"sniffer/ipfrag"
 )
 
 // frame builds a real Ethernet/IPv4/TCP frame whose payload names its index, so a test can tell
@@ -142,7 +144,7 @@ func TestDuplicateLaterWithinDelay(t *testing.T) {
 			if rewrite != (oip.Id != dip.Id && oip.TTL != dip.TTL) {
 				t.Fatalf("rewrite %v: id %d->%d ttl %d->%d", rewrite, oip.Id, dip.Id, oip.TTL, dip.TTL)
 			}
-			if ipv4Checksum(dip.Contents) != 0 {
+			if ipfrag.Checksum(dip.Contents) != 0 {
 				t.Fatalf("copy of %d: IPv4 header checksum wrong", i)
 			}
 			if !bytes.Equal(o.TransportLayer().LayerContents(), d.TransportLayer().LayerContents()) || !bytes.Equal(o.ApplicationLayer().Payload(), d.ApplicationLayer().Payload()) {

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"sniffer/ipfrag"
 )
 
 // Duplicate sends each packet again with probability fraction, 1..delay packets later (delay 0
@@ -67,23 +69,11 @@ func rewriteIPHeader(lt layers.LinkType, data []byte, idDelta uint16) error {
 		binary.BigEndian.PutUint16(ip[4:], binary.BigEndian.Uint16(ip[4:])+idDelta)
 		ip[8] = ip[8] - 1 - byte(idDelta%3)
 		binary.BigEndian.PutUint16(ip[10:], 0)
-		binary.BigEndian.PutUint16(ip[10:], ipv4Checksum(ip[:ihl]))
+		binary.BigEndian.PutUint16(ip[10:], ipfrag.Checksum(ip[:ihl]))
 	case 6:
 		if len(ip) >= 40 {
 			ip[7] = ip[7] - 1 - byte(idDelta%3)
 		}
 	}
 	return nil
-}
-
-// ipv4Checksum is the RFC 791 header checksum of hdr (whose checksum field is zero).
-func ipv4Checksum(hdr []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(hdr); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(hdr[i:]))
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
