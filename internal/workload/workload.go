@@ -290,10 +290,12 @@ func ipCmd(args ...string) error {
 	return nil
 }
 
-// startNginx runs nginx in the foreground in the server namespace and waits until it listens.
+// startNginx runs nginx in the foreground in the server namespace, in a process group of its own
+// (a signal then reaches its workers too, even when the master cannot pass it on), and waits
+// until it listens.
 func (r *run) startNginx(ctx context.Context) error {
 	p, err := start(exec.Command("ip", "netns", "exec", r.serverNS, "nginx",
-		"-p", r.dir, "-e", filepath.Join(r.dir, "error.log"), "-c", filepath.Join(r.dir, "nginx.conf"), "-g", "daemon off;"), false)
+		"-p", r.dir, "-e", filepath.Join(r.dir, "error.log"), "-c", filepath.Join(r.dir, "nginx.conf"), "-g", "daemon off;"), true)
 	if err != nil {
 		return fmt.Errorf("nginx: %v", err)
 	}
@@ -336,7 +338,7 @@ func (r *run) startTcpdump(ctx context.Context, out string) error {
 		filter = "tcp port 1"
 	}
 	p, err := start(exec.Command("ip", "netns", "exec", r.serverNS,
-		"tcpdump", "-i", r.serverDev, "-s", "0", "-B", "262144", "-U", "-w", out, filter), false)
+		"tcpdump", "-i", r.serverDev, "-s", "0", "-B", "262144", "-U", "-w", out, filter), true)
 	if err != nil {
 		return fmt.Errorf("tcpdump: %v", err)
 	}
@@ -392,11 +394,12 @@ func (r *run) load(ctx context.Context) (string, error) {
 	return string(out), nil
 }
 
-// cleanup stops whatever still runs and removes the namespaces, the veth pair and the directory.
+// cleanup stops whatever still runs (SIGTERM to the process group, SIGKILL after 5 s) and
+// removes the namespaces, the veth pair and the directory.
 func (r *run) cleanup() {
 	for _, p := range []*proc{r.sniff, r.tcpdump, r.nginx} {
 		if p != nil {
-			p.stop(syscall.SIGKILL, 5*time.Second)
+			p.stop(syscall.SIGTERM, 5*time.Second)
 		}
 	}
 	for _, ns := range r.nsCreated {

@@ -2,8 +2,10 @@ package workload
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -35,6 +37,7 @@ var logLine = regexp.MustCompile(`^(GET|POST) (\S+) (200|201|404) \d+ \d+ \d+ \d
 // call, every kind of call of the mix, and nothing left behind.
 func TestRecord(t *testing.T) {
 	need(t)
+	before := leftovers()
 	dir := t.TempDir()
 	var log strings.Builder
 	res, err := Record(context.Background(), Options{Out: filepath.Join(dir, "w.pcap"), Duration: 2 * time.Second, Conns: 3, Log: &log})
@@ -85,7 +88,7 @@ func TestRecord(t *testing.T) {
 		t.Errorf("%d packets for %d calls", packets, n)
 	}
 	t.Logf("%d calls, %d packets", n, packets)
-	gone(t)
+	gone(t, before)
 }
 
 // TestRecordSniffAndCancel runs a command beside the load, and cancels the run during the
@@ -93,6 +96,7 @@ func TestRecord(t *testing.T) {
 // namespace with DEV set, and the namespaces must be gone.
 func TestRecordSniffAndCancel(t *testing.T) {
 	need(t)
+	before := leftovers()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(4 * time.Second); cancel() }()
@@ -109,7 +113,7 @@ func TestRecordSniffAndCancel(t *testing.T) {
 	if !regexp.MustCompile(`dev=wl\S+s\n\d+: wl\S+s@`).Match(out) {
 		t.Errorf("the sniff command's output %q does not show it ran on the server's end of the pair", out)
 	}
-	gone(t)
+	gone(t, before)
 }
 
 // TestBounds: a run outside the bounds is refused before anything is made.
@@ -147,9 +151,31 @@ func countPackets(t *testing.T, path string) int {
 	}
 }
 
-// gone checks that no namespace of this process is left.
-func gone(t *testing.T) {
+// leftovers lists the processes that hold a file of a run directory already removed: what a
+// finished run left running (an nginx worker whose master was killed outlives it unless the whole
+// group is signalled).
+func leftovers() map[string]string {
+	found := map[string]string{}
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && strings.Contains(target, "/sniffer-workload-") && strings.HasSuffix(target, " (deleted)") {
+			pid := filepath.Dir(filepath.Dir(fd))
+			cmd, _ := os.ReadFile(filepath.Join(pid, "cmdline"))
+			found[pid] = fmt.Sprintf("%s holds %s (%s)", pid, target, bytes.TrimSpace(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})))
+		}
+	}
+	return found
+}
+
+// gone checks that no namespace of this process is left, nor a process of a run of this test
+// (leftovers not in before, taken when the test began: other runs on the machine are not ours).
+func gone(t *testing.T, before map[string]string) {
 	t.Helper()
+	for pid, what := range leftovers() {
+		if _, old := before[pid]; !old {
+			t.Errorf("a process outlived its run: %s", what)
+		}
+	}
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
 		t.Fatal(err)
