@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"sniffer/capture"
 )
 
 // Config is every setting. Each is read from the environment (network-sniffer's and the
@@ -17,7 +19,7 @@ type Config struct {
 	File           string        `envconfig:"PCAP_FILE" flag:"r" desc:"read packets from this .pcap/.pcapng file instead of a device (- for standard input)"`
 	Device         string        `envconfig:"NET_DEVICE" flag:"i" desc:"capture device: name, IP address, prefix* pattern or comma list; empty for every interface that is up"`
 	MirrorDevice   string        `envconfig:"VPC_MIRROR_DEVICE" flag:"mirror-device" desc:"VXLAN device receiving mirrored traffic (used when NET_DEVICE is empty)"`
-	Ports          string        `envconfig:"APP_PORTS" flag:"ports" desc:"application TCP ports, e.g. 80,8080 or 8000-8010 (APP_PORT is read too; 80 when neither is set)"`
+	Ports          string        `envconfig:"APP_PORTS" flag:"ports" desc:"application TCP ports, e.g. 80,8080 or 8000-8010, or any: every port, HTTP/1.x found by its first bytes (costs CPU for all TCP traffic live); unset (and no APP_PORT): any for a file, 80 live"`
 	Port           string        `envconfig:"APP_PORT" flag:"-" desc:"single application port (old name of APP_PORTS)"`
 	BPF            string        `envconfig:"BPF_FILTER" flag:"bpf" desc:"BPF filter replacing the one generated from the ports"`
 	NoFilter       bool          `envconfig:"SNIFFER_NOFILTER" flag:"nofilter" desc:"capture without a kernel (BPF) filter; APP_PORTS still apply, in user space"`
@@ -137,9 +139,6 @@ func loadConfig(args []string, stderr io.Writer) (*Config, error) {
 	if c.Ports == "" {
 		c.Ports = c.Port
 	}
-	if c.Ports == "" {
-		c.Ports = "80"
-	}
 	if c.Device == "" {
 		c.Device = c.MirrorDevice
 	}
@@ -168,6 +167,28 @@ func loadConfig(args []string, stderr io.Writer) (*Config, error) {
 		return nil, fmt.Errorf("SNIFFER_FLUSH_TIMEOUT/-flush-timeout must be a positive duration such as 10s, not %s", c.FlushTimeout)
 	}
 	return &c, nil
+}
+
+// appPorts reads APP_PORTS: the application's ports, or anyPort for every port (the
+// reassembler then tells HTTP from other protocols by the first bytes of each
+// connection). Unset, a file is read on every port, as tshark shows it, and a device is
+// captured on port 80, network-sniffer's default: any port live hands every TCP packet
+// of the machine to sniffer instead of letting the kernel's filter drop them.
+func (c *Config) appPorts() (ports []capture.PortRange, anyPort bool, err error) {
+	spec := strings.TrimSpace(c.Ports)
+	switch {
+	case strings.EqualFold(spec, "any"):
+		return nil, true, nil
+	case spec == "" && c.File != "":
+		return nil, true, nil
+	case spec == "":
+		spec = "80"
+	}
+	ports, err = capture.ParsePorts(spec)
+	if err == nil && len(ports) == 0 {
+		err = fmt.Errorf("no port in %q: want e.g. 80,8080, 8000-8010 or any", c.Ports)
+	}
+	return ports, false, err
 }
 
 // stderrIsTerminal tells whether progress lines would reach a person.

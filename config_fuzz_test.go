@@ -96,8 +96,12 @@ func FuzzLoadConfig(f *testing.F) {
 			t.Fatalf("accepted timeouts %v %v %v", c.IdleTimeout, c.GapTimeout, c.FlushTimeout)
 		case c.DropPolicy != "oldest" && c.DropPolicy != "newest":
 			t.Fatalf("accepted drop policy %q", c.DropPolicy)
-		case c.Ports == "":
-			t.Fatalf("no ports")
+		}
+		if _, _, err := c.appPorts(); err == nil && c.Ports == "" && c.Port == "" && c.File == "" {
+			// Live with no ports set: network-sniffer's default, port 80.
+			if p, anyPort, _ := c.appPorts(); anyPort || len(p) != 1 || p[0].Lo != 80 || p[0].Hi != 80 {
+				t.Fatalf("live capture with no ports set: ports %v any %v, want 80", p, anyPort)
+			}
 		}
 	})
 }

@@ -66,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// letting GOGC's headroom grow the heap.
 		debug.SetMemoryLimit(cfg.MemoryBudget / 2)
 	}
-	ports, err := capture.ParsePorts(cfg.Ports)
+	ports, anyPort, err := cfg.appPorts()
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer: APP_PORTS/-ports:", err)
 		return 2
@@ -186,6 +186,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg.ReorderPackets, rcfg.ReorderWindow = cfg.ReorderPackets, cfg.ReorderWindow
 	rcfg.MaxBufferedBytes, rcfg.MaxStreams, rcfg.MaxPending = cfg.MaxBuffered, cfg.MaxStreams, cfg.MaxPending
 	rcfg.MaxHeadBytes = cfg.MaxHeadBytes
+	rcfg.Detect = anyPort
 	var asm reassembler
 	if n := workers(cfg, live); n > 1 {
 		asm = reassembly.NewParallel(rcfg, n, dl.Put)
@@ -215,7 +216,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if src.Live() {
 			what = fmt.Sprintf("capturing on %v", src.Names())
 		}
-		fmt.Fprintf(stderr, "sniffer %s: %s, filter %q\n", version, what, filter)
+		how := fmt.Sprintf("filter %q", filter)
+		if anyPort {
+			how += ", HTTP/1.x told by its first bytes on every port"
+		}
+		fmt.Fprintf(stderr, "sniffer %s: %s, %s\n", version, what, how)
 	}
 	stopProgress := func() {}
 	if !cfg.Quiet && !live && stderrIsTerminal() {

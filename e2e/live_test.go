@@ -218,8 +218,8 @@ func checkCall(c *callset.Call, p *netPair, rawBodies bool) []string {
 	if srv.Addr().Is6() {
 		wantSrv, wantCli = p.serverV6, p.clientV6
 	}
-	if err1 != nil || err2 != nil || srv.Addr().String() != wantSrv || srv.Port() != 8080 || cli.Addr().String() != wantCli {
-		add("client %q / server %q, want %s:* / %s:8080", c.Client, c.Server, wantCli, wantSrv)
+	if err1 != nil || err2 != nil || srv.Addr().String() != wantSrv || !p.capturedPort(srv.Port()) || cli.Addr().String() != wantCli {
+		add("client %q / server %q, want %s:* / %s on port %v", c.Client, c.Server, wantCli, wantSrv, p.ports())
 	}
 	target := callset.Target(c.Request.URL)
 	if host, ok := c.Request.Header("Host"); !ok || c.Request.URL != "http://"+host+target {

@@ -23,6 +23,8 @@ func TestMain(m *testing.M) {
 		os.Exit(serverMain())
 	case "client":
 		os.Exit(clientMain())
+	case "anyport-client":
+		os.Exit(anyPortClientMain())
 	}
 	d, err := os.MkdirTemp("", "sniffer-e2e-")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,19 @@ type netPair struct {
 	serverDev, clientDev string
 	serverV4, clientV4   string
 	serverV6, clientV6   string
+	// appPorts are the server ports whose calls are captured; empty: 8080.
+	appPorts []uint16
+}
+
+func (p *netPair) ports() []uint16 {
+	if len(p.appPorts) == 0 {
+		return []uint16{8080}
+	}
+	return p.appPorts
+}
+
+func (p *netPair) capturedPort(port uint16) bool {
+	return slices.Contains(p.ports(), port)
 }
 
 var pairSeq atomic.Int32

@@ -26,6 +26,14 @@ func serverMain() int {
 		}
 		lns = append(lns, ln)
 	}
+	if addr := os.Getenv("SNIFFER_E2E_TLS_LISTEN"); addr != "" { // HTTPS: not HTTP on the wire
+		ln, err := tlsListen(addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "server:", err)
+			return 1
+		}
+		lns = append(lns, ln)
+	}
 	log, err := os.Create(os.Getenv("SNIFFER_E2E_LOG"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)

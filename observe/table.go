@@ -96,6 +96,7 @@ var (
 	fSkippedBytes     = &family{name: "bytes_skipped_total", help: "Stream bytes skipped while resynchronising."}
 	fTruncatedBody    = &family{name: "bodies_truncated_total", help: "Bodies cut at USAGE_LOGGERS_BODY_LIMIT."}
 	fTunnels          = &family{name: "tunnels_total", help: "CONNECT/Upgrade streams whose rest was skipped."}
+	fNotHTTP          = &family{name: "streams_not_http_total", help: "Connections with data that any-port detection (APP_PORTS=any, or a file read with no ports) found not to carry HTTP/1.x; their bytes were ignored."}
 	fVXLANPackets     = &family{name: "vxlan_packets_total", label: "result", help: "VXLAN packets by result: decapsulated, bad_header, filtered_vni (mirror engine only)."}
 	fVXLANVNIs        = &family{name: "vxlan_vnis_seen", gauge: true, help: "Distinct VNIs seen (mirror engine only)."}
 	fAnomalies        = &family{name: "call_anomalies_total", label: "anomaly", help: "Calls with an anomaly, by anomaly (request: or response: and the name), emitted or not: what was odd about a message that was read all the same, as browsers read it (bare-lf, obs-fold, te-and-cl, chunk-size-junk, bad-gzip-trailer...)."}
@@ -136,6 +137,7 @@ var families = []*family{
 	fGaps, fParseErrors, fOrphans, fSkippedBytes, fTruncatedBody, fTunnels, fAnomalies,
 	fVXLANPackets, fVXLANVNIs, fGenevePackets, fGeneveVNIs, fIPFragments, fIPFragmentsHeld,
 	fShed, fPipelineDropped, fPipelineCalls, fPipelineBytes,
+	fNotHTTP,
 	fSinkWritten, fSinkDelivered, fSinkFiltered, fSinkDropped, fSinkPending, fSinkQueued, fSinkRecovered,
 	fSinkPosts, fSinkPostFailures,
 }
@@ -156,6 +158,7 @@ var drops = []struct {
 	{fSkippedBytes, "", "bytes skipped resynchronising"},
 	{fTruncatedBody, "", "bodies truncated at the limit"},
 	{fTunnels, "", "tunnels (CONNECT/Upgrade)"},
+	{fNotHTTP, "", "connections not HTTP (ignored)"},
 	{fStreamsRefused, "", "streams refused (max-streams)"},
 	{fShed, "bodies_not_decoded", "calls sent with bodies not decoded (overload)"},
 	{fShed, "bodies_dropped", "calls sent without bodies (overload)"},
@@ -222,6 +225,7 @@ func (s Sources) read() []sample {
 		add(fSkippedBytes, "", st.SkippedBytes.Load())
 		add(fTruncatedBody, "", st.TruncatedBody.Load())
 		add(fTunnels, "", st.Tunnels.Load())
+		add(fNotHTTP, "", st.NotHTTP.Load())
 	}
 	// Calls by anomaly: those delivered (counted by the pipeline) and the incomplete ones
 	// reassembly did not emit.

@@ -33,6 +33,9 @@ type Config struct {
 	ReorderPackets int
 	ReorderWindow  time.Duration
 	KeepIncomplete bool // emit incomplete calls too (marked), not only count them
+	// Detect decides from its first bytes whether a connection carries HTTP/1.x and
+	// ignores it when not (detect.go): for captures taken on every port.
+	Detect bool
 }
 
 // Reorder window defaults: a mirror session or a multi-queue NIC delivers a flow's segments

@@ -66,6 +66,11 @@ type conn struct {
 	// start is the sequence number of each direction's first byte, once known.
 	start   [2]tcp.Sequence
 	startOK [2]bool
+	// kind is isHTTP unless Config.Detect asks to decide it from the first bytes
+	// (detect.go); sawData tells an empty connection from one that carried no HTTP.
+	kind    verdict
+	sawData bool
+	scanned int // bytes searched for a start line while undecided (midstream)
 }
 
 func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
@@ -78,7 +83,10 @@ func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
 }
 
 func newConn(a *Assembler, netFlow, tcpFlow gopacket.Flow, t *layers.TCP, vni int) *conn {
-	c := &conn{a: a, vni: vni}
+	c := &conn{a: a, vni: vni, kind: isHTTP}
+	if a.cfg.Detect {
+		c.kind = undecided
+	}
 	c.ends[0] = endpoint(netFlow.Src(), tcpFlow.Src())
 	c.ends[1] = endpoint(netFlow.Dst(), tcpFlow.Dst())
 	for i := range c.halves {
@@ -414,6 +422,12 @@ func (c *conn) ReassemblyComplete(ac tcp.AssemblerContext) bool {
 		if !h.ended {
 			h.end(false)
 		}
+	}
+	if c.kind != isHTTP {
+		if c.sawData {
+			c.a.stats.NotHTTP.Add(1)
+		}
+		c.pending = nil // request lines read leniently that nothing confirmed
 	}
 	for _, x := range c.pending {
 		if x.call.Incomplete == "" {

@@ -96,6 +96,9 @@ func FuzzStream(f *testing.F) {
 	f.Add([]byte("CONNECT h:443 HTTP/1.1\r\n\r\n\x16\x03"), []byte("HTTP/1.1 200 OK\r\n\r\nGET / HTTP/1.1\r\n\r\n"), uint64(3), uint8(1))
 	f.Add([]byte("tail\r\nGET /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), []byte("ody\"}HTTP/1.0 200 OK\r\n\r\nclose delimited"), uint64(99), uint8(6))
 	f.Add([]byte("HEAD / HTTP/1.1\r\n\r\n"), []byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"), uint64(5), uint8(8))
+	// Any-port detection (flag 64): a lenient request line, TLS, SSH speaking first.
+	f.Add([]byte("GET /\r\n\r\n"+get("/b")), []byte(status(400, "x")+ok("y")), uint64(11), uint8(64))
+	f.Add([]byte("\x16\x03\x01\x00\x05hello"), []byte("SSH-2.0-x\r\n"), uint64(12), uint8(64+2))
 	f.Fuzz(func(t *testing.T, client, server []byte, seed uint64, flags uint8) {
 		if len(client)+len(server) > 1<<16 {
 			return
@@ -151,6 +154,7 @@ func FuzzStream(f *testing.F) {
 		cfg.KeepIncomplete = true
 		cfg.MaxBodyBytes = 1 << 12
 		cfg.MaxPending = 8
+		cfg.Detect = flags&64 != 0
 		r := feed(cfg, linkEthernet.linkType(), c.packets(linkEthernet), true)
 		if n := r.stats.StreamsOpen.Load(); n != 0 {
 			t.Fatalf("%d streams open after Close", n)

@@ -70,6 +70,10 @@ type half struct {
 	// waits); resuming is set while it is parsed, noWait when it must not wait again.
 	waiting          *backlog
 	resuming, noWait bool
+	// Any-port detection (detect.go), while the connection is not known to be HTTP.
+	kind      verdict // notHTTP once this direction's first bytes ruled HTTP out
+	line      []byte  // the first line so far
+	midstream bool    // the direction's start was not captured
 }
 
 // dirIndex is this half's index in conn.halves (gopacket's direction).
@@ -89,6 +93,9 @@ func (h *half) other() *half {
 
 // feed parses data, the next contiguous bytes of this direction.
 func (h *half) feed(data []byte) {
+	if h.c.kind != isHTTP && !h.sniff(data) {
+		return
+	}
 	defer h.hold()
 	if h.waiting != nil {
 		h.stall(h.off, data) // a response before these bytes waits: keep the order
@@ -300,6 +307,9 @@ func (h *half) onHead(b []byte, last int) bool {
 	}
 	if h.role == roleUnknown {
 		h.c.setRoles(h, sl.request)
+	}
+	if h.kind != maybeHTTP {
+		h.c.kind = isHTTP
 	}
 	if sl.request {
 		h.onRequest(sl, hs, last, odd)
@@ -602,6 +612,9 @@ func (h *half) fail(reason *string) {
 func (h *half) gap(skip int) {
 	defer h.hold()
 	h.c.a.stats.Gaps.Add(1)
+	if h.c.kind != isHTTP { // what follows a hole is no first line
+		h.line, h.midstream = nil, true
+	}
 	switch h.st {
 	case sTunnel:
 		return

@@ -33,6 +33,7 @@ type Stats struct {
 	ParseErrors    atomic.Int64 // malformed messages skipped (the stream resynchronises)
 	Orphans        atomic.Int64 // responses with no request to pair with
 	Tunnels        atomic.Int64 // CONNECT/Upgrade streams whose rest was skipped
+	NotHTTP        atomic.Int64 // connections with data but no HTTP/1.x (Config.Detect), ignored
 	SkippedBytes   atomic.Int64 // bytes skipped while looking for the next message
 	TruncatedBody  atomic.Int64 // bodies cut at the body limit
 	HeadBytes      atomic.Int64 // bytes held now in partial heads and lines, over all connections
