@@ -10,7 +10,7 @@ import (
 // RawHeaders: "Name: value" lines ended by CRLF or LF, up to and with the blank line) into
 // headers in wire order with their names' original case, the way captured calls carry them.
 // A line that starts with a space or a tab continues the previous one (obs-fold) and joins it
-// with one space; a line without a colon is left out: fasthttp refuses requests whose headers
+// with one space; a line without a colon, or whose name is not a token, is left out: fasthttp refuses requests whose headers
 // it cannot read, so such a line never reaches here from the listener, and the fuzz target
 // holds this to "never panics, never invents a header".
 //
@@ -42,8 +42,8 @@ func parseHeaders(raw []byte) []model.Header {
 			continue
 		}
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" {
-			continue
+		if !ok || name == "" || strings.ContainsAny(name, " \t\r") {
+			continue // not a field name (a token): nothing to invent a header from
 		}
 		hs = append(hs, model.Header{Name: name, Value: strings.Trim(value, " \t")})
 	}

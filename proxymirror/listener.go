@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,7 +218,7 @@ func (l *Listener) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	for i := range c.Request.Headers {
-		if h := &c.Request.Headers[i]; equalFold(h.Name, "Host") {
+		if h := &c.Request.Headers[i]; strings.EqualFold(h.Name, "Host") {
 			h.Value = shadowHost(h.Value)
 		}
 	}
@@ -280,10 +281,10 @@ func readBody(r io.Reader, limit int64, contentLength int) (body []byte, size in
 
 // callURL is the absolute URL of the request as the client sent it to the proxy.
 func callURL(o origin, target string) string {
-	if len(target) > 7 && equalFold(target[:7], "http://") {
+	if len(target) > 7 && strings.EqualFold(target[:7], "http://") {
 		return "http://" + target[7:]
 	}
-	if len(target) > 8 && equalFold(target[:8], "https://") {
+	if len(target) > 8 && strings.EqualFold(target[:8], "https://") {
 		return "https://" + target[8:]
 	}
 	if o.host == "" {
@@ -341,26 +342,6 @@ func (l *Listener) count(ctx *fasthttp.RequestCtx, err error) {
 	} else {
 		l.log.Debug("proxy mirror: refused a request", "why", what, "peer", peer, "err", err)
 	}
-}
-
-// equalFold is strings.EqualFold for ASCII, without its Unicode cases.
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // fasthttpLogger sends fasthttp's own messages (connection errors it already answered) to the
