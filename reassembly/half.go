@@ -52,8 +52,8 @@ type half struct {
 	x         *exchange      // the exchange this half works on; nil when none or discarding
 	msg       *model.Message // where body bytes go; nil discards them
 	ended     bool           // FIN or RST seen
-	// alt is the Content-Length of a body said to be chunked (-1: none), to read it by
-	// when its first line is no chunk size; lines counts the lines of a chunked body.
+	// alt is the length to read a body said to be chunked by when its first line is no
+	// chunk size (see responseFraming); lines counts the lines of a chunked body.
 	alt   int64
 	lines int
 	// off is the offset in the bytes being parsed (conn.src) of the byte being looked
@@ -511,7 +511,8 @@ func (h *half) trailers(block []byte) {
 }
 
 // reframe reads a body said to be chunked whose first line is no chunk size by its
-// Content-Length, or, for a response without one, until the connection closes: servers
+// Content-Length, or, for a response without one on a connection that closes after it,
+// until the close: servers
 // that name chunked without chunking exist (HTTP/1.0 ones, and evasions rely on it), and
 // this keeps their body where a browser that ignores the header (Chromium on HTTP/1.0)
 // shows it. Bytes of the line kept from an earlier segment are read as body first.
@@ -525,7 +526,7 @@ func (h *half) reframe() bool {
 		h.buf = h.buf[:0]
 		h.done(h.off - 1)
 		return true
-	case h.role != roleClient:
+	case h.alt == -1 && h.role != roleClient:
 		h.st, h.frame = sCloseBody, closeBody
 	default:
 		return false

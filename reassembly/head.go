@@ -506,7 +506,12 @@ func requestFraming(proto string, hs []model.Header, odd *oddities) (framing, in
 }
 
 // responseFraming decides how a response body is delimited, given the request method
-// and the response's protocol. n is as for requestFraming. Chunked on an HTTP/1.0
+// and the response's protocol. For a chunked body n is the length to fall back on when
+// the body turns out not to be chunked: its Content-Length; or, without one, -1 (to the
+// close) when the connection closes after this response (Connection: close, HTTP/1.0
+// without keep-alive), as bodies said chunked that are not come with, and noFallback on
+// a connection kept alive, where reading to the close would take the next responses
+// into this body. Chunked on an HTTP/1.0
 // response is marked and read chunked: Firefox does, Chromium ignores it; reading it
 // chunked, with the fall back when the body is not, keeps the body either way.
 func responseFraming(method string, status int, proto string, hs []model.Header, odd *oddities) (framing, int64) {
@@ -527,6 +532,8 @@ func responseFraming(method string, status int, proto string, hs []model.Header,
 		odd.add(model.TEInHTTP10)
 	}
 	switch {
+	case chunked && n < 0 && !closesAfter(proto, hs):
+		return chunkedBody, noFallback
 	case chunked:
 		return chunkedBody, n
 	case n < 0:
@@ -535,6 +542,18 @@ func responseFraming(method string, status int, proto string, hs []model.Header,
 		return noBody, 0
 	}
 	return fixedBody, n
+}
+
+// noFallback is the fall-back length of a chunked body that has none.
+const noFallback = -2
+
+// closesAfter tells whether the connection closes after a message with these headers.
+func closesAfter(proto string, hs []model.Header) bool {
+	conn := model.HeaderTokens(hs, "Connection")
+	if slices.Contains(conn, "close") {
+		return true
+	}
+	return strings.EqualFold(proto, "HTTP/1.0") && !slices.Contains(conn, "keep-alive")
 }
 
 // parseChunkSize reads a chunk-size line (hex size, optional extensions) as Firefox

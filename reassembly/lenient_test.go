@@ -293,3 +293,20 @@ func TestUnansweredSmugglingCounted(t *testing.T) {
 		t.Errorf("calls %v, unemitted anomalies %v, no response %d", summaries(r.calls), counts, r.stats.IncompleteFor(NoResponse))
 	}
 }
+
+// TestNotChunkedOnKeepAlive: a body said chunked that is not, without a length, on a
+// connection kept alive, is cut (marked) rather than read to the close: that would take
+// the next response into it.
+func TestNotChunkedOnKeepAlive(t *testing.T) {
+	c := defaultConv().handshake()
+	c.req(get("/1"))
+	c.resp("HTTP/1.1 200 ok\r\nTransfer-Encoding: chunked\r\n\r\nnot chunked")
+	c.req(get("/2"))
+	c.resp(ok("two"))
+	c.close()
+	r := c.run(t)
+	r.want(t, `GET http://api.test/1 -> 200 req="" resp=""`, `GET http://api.test/2 -> 200 req="" resp="two"`)
+	if len(r.calls) == 2 && (!sameSet(r.calls[0].Anomalies, []string{"response:" + model.BadChunk}) || !r.calls[0].Response.Truncated) {
+		t.Errorf("anomalies %q truncated %v", r.calls[0].Anomalies, r.calls[0].Response.Truncated)
+	}
+}
