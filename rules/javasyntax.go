@@ -30,12 +30,16 @@ import (
 // flag are rewritten): the two agree on ASCII text, and the fast paths keep their literals.
 // With exactFold true the result has Java's ASCII-only folding too; a matcher runs that
 // version on text that holds non-ASCII characters (see matcher.java).
-func javaRewrite(p string, exactFold bool) (string, error) {
+//
+// nonASCII reports that the exact version folds a non-ASCII character of the regex (a
+// literal or a class member under (?i) alone): Go's folding of it differs from Java's on
+// ASCII text too ((?i)\x{212a} matches k in Go), so only the exact version may run.
+func javaRewrite(p string, exactFold bool) (out string, nonASCII bool, err error) {
 	w := &javaWriter{rs: []rune(p), exact: exactFold}
 	if err := w.run(); err != nil {
-		return "", err
+		return "", false, err
 	}
-	return w.out.String(), nil
+	return w.out.String(), w.nonASCII, nil
 }
 
 // foldState is the case-folding flags in force: i (CASE_INSENSITIVE), u (UNICODE_CASE).
@@ -46,8 +50,10 @@ type javaWriter struct {
 	pos   int
 	out   strings.Builder
 	exact bool // write Java's ASCII-only folding out
-	cur   foldState
-	stack []foldState
+	// nonASCII: a non-ASCII character was written with folding off (see javaRewrite)
+	nonASCII bool
+	cur      foldState
+	stack    []foldState
 }
 
 // ascii tells whether Java's ASCII-only folding is in force and is to be written out.
@@ -106,6 +112,7 @@ func (w *javaWriter) literal(r rune, text string) {
 		fmt.Fprintf(&w.out, "(?-i:[%c%c])", r|0x20, r&^0x20)
 	case w.ascii() && r >= utf8.RuneSelf:
 		fmt.Fprintf(&w.out, `(?-i:\x{%x})`, r)
+		w.nonASCII = true
 	case needsHex(text):
 		fmt.Fprintf(&w.out, `\x{%x}`, r)
 	default:
@@ -154,9 +161,18 @@ func (w *javaWriter) escape() error {
 		w.pos += 2
 		return nil
 	case 'p', 'P':
-		if w.cur.i {
-			return fmt.Errorf(`\%c{...} under (?i) matches differently in Java and Go; list the characters in a class instead`, c)
+		n, err := w.property(rs[i:])
+		if err != nil {
+			return err
 		}
+		if w.ascii() {
+			fmt.Fprintf(&w.out, "(?-i:%s)", string(rs[i:i+n]))
+			w.nonASCII = true
+		} else {
+			w.out.WriteString(string(rs[i : i+n]))
+		}
+		w.pos += n
+		return nil
 	}
 	if r, n, ok := charEscape(rs[i:]); ok {
 		w.literal(r, string(rs[i:i+n]))
@@ -349,9 +365,15 @@ func (w *javaWriter) class() error {
 					j, changed = j+1, true
 					continue
 				case 'p', 'P':
-					if w.cur.i {
-						return fmt.Errorf(`\%c{...} under (?i) matches differently in Java and Go; list the characters in a class instead`, e)
+					n, err := w.property(rs[j:])
+					if err != nil {
+						return err
 					}
+					b.WriteString(string(rs[j : j+n])) // folding is off inside the class under (?i)
+					changed = changed || w.ascii()
+					w.nonASCII = w.nonASCII || w.ascii()
+					j += n - 1
+					continue
 				}
 			}
 			r, n, ok := charEscape(rs[j:])
@@ -399,6 +421,7 @@ func (w *javaWriter) class() error {
 	}
 	if w.ascii() {
 		for _, s := range spans {
+			w.nonASCII = w.nonASCII || s.hi >= utf8.RuneSelf
 			for _, cs := range [2][2]rune{{'a', 'z'}, {'A', 'Z'}} {
 				lo, hi := max(s.lo, cs[0]), min(s.hi, cs[1])
 				if lo <= hi {
@@ -417,6 +440,35 @@ func (w *javaWriter) class() error {
 	}
 	w.pos = j + 1
 	return nil
+}
+
+// caseProperties are the \p{...} classes that hold one case of letters: what they match
+// under (?i) differs between Java and Go, so they are refused there.
+var caseProperties = map[string]bool{"lu": true, "ll": true, "lt": true, "lc": true, "l&": true,
+	"upper": true, "lower": true, "uppercase": true, "lowercase": true, "titlecase": true,
+	"javauppercase": true, "javalowercase": true, "javatitlecase": true}
+
+// property measures the \p{Name}, \pX, \P{Name} or \PX at rs[0] and refuses, under
+// (?i), one whose meaning depends on case.
+func (w *javaWriter) property(rs []rune) (int, error) {
+	n, name := 3, ""
+	if len(rs) < 3 {
+		return len(rs), nil // checkJava or the engine reports it
+	}
+	if rs[2] == '{' {
+		end := 3
+		for end < len(rs) && rs[end] != '}' {
+			end++
+		}
+		name, n = string(rs[3:min(end, len(rs))]), min(end+1, len(rs))
+	} else {
+		name = string(rs[2])
+	}
+	key := strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(name, "Is"), "general_category="))
+	if w.cur.i && caseProperties[key] {
+		return 0, fmt.Errorf(`\%c{%s} under (?i) matches differently in Java and Go; list the characters in a class instead`, rs[1], name)
+	}
+	return n, nil
 }
 
 // copyClass copies the rest of the regex unchanged from the class at w.pos: checkJava

@@ -51,6 +51,13 @@ func TestJavaSemantics(t *testing.T) {
 		{`^(?i)a(?-i)b$`, "Ab", true},
 		{`^(?i)a(?-i)b$`, "AB", false},
 		{`^(?i)(?<name>k)\k<name>$`, "kk", true},
+		{`^(?i)\x{212a}$`, "k", false}, // Go would fold the Kelvin sign to k
+		{`^(?i)\x{212a}$`, "\u212a", true},
+		{`^(?i)[^\x{212a}]$`, "k", true},
+		{`^(?i)[\x{e0}-\x{ff}]$`, "\u00c0", false},
+		{`^(?i)\p{Greek}$`, "\u0345", false}, // Go folds the ypogegrammeni to iota
+		{`^(?i)[\p{Greek}k]+$`, "\u03b1K", true},
+		{`^(?i)[\p{Greek}k]+$`, "\u212a", false},
 		{`(?i)password`, "PassWord", true},
 		{`(?i)password`, "pa\u017f\u017fword", false},
 	} {
@@ -88,7 +95,7 @@ func TestDefaultSetJavaFolding(t *testing.T) {
 // text, where the two foldings are the same, and the Java one never folds the Kelvin sign
 // or the long s under (?i) alone.
 func FuzzJavaRewrite(f *testing.F) {
-	for _, s := range []string{`(?i)k\s+\0141`, `(?iu)[a-z]`, `(?i:s)[^k]\w`, `\Qa(?i)\E`, `[\0101-\0132]`, `(?i)(?<n>x)\k<n>`, `(?i)(?=k)K`, `[a-\x{7a}]`} {
+	for _, s := range []string{`(?i)k\s+\0141`, `(?iu)[a-z]`, `(?i:s)[^k]\w`, `\Qa(?i)\E`, `[\0101-\0132]`, `(?i)(?<n>x)\k<n>`, `(?i)(?=k)K`, `[a-\x{7a}]`, `(?i)\x{212a}|[^\x{17f}]`} {
 		f.Add(s, "k K s S \u212a \u017f é É a\x0Bb")
 	}
 	f.Fuzz(func(t *testing.T, re, s string) {

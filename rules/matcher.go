@@ -94,17 +94,22 @@ func compileMatcherFor(src string, full, replacing bool) (*matcher, error) {
 	if len(src) > maxRegexLen {
 		return nil, fmt.Errorf("regex is %d bytes long; at most %d are allowed", len(src), maxRegexLen)
 	}
-	p, err := javaRewrite(src, false)
+	p, _, err := javaRewrite(src, false)
 	if err != nil {
 		return nil, err
+	}
+	exact, nonASCII, err := javaRewrite(src, true)
+	if err != nil {
+		return nil, err
+	}
+	if nonASCII {
+		return compileRewritten(src, exact, full, replacing) // Go's folding is wrong on ASCII too
 	}
 	m, err := compileRewritten(src, p, full, replacing)
 	if err != nil {
 		return nil, err
 	}
-	if exact, err := javaRewrite(src, true); err != nil {
-		return nil, err
-	} else if exact != p {
+	if exact != p {
 		if m.java, err = compileRewritten(src, exact, full, replacing); err != nil {
 			return nil, err
 		}

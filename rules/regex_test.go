@@ -89,7 +89,7 @@ func TestLookAroundAndBackreferences(t *testing.T) {
 // silently given another meaning.
 func TestJavaOnlySyntaxRejected(t *testing.T) {
 	for _, re := range []string{
-		`[a-z&&[^aeiou]]`, `[a[b]]`, `[[:alpha:]]`, `(?U)\w+`, `(?x)a b`, `(?d)a`, `(?i)\p{Lu}`, `(?i)[\p{L}]`,
+		`[a-z&&[^aeiou]]`, `[a[b]]`, `[[:alpha:]]`, `(?U)\w+`, `(?x)a b`, `(?d)a`, `(?i)\p{Lu}`, `(?i)[\p{Ll}]`, `(?i)\p{IsLowercase}`,
 		`\p{Alpha}`, `\p{IsDigit}`, `\p{javaLowerCase}`, `\v`, `\h`, `\R`, `\X`, `[\v]`, `[abc`, `a\`,
 	} {
 		line := "/request_body/ remove_if_found /" + strings.ReplaceAll(re, "/", `\/`) + "/"
@@ -97,7 +97,7 @@ func TestJavaOnlySyntaxRejected(t *testing.T) {
 			t.Errorf("Parse(%q) accepted Java-only syntax", line)
 		}
 	}
-	for _, re := range []string{`\p{L}+`, `[\[\]]`, `(?i)abc`, `(?s:a.b)`, `(?m)^a$`, `[]a]`, `[^]a]`, `a{2}`, `\x{41}`, `(?<n>a)`, `\d\w\s\b`, `(?u)a`, `(?iu)k`, `\0141`, `\e\cA`} {
+	for _, re := range []string{`\p{L}+`, `[\[\]]`, `(?i)abc`, `(?s:a.b)`, `(?m)^a$`, `[]a]`, `[^]a]`, `a{2}`, `\x{41}`, `(?<n>a)`, `\d\w\s\b`, `(?u)a`, `(?iu)k`, `\0141`, `\e\cA`, `(?i)\p{L}`, `(?i)[\p{Greek}x]`} {
 		line := "/request_body/ remove_if_found /" + re + "/"
 		if _, err := Parse(line); err != nil {
 			t.Errorf("Parse(%q): %v", line, err)
@@ -303,7 +303,7 @@ func javaRE(t *testing.T, p string, full bool) *regexp.Regexp {
 	if full {
 		p = `^(?:` + p + `)$`
 	}
-	j, err := javaRewrite(p, true)
+	j, _, err := javaRewrite(p, true)
 	if err != nil {
 		t.Fatal(p, err)
 	}
