@@ -29,6 +29,9 @@ func startProxyMirror(cfg *Config, emit func(*model.Call) bool, logger *slog.Log
 	if !cfg.Quiet {
 		fmt.Fprintf(stderr, "sniffer %s: receiving proxy mirrors on %s\n", version, l.Addr())
 	}
+	if cfg.URL != "" {
+		logger.Info("proxy mirror: mirrored calls go to the collector without response_code (Resurface stores it as absent) and with custom_field:mirrored=true")
+	}
 	return l, func() int64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +30,18 @@ import (
 // of sniffer exactly once as a mirrored call without response, with its method, target, the
 // client's headers and body (cut at the body limit and marked so when longer), the original Host
 // in its URL and the client's address from X-Forwarded-For.
-func TestProxyMirrorNginx(t *testing.T) {
+func TestProxyMirrorNginx(t *testing.T) { proxyMirrorNginx(t, false) }
+
+// TestProxyMirrorBesideCapture is TestProxyMirrorNginx with sniffer also capturing the traffic
+// between NGINX and the app on lo: one process, two ways in. Every request must then come out
+// twice, mirrored (as above) and captured with the app's response, unless the kernel dropped
+// packets of the capture, which sniffer's summary would say.
+func TestProxyMirrorBesideCapture(t *testing.T) {
+	needRoot(t)
+	proxyMirrorNginx(t, true)
+}
+
+func proxyMirrorNginx(t *testing.T, capture bool) {
 	nginx := nginxPath(t)
 	dir := t.TempDir()
 
@@ -49,8 +61,13 @@ func TestProxyMirrorNginx(t *testing.T) {
 	mirrorAddr, nginxAddr, metricsAddr := freePort(t), freePort(t), freePort(t)
 	const bodyLimit = 200000
 	out := filepath.Join(dir, "calls.ndjson")
-	sn := start(t, "sniffer", snifferCmd(exec.Command(sniffer(t, true), "-engine", "none", "-mirror-listen", mirrorAddr,
-		"-o", out, "-body-limit", strconv.Itoa(bodyLimit), "-metrics-addr", metricsAddr, "-rules", "include debug")))
+	args := []string{"-engine", "none"}
+	if capture {
+		_, appPort, _ := net.SplitHostPort(appLn.Addr().String())
+		args = []string{"-i", "lo", "-ports", appPort}
+	}
+	sn := start(t, "sniffer", snifferCmd(exec.Command(sniffer(t, true), append(args, "-mirror-listen", mirrorAddr,
+		"-o", out, "-body-limit", strconv.Itoa(bodyLimit), "-metrics-addr", metricsAddr, "-rules", "include debug")...)))
 	waitListening(t, sn, mirrorAddr)
 
 	conf := filepath.Join(dir, "nginx.conf")
@@ -128,19 +145,42 @@ func TestProxyMirrorNginx(t *testing.T) {
 		t.Errorf("nginx logged %d requests, the client sent %d", len(logged), n)
 	}
 
-	calls := readMirroredCalls(t, out)
+	all := readMirroredCalls(t, out)
+	kernelDrops := regexp.MustCompile(`pcap: \d+ received, (\d+) dropped by the kernel`).FindStringSubmatch(sn.stderr.String())
+	captured := 0
 	for id, l := range logged {
 		s := sent[id]
-		cs := calls[id]
-		if len(cs) != 1 {
-			t.Errorf("request %d (%s %s) in nginx's log came out of sniffer %d times", id, l.method, l.uri, len(cs))
-			continue
+		var cs, caps []mirroredCall
+		for _, c := range all[id] {
+			if c.Mirrored {
+				cs = append(cs, c)
+			} else {
+				caps = append(caps, c)
+			}
 		}
-		c := cs[0]
-		if err := s.check(c, l, bodyLimit); err != "" {
+		captured += len(caps)
+		if len(cs) != 1 {
+			t.Errorf("request %d (%s %s) in nginx's log came out of sniffer %d times mirrored", id, l.method, l.uri, len(cs))
+		} else if err := s.check(cs[0], l, bodyLimit); err != "" {
 			t.Errorf("request %d (%s %s): %s", id, s.method, s.target, err)
 		}
+		switch {
+		case !capture && len(caps) > 0:
+			t.Errorf("request %d: %d calls not marked mirrored, with nothing captured", id, len(caps))
+		case capture && len(caps) == 0 && kernelDrops != nil && kernelDrops[1] != "0":
+			t.Logf("request %d was not captured; the kernel dropped %s packets", id, kernelDrops[1])
+		case capture && len(caps) != 1:
+			t.Errorf("request %d (%s %s) was captured %d times between nginx and the app", id, s.method, s.target, len(caps))
+		case capture:
+			if err := s.checkCaptured(caps[0], bodyLimit); err != "" {
+				t.Errorf("request %d (%s %s) captured: %s", id, s.method, s.target, err)
+			}
+		}
 	}
+	if capture {
+		t.Logf("%d of %d requests also captured between nginx and the app", captured, len(logged))
+	}
+	calls := all
 	for id, cs := range calls {
 		if _, ok := logged[id]; !ok {
 			t.Errorf("sniffer has %d calls with X-Test-Id %d, which nginx never logged", len(cs), id)
@@ -227,6 +267,20 @@ func (s sentRequest) check(c mirroredCall, l nginxLine, bodyLimit int) string {
 		bad = append(bad, "nginx answered "+l.status)
 	}
 	return strings.Join(bad, "; ")
+}
+
+// checkCaptured returns what is wrong with the call captured between NGINX and the app.
+func (s sentRequest) checkCaptured(c mirroredCall, bodyLimit int) string {
+	var resp struct{ Status int }
+	json.Unmarshal(c.Response, &resp)
+	want := s.body
+	if len(want) > bodyLimit {
+		want = want[:bodyLimit]
+	}
+	if c.Request.Method != s.method || c.Request.Target != s.target || resp.Status != 200 || c.Request.Body != want || c.Request.BodySize != int64(len(s.body)) {
+		return fmt.Sprintf("%s %s status %d, body %d bytes of %d", c.Request.Method, c.Request.Target, resp.Status, len(c.Request.Body), c.Request.BodySize)
+	}
+	return ""
 }
 
 // mirroredCall is the part of sniffer's NDJSON the test reads.
