@@ -58,6 +58,10 @@ func TestJavaSemantics(t *testing.T) {
 		{`^(?i)\p{Greek}$`, "\u0345", false}, // Go folds the ypogegrammeni to iota
 		{`^(?i)[\p{Greek}k]+$`, "\u03b1K", true},
 		{`^(?i)[\p{Greek}k]+$`, "\u212a", false},
+		{`(?<=\0141)b`, "ab", true}, // the same on the backtracking engine
+		{`(?<=a\s)b`, "a\x0Bb", true},
+		{`(?i)(?<=k)b`, "\u212ab", false},
+		{`(?i)(?<=k)b`, "Kb", true},
 		{`(?i)password`, "PassWord", true},
 		{`(?i)password`, "pa\u017f\u017fword", false},
 	} {
