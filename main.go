@@ -222,6 +222,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "sniffer %s: %s, %s\n", version, what, how)
 	}
+	if src != nil && src.UserFilter() != "" {
+		fmt.Fprintln(stderr, "sniffer: "+src.UserFilter())
+	}
 	stopProgress := func() {}
 	if !cfg.Quiet && !live && stderrIsTerminal() {
 		stopProgress = observe.Progress(stderr, obs)

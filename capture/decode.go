@@ -107,6 +107,14 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 // decode decodes one frame; vni is the tunnel's network identifier (-1 outside one) and
 // ctx keeps IP fragments of different tunnels apart (-1 outside one).
 func (d *Decoder) decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, vni int, ctx int64, fn SegmentFunc) {
+	if lt == LinkTypeNFLOG {
+		ip, ok := nflogPayload(data)
+		if !ok {
+			d.Stats.Undecoded.Add(1)
+			return
+		}
+		data, lt = ip, layers.LinkTypeRaw
+	}
 	first, ok := firstLayer(lt, data)
 	if !ok {
 		d.slow(data, ci, lt.LayerType(), vni, ctx, fn)

@@ -18,7 +18,7 @@ var fuzzLinkTypes = []layers.LinkType{
 	layers.LinkTypeNull, layers.LinkTypeLoop, layers.LinkTypeRaw, layers.LinkTypeIPv4,
 	layers.LinkTypeIPv6, 12, 14, layers.LinkTypePPP, layers.LinkTypeFDDI,
 	layers.LinkTypeIEEE802_11, layers.LinkTypePrismHeader, layers.LinkTypeIEEE80211Radio,
-	layers.LinkTypeLinuxUSB, layers.LinkTypePFLog, layers.LinkTypeC_HDLC, 0xffff,
+	layers.LinkTypeLinuxUSB, layers.LinkTypePFLog, layers.LinkTypeC_HDLC, LinkTypeNFLOG, 0xffff,
 }
 
 // FuzzDecode feeds arbitrary bytes to Decode under every link type, with the VXLAN hook

@@ -59,6 +59,7 @@ type Source struct {
 	names   []string
 	live    bool
 	af      *afSource // the afpacket engine instead of handles
+	user    *userFilter
 }
 
 // Open opens the capture described by cfg and installs its filter.
@@ -161,7 +162,13 @@ func (s *Source) setFilter(expr string) error {
 				e = base
 			}
 		}
-		if err := h.SetBPFFilter(e); err != nil {
+		err := h.SetBPFFilter(e)
+		if err == nil {
+			continue
+		}
+		// libpcap compiles no filter at all for some link types (NFLOG: "filtering not
+		// implemented"): the same filter then runs in user space on the IP packet.
+		if uerr := s.filterInUserSpace(expr, h.LinkType(), err); uerr != nil {
 			return fmt.Errorf("BPF filter %q on %s: %v (check the BPF_FILTER syntax, see man pcap-filter)", expr, s.names[i], err)
 		}
 	}
@@ -205,6 +212,20 @@ func (s *Source) Stats() (received, dropped, ifDropped int) {
 	return
 }
 
+// timedOut reports whether a read error is the read timeout. libpcap's nflog device sets the
+// timeout as a socket receive timeout and reports the EAGAIN it gives as an error ("Can't
+// receive packet: Resource temporarily unavailable"): that is a timeout too.
+func timedOut(hd *pcap.Handle, err error) bool {
+	if err == pcap.NextErrorTimeoutExpired {
+		return true
+	}
+	if err != pcap.NextErrorReadError {
+		return false
+	}
+	why := hd.Error()
+	return why != nil && strings.Contains(why.Error(), "temporarily unavailable")
+}
+
 // ErrTruncated is returned by Run when a capture file ends in the middle of a packet;
 // everything before the cut was delivered.
 var ErrTruncated = errors.New("capture file is truncated (cut in the middle of a packet); the packets before the cut were read")
@@ -213,6 +234,9 @@ var ErrTruncated = errors.New("capture file is truncated (cut in the middle of a
 // from one goroutine. With one handle it reads without copying; with several it merges
 // their packets through a channel.
 func (s *Source) Run(ctx context.Context, h Handler) error {
+	if s.user != nil {
+		h = &userFiltering{Handler: h, f: s.user}
+	}
 	if s.af != nil {
 		return s.af.run(ctx, h)
 	}
@@ -225,7 +249,7 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 			name:    s.names[i],
 			lt:      hd.LinkType(),
 			read:    hd.ReadPacketData, // copies: the data outlives the call
-			timeout: func(err error) bool { return err == pcap.NextErrorTimeoutExpired },
+			timeout: func(err error) bool { return timedOut(hd, err) },
 		}
 	}
 	return merge(ctx, h, readers)
@@ -248,7 +272,7 @@ func (s *Source) runOne(ctx context.Context, hd *pcap.Handle, h Handler) error {
 					h.Idle(now)
 				}
 			}
-		case err == pcap.NextErrorTimeoutExpired:
+		case timedOut(hd, err):
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -39,6 +39,9 @@ func Summary(w io.Writer, src Sources, took time.Duration) {
 	for _, a := range anomalies {
 		fmt.Fprintf(w, "sniffer:   calls with anomaly %s: %d\n", a, v.get(fAnomalies, a))
 	}
+	if _, user := v[fUserFiltered]; user {
+		fmt.Fprintf(w, "sniffer:   BPF filter run in user space (libpcap cannot filter this link type in the kernel): %d packets refused\n", v.get(fUserFiltered, ""))
+	}
 	if src.Decoder != nil && src.Decoder.Frag.Fragments.Load() > 0 {
 		fmt.Fprintf(w, "sniffer:   %s\n", &src.Decoder.Frag)
 	}

@@ -20,6 +20,13 @@ type Capture interface {
 	Stats() (received, dropped, ifDropped int)
 }
 
+// UserFiltering is what observe reads from a source whose BPF filter runs in user space on
+// some link type libpcap cannot filter in the kernel (NFLOG); *capture.Source has it.
+type UserFiltering interface {
+	UserFilter() string // why, or "" when the kernel filters everything
+	UserFiltered() int64
+}
+
 // Decapsulation is what observe reads from the VXLAN decapsulator (*vxlan.Decapsulator).
 type Decapsulation interface {
 	Stats() vxlan.Stats
@@ -97,6 +104,7 @@ var (
 	fTruncatedBody    = &family{name: "bodies_truncated_total", help: "Bodies cut at USAGE_LOGGERS_BODY_LIMIT."}
 	fTunnels          = &family{name: "tunnels_total", help: "CONNECT/Upgrade streams whose rest was skipped."}
 	fNotHTTP          = &family{name: "streams_not_http_total", help: "Connections with data that any-port detection (APP_PORTS=any, or a file read with no ports) found not to carry HTTP/1.x; their bytes were ignored."}
+	fUserFiltered     = &family{name: "packets_filtered_user_space_total", help: "Packets the BPF filter refused in user space, on link types libpcap cannot filter in the kernel (NFLOG); absent when the kernel filters."}
 	fVXLANPackets     = &family{name: "vxlan_packets_total", label: "result", help: "VXLAN packets by result: decapsulated, bad_header, filtered_vni (mirror engine only)."}
 	fVXLANVNIs        = &family{name: "vxlan_vnis_seen", gauge: true, help: "Distinct VNIs seen (mirror engine only)."}
 	fAnomalies        = &family{name: "call_anomalies_total", label: "anomaly", help: "Calls with an anomaly, by anomaly (request: or response: and the name), emitted or not: what was odd about a message that was read all the same, as browsers read it (bare-lf, obs-fold, te-and-cl, chunk-size-junk, bad-gzip-trailer...)."}
@@ -132,7 +140,7 @@ var (
 
 var families = []*family{
 	fMirrorConns, fMirrorConnsOpen, fMirrorConnsRefused, fMirrorCalls, fMirrorDropped, fMirrorTruncated, fMirrorRefused,
-	fPackets, fBytes, fSegments, fPcapReceived, fPacketsDropped,
+	fPackets, fBytes, fSegments, fPcapReceived, fPacketsDropped, fUserFiltered,
 	fStreams, fStreamsOpen, fStreamsRefused, fCalls, fIncomplete, fIncompleteOut,
 	fGaps, fParseErrors, fOrphans, fSkippedBytes, fTruncatedBody, fTunnels, fAnomalies,
 	fVXLANPackets, fVXLANVNIs, fGenevePackets, fGeneveVNIs, fIPFragments, fIPFragmentsHeld,
@@ -203,6 +211,9 @@ func (s Sources) read() []sample {
 		add(fGenevePackets, "filtered_vni", int64(gs.FilteredVNI))
 		add(fGenevePackets, "control", int64(gs.Control))
 		add(fGeneveVNIs, "", int64(gs.VNIsSeen))
+	}
+	if uf, ok := s.Capture.(UserFiltering); ok && uf.UserFilter() != "" {
+		add(fUserFiltered, "", uf.UserFiltered())
 	}
 	if s.Capture != nil && s.Capture.Live() {
 		recv, drop, ifdrop := s.Capture.Stats()
