@@ -60,7 +60,7 @@ type Config struct {
 	SpoolDir       string        `envconfig:"SPOOL_DIR" flag:"spool-dir" desc:"directory for calls that do not fit in memory while the collector is down (replayed in order)"`
 	SpoolMax       int64         `envconfig:"SPOOL_MAX_BYTES" default:"1073741824" flag:"spool-max" desc:"size cap of the spool"`
 	DropPolicy     string        `envconfig:"SNIFFER_DROP_POLICY" default:"oldest" flag:"drop" desc:"when queue and spool are full drop the oldest or the newest calls"`
-	MemoryBudget   int64         `envconfig:"SNIFFER_MEMORY_BUDGET" default:"67108864" flag:"memory-budget" desc:"bytes of memory sniffer keeps under: the Go memory limit (unless GOMEMLIMIT is set) and, live, a quarter for calls waiting for the workers (past half of it bodies are left undecoded, past three quarters dropped) and a quarter for the collector's queue and bundles"`
+	MemoryBudget   int64         `envconfig:"SNIFFER_MEMORY_BUDGET" default:"67108864" flag:"memory-budget" desc:"bytes of memory sniffer keeps under: half is the Go memory limit (unless GOMEMLIMIT is set); an eighth for calls waiting for the workers (live; past half of it bodies are left undecoded, past three quarters dropped), an eighth for the collector's queue and bundles"`
 	FlushTimeout   time.Duration `envconfig:"SNIFFER_FLUSH_TIMEOUT" default:"10s" flag:"flush-timeout" desc:"how long to deliver queued calls at exit"`
 	OutFile        string        `envconfig:"SNIFFER_OUTPUT_FILE" flag:"o" desc:"write NDJSON calls to this file (- for standard output), rotated at SNIFFER_OUTPUT_MAX_BYTES"`
 	OutMaxBytes    int64         `envconfig:"SNIFFER_OUTPUT_MAX_BYTES" flag:"o-max-bytes" desc:"rotate the -o file at this size (0: never)"`

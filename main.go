@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// The Go runtime's share of the budget (the rest: libpcap's or AF_PACKET's ring,
 		// C allocations, the binary): past it the collector runs more often rather than
 		// letting GOGC's headroom grow the heap.
-		debug.SetMemoryLimit(cfg.MemoryBudget / 2)
+		debug.SetMemoryLimit(cfg.MemoryBudget * 5 / 8)
 	}
 	ports, anyPort, err := cfg.appPorts()
 	if err != nil {
@@ -171,9 +171,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Decoding, rules and sinks run on the pipeline's workers: the packet reader only queues
 	// finished calls. A file waits for room (nothing lost, same output every run); a live
 	// capture never waits, the pipeline sheds work instead.
-	queue := cfg.MemoryBudget / 4 // live: room for bursts while the workers catch up
+	// The Go heap may grow to half the budget (SetMemoryLimit above); what is queued must stay
+	// well under that, or the collector runs all the time.
+	queue := cfg.MemoryBudget / 8 // live: room for bursts while the workers catch up
 	if !live {
-		queue = cfg.MemoryBudget / 16 // a file waits instead: enough to keep the workers busy
+		queue = cfg.MemoryBudget / 32 // a file waits instead: enough to keep the workers busy
 	}
 	dl := pipeline.New(pipeline.Config{Decode: cfg.Decode, BodyLimit: cfg.BodyLimit, RealIPHeader: cfg.RealIPHeader, Rules: rls,
 		Wait: !live, QueueBytes: queue}, sinks)
@@ -194,6 +196,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		asm = reassembly.New(rcfg, dl.Put)
 	}
 	p := &packets{dec: dec, asm: asm}
+	if src != nil && live {
+		p.backlog, p.behind = capture.NewBacklog(cfg.PcapBuffer), dl.CaptureBacklog
+	}
 	obs.Reassembly = asm.Stats()
 	// The pipeline counts what it sheds or drops, so the listener is told every call was taken.
 	mirror, stopMirror, err := startProxyMirror(cfg, func(c *model.Call) bool { dl.Put(c); return true }, logger, stderr)
@@ -263,8 +268,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // packets connects the packet source to the decoder and the reassembler.
 type packets struct {
-	dec *capture.Decoder
-	asm reassembler
+	dec     *capture.Decoder
+	asm     reassembler
+	backlog *capture.Backlog    // live: how far the reader is behind the wire
+	behind  func(share float64) // told the backlog's share of the capture buffer (pipeline.CaptureBacklog)
 }
 
 // reassembler is a reassembly.Assembler, or a reassembly.Parallel of several.
@@ -289,9 +296,19 @@ func workers(cfg *Config, live bool) int {
 
 func (p *packets) Packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
 	p.dec.Decode(data, ci, lt, p.asm.Packet)
+	if p.backlog != nil {
+		if share, ok := p.backlog.Packet(ci); ok {
+			p.behind(share)
+		}
+	}
 }
 
-func (p *packets) Idle(now time.Time) { p.asm.Tick(now) }
+func (p *packets) Idle(now time.Time) {
+	if p.backlog != nil {
+		p.behind(0) // nothing waiting: the reader has caught up
+	}
+	p.asm.Tick(now)
+}
 
 // lockedWriter serialises writes: the summary, the progress line and the logger share
 // standard error from several goroutines.

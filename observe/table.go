@@ -115,7 +115,7 @@ var (
 	fShed             = &family{name: "calls_shed_total", label: "what", help: "Calls sent with less than was captured because the pipeline was behind a live capture: bodies_not_decoded (past half of its queue), bodies_dropped (past three quarters)."}
 	fPipelineDropped  = &family{name: "pipeline_calls_dropped_total", help: "Calls dropped because the pipeline's queue was full (live capture; the last resort before the capture itself waits)."}
 	fPipelineCalls    = &family{name: "pipeline_queue_calls", gauge: true, help: "Calls queued between reassembly and the sinks."}
-	fPipelineBytes    = &family{name: "pipeline_queue_bytes", gauge: true, help: "Bytes of those calls (bounded by a quarter of SNIFFER_MEMORY_BUDGET live)."}
+	fPipelineBytes    = &family{name: "pipeline_queue_bytes", gauge: true, help: "Bytes of those calls (bounded by an eighth of SNIFFER_MEMORY_BUDGET live)."}
 	fSinkWritten      = &family{name: "sink_calls_written_total", help: "Calls handed to the output sink."}
 	fSinkDelivered    = &family{name: "sink_calls_delivered_total", help: "Calls the collector acknowledged, or that were written out."}
 	fSinkFiltered     = &family{name: "sink_calls_filtered_total", help: "Calls the logging rules chose not to send (not a loss)."}

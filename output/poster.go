@@ -189,7 +189,11 @@ func (p *Poster) WriteDetailsWait(ctx context.Context, patience time.Duration, d
 func (p *Poster) enqueue(ctx context.Context, patience time.Duration, msg []byte) error {
 	p.mu.Lock()
 	var timer *time.Timer
-	for ctx != nil && !p.closed && !p.fits(len(msg)) && (p.q.len() > 0 || p.sp != nil && p.sp.count > 0) {
+	waited := false
+	// Once it has waited, it waits for a quarter of the queue to be free rather than for one
+	// message's room: not a wake-up per call taken.
+	for ctx != nil && !p.closed && (!p.fits(len(msg)) || waited && !p.roomy(len(msg))) && (p.q.len() > 0 || p.sp != nil && p.sp.count > 0) {
+		waited = true
 		p.mu.Unlock()
 		if timer == nil {
 			timer = time.NewTimer(patience)
@@ -275,6 +279,15 @@ func (p *Poster) fits(n int) bool {
 		return true
 	}
 	return p.sp != nil && p.sp.room(n)
+}
+
+// roomy tells whether the in-memory queue has a quarter of its room free besides n bytes
+// (or the spool, when in use, has room for n).
+func (p *Poster) roomy(n int) bool {
+	if p.sp != nil && p.sp.count > 0 {
+		return p.sp.room(n)
+	}
+	return p.q.len() <= p.cfg.QueueSize*3/4 && p.qBytes+int64(n) <= p.cfg.QueueBytes*3/4
 }
 
 func (p *Poster) push(msg []byte) {

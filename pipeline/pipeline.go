@@ -39,7 +39,8 @@ type Config struct {
 	// half of QueueBytes the workers leave bodies undecoded (model.ShedDecoding), past
 	// three quarters Put drops the bodies of the calls it queues (model.ShedBodies), and a
 	// call that does not fit even so is dropped and counted (Counters.Dropped). The
-	// thresholds hold for QueueCalls too.
+	// thresholds hold for QueueCalls too. Bodies are left undecoded as well while the
+	// packet reader falls behind the wire (CaptureBacklog).
 	Wait bool
 }
 
@@ -76,6 +77,8 @@ type Pipeline struct {
 	bytes  int64      // of jobs put and not yet sent (under bmu; also in qbytes for readers)
 	qbytes atomic.Int64
 	closed bool
+
+	behind atomic.Bool // the packet reader is reading old packets: the CPU is short
 
 	filtered, undecoded, noBodies, dropped atomic.Int64
 	anomalies                              model.AnomalyCounts // calls by anomaly, before the rules
@@ -164,6 +167,16 @@ func (p *Pipeline) reserve(j *job) bool {
 	return true
 }
 
+// CaptureBacklog tells the pipeline what share of the kernel's capture buffer the packets
+// not yet read fill (live capture; see capture.Backlog). Past a quarter the packet reader
+// is short of CPU: bodies are left undecoded (model.ShedDecoding), decoding being the
+// costliest work per call, until it has caught up, so the buffer does not overflow.
+func (p *Pipeline) CaptureBacklog(share float64) {
+	if behind := share > 0.25; behind != p.behind.Load() {
+		p.behind.Store(behind)
+	}
+}
+
 // fuller tells whether the queue, holding bytes, is fuller than quarters/4 of its bounds in
 // bytes or in calls.
 func (p *Pipeline) fuller(bytes int64, quarters int64) bool {
@@ -199,7 +212,7 @@ func (p *Pipeline) worker() {
 func (p *Pipeline) prepare(j *job) {
 	c := j.call
 	if p.cfg.Decode {
-		if !p.cfg.Wait && p.fuller(p.qbytes.Load(), 2) && hasBody(c) {
+		if !p.cfg.Wait && (p.behind.Load() || p.fuller(p.qbytes.Load(), 2)) && hasBody(c) {
 			c.Shed = model.ShedDecoding
 			p.undecoded.Add(1)
 		} else {
