@@ -241,19 +241,11 @@ func readBody(r io.Reader, limit int64, contentLength int) (body []byte, size in
 		return nil, 0, nil
 	}
 	if contentLength >= 0 {
+		// The length is known: one buffer of the part kept, then the rest read away.
 		body = make([]byte, min(int64(contentLength), limit))
-		n, err := io.ReadFull(r, body)
-		if err != nil {
-			return nil, int64(n), err
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, 0, err
 		}
-		rest, err := io.Copy(io.Discard, r)
-		if err == nil && int64(n)+rest < int64(contentLength) {
-			err = io.ErrUnexpectedEOF // the stream ends quietly when the connection does
-		}
-		if err != nil {
-			return nil, int64(n) + rest, err
-		}
-		return body, int64(n) + rest, nil
 	} else {
 		// Chunked: the size is not known ahead; grow as it comes, up to limit.
 		body = make([]byte, 0, min(limit, 4096))
@@ -261,22 +253,25 @@ func readBody(r io.Reader, limit int64, contentLength int) (body []byte, size in
 			if len(body) == cap(body) {
 				body = append(body, 0)[:len(body)]
 			}
-			room := body[len(body):min(int64(cap(body)), limit)]
-			n, err := r.Read(room)
+			n, err := r.Read(body[len(body):min(int64(cap(body)), limit)])
 			body = body[:len(body)+n]
 			if err == io.EOF {
 				return body, int64(len(body)), nil
 			}
 			if err != nil {
-				return nil, int64(len(body)), err
+				return nil, 0, err
 			}
 		}
 	}
-	rest, err := io.Copy(io.Discard, r)
-	if err != nil {
-		return nil, int64(len(body)) + rest, err
+	n, err := io.Copy(io.Discard, r)
+	size = int64(len(body)) + n
+	if err == nil && contentLength >= 0 && size < int64(contentLength) {
+		err = io.ErrUnexpectedEOF // fasthttp's stream ends quietly when the connection does
 	}
-	return body, int64(len(body)) + rest, nil
+	if err != nil {
+		return nil, size, err
+	}
+	return body, size, nil
 }
 
 // callURL is the absolute URL of the request as the client sent it to the proxy.
