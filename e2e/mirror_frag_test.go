@@ -1,15 +1,11 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // TestMirrorFragmented is issue 11's fragmented tunnel: the mirror lab (mirror-setup.sh) with
@@ -47,16 +43,8 @@ func TestMirrorFragmented(t *testing.T) {
 			if m := tcpdumpDropRE.FindSubmatch(tdOut); m == nil || string(m[1]) != "0" {
 				t.Fatalf("tcpdump dropped packets or printed no count, so the recording cannot be held against the server's count:\n%s", tdOut)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			cmd := snifferCmd(exec.CommandContext(ctx, bin, append([]string{"-engine", "mirror", "-ports", mirrorPort, "-r", pcap}, keepAll...)...))
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("sniffer -engine mirror -r %s: %v; stderr:\n%s", pcap, err, tail(stderr.Bytes(), 4000))
-			}
-			lab.check(t, "sniffer -engine mirror -r", stdout.Bytes(), stderr.Bytes(), served, lab.vniInt(t))
-			checkFragments(t, "sniffer -engine mirror -r", stderr.Bytes())
+			_, stderr := lab.replay(t, bin, pcap, served)
+			checkFragments(t, "sniffer -engine mirror -r", stderr)
 		})
 	}
 }

@@ -107,17 +107,8 @@ func TestMirror(t *testing.T) {
 			t.Fatalf("tcpdump dropped %s packets, so the recording cannot be held against the server's count", m[1])
 		}
 		lab.check(t, live.name, live.stdout.Bytes(), live.stderr.Bytes(), served, lab.vniInt(t))
-
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := snifferCmd(exec.CommandContext(ctx, bin, append([]string{"-engine", "mirror", "-ports", mirrorPort, "-r", pcap}, keepAll...)...))
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("sniffer -engine mirror -r %s: %v; stderr:\n%s", pcap, err, tail(stderr.Bytes(), 4000))
-		}
-		lab.check(t, "sniffer -engine mirror -r", stdout.Bytes(), stderr.Bytes(), served, lab.vniInt(t))
-		sameCalls(t, live.stdout.Bytes(), stdout.Bytes())
+		stdout, _ := lab.replay(t, bin, pcap, served)
+		sameCalls(t, live.stdout.Bytes(), stdout)
 	})
 }
 
@@ -340,6 +331,22 @@ func (l *mirrorLab) check(t *testing.T, name string, stdout, stderr []byte, serv
 			t.Errorf("%s: the summary should count decapsulated packets, no bad headers and exactly one VNI; stderr:\n%s", name, tail(stderr, 2000))
 		}
 	}
+}
+
+// replay runs sniffer -engine mirror -r on a recording of the underlay and checks its calls
+// against those served; it returns sniffer's output and messages.
+func (l *mirrorLab) replay(t *testing.T, bin, pcap string, served callset.Set) (stdout, stderr []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := snifferCmd(exec.CommandContext(ctx, bin, append([]string{"-engine", "mirror", "-ports", mirrorPort, "-r", pcap}, keepAll...)...))
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sniffer -engine mirror -r %s: %v; stderr:\n%s", pcap, err, tail(errOut.Bytes(), 4000))
+	}
+	l.check(t, "sniffer -engine mirror -r", out.Bytes(), errOut.Bytes(), served, l.vniInt(t))
+	return out.Bytes(), errOut.Bytes()
 }
 
 // sameCalls checks that two outputs hold the same calls, line for line once the capture

@@ -197,20 +197,21 @@ func (s Sources) read() []sample {
 		add(fIPFragmentsHeld, "", fs.HeldBytes.Load())
 		add(fPacketsDropped, "snaplen", ds.Truncated.Load())
 	}
+	tunnel := func(d Decapsulation, packets, vnis *family) {
+		st := d.Stats()
+		add(packets, "decapsulated", int64(st.Decapsulated))
+		add(packets, "bad_header", int64(st.BadHeader))
+		add(packets, "filtered_vni", int64(st.FilteredVNI))
+		if packets == fGenevePackets { // VXLAN has no control messages
+			add(packets, "control", int64(st.Control))
+		}
+		add(vnis, "", int64(st.VNIsSeen))
+	}
 	if s.VXLAN != nil {
-		vs := s.VXLAN.Stats()
-		add(fVXLANPackets, "decapsulated", int64(vs.Decapsulated))
-		add(fVXLANPackets, "bad_header", int64(vs.BadHeader))
-		add(fVXLANPackets, "filtered_vni", int64(vs.FilteredVNI))
-		add(fVXLANVNIs, "", int64(vs.VNIsSeen))
+		tunnel(s.VXLAN, fVXLANPackets, fVXLANVNIs)
 	}
 	if s.Geneve != nil {
-		gs := s.Geneve.Stats()
-		add(fGenevePackets, "decapsulated", int64(gs.Decapsulated))
-		add(fGenevePackets, "bad_header", int64(gs.BadHeader))
-		add(fGenevePackets, "filtered_vni", int64(gs.FilteredVNI))
-		add(fGenevePackets, "control", int64(gs.Control))
-		add(fGeneveVNIs, "", int64(gs.VNIsSeen))
+		tunnel(s.Geneve, fGenevePackets, fGeneveVNIs)
 	}
 	if uf, ok := s.Capture.(UserFiltering); ok && uf.UserFilter() != "" {
 		add(fUserFiltered, "", uf.UserFiltered())
