@@ -488,14 +488,7 @@ func isChunked(hs []model.Header, odd *oddities) (chunked, hasTE bool) {
 // none). Transfer-Encoding and Content-Length together, and Transfer-Encoding on
 // HTTP/1.0, are request smuggling signs: marked, and chunked wins, as RFC 9112 says.
 func requestFraming(proto string, hs []model.Header, odd *oddities) (framing, int64) {
-	n, hasCL := contentLength(hs, odd)
-	chunked, hasTE := isChunked(hs, odd)
-	if hasTE && hasCL {
-		odd.add(model.TEAndCL)
-	}
-	if hasTE && strings.EqualFold(proto, "HTTP/1.0") {
-		odd.add(model.TEInHTTP10)
-	}
+	n, chunked := lengthAndCoding(proto, hs, odd)
 	switch {
 	case chunked:
 		return chunkedBody, n
@@ -511,9 +504,9 @@ func requestFraming(proto string, hs []model.Header, odd *oddities) (framing, in
 // close) when the connection closes after this response (Connection: close, HTTP/1.0
 // without keep-alive), as bodies said chunked that are not come with, and noFallback on
 // a connection kept alive, where reading to the close would take the next responses
-// into this body. Chunked on an HTTP/1.0
-// response is marked and read chunked: Firefox does, Chromium ignores it; reading it
-// chunked, with the fall back when the body is not, keeps the body either way.
+// into this body. Chunked on an HTTP/1.0 response is marked and read chunked: Firefox
+// does, Chromium ignores it; reading it chunked, with the fall back when the body is
+// not, keeps the body either way.
 func responseFraming(method string, status int, proto string, hs []model.Header, odd *oddities) (framing, int64) {
 	switch {
 	case status == 101:
@@ -523,14 +516,7 @@ func responseFraming(method string, status int, proto string, hs []model.Header,
 	case status/100 == 1 || status == 204 || status == 304 || method == "HEAD":
 		return noBody, 0
 	}
-	n, hasCL := contentLength(hs, odd)
-	chunked, hasTE := isChunked(hs, odd)
-	if hasTE && hasCL {
-		odd.add(model.TEAndCL)
-	}
-	if hasTE && strings.EqualFold(proto, "HTTP/1.0") {
-		odd.add(model.TEInHTTP10)
-	}
+	n, chunked := lengthAndCoding(proto, hs, odd)
 	switch {
 	case chunked && n < 0 && !closesAfter(proto, hs):
 		return chunkedBody, noFallback
@@ -542,6 +528,21 @@ func responseFraming(method string, status int, proto string, hs []model.Header,
 		return noBody, 0
 	}
 	return fixedBody, n
+}
+
+// lengthAndCoding reads the Content-Length (see contentLength) and whether the body is
+// chunked (see isChunked), and marks the two together, and a Transfer-Encoding on
+// HTTP/1.0, which RFC 9112 calls faulty framing.
+func lengthAndCoding(proto string, hs []model.Header, odd *oddities) (n int64, chunked bool) {
+	n, hasCL := contentLength(hs, odd)
+	chunked, hasTE := isChunked(hs, odd)
+	if hasTE && hasCL {
+		odd.add(model.TEAndCL)
+	}
+	if hasTE && strings.EqualFold(proto, "HTTP/1.0") {
+		odd.add(model.TEInHTTP10)
+	}
+	return n, chunked
 }
 
 // noFallback is the fall-back length of a chunked body that has none.
