@@ -23,6 +23,7 @@ import (
 	"sniffer/internal/testenv"
 	"sniffer/model"
 	"sniffer/output"
+	"sniffer/proxymirror"
 	"sniffer/reassembly"
 )
 
@@ -311,5 +312,38 @@ func TestAnomalyCounters(t *testing.T) {
 	Summary(&b, obs, time.Second)
 	if !strings.Contains(b.String(), "calls with anomaly request:te-and-cl: 2\n") || !strings.Contains(b.String(), "calls with anomaly response:obs-fold: 2\n") {
 		t.Errorf("summary:\n%s", b.String())
+	}
+}
+
+// TestProxyMirrorCounters: the proxy mirror listener's account shows as metrics and as the
+// summary's proxy mirror line, with the same figures; alone (no capture) the summary has no
+// packet line.
+func TestProxyMirrorCounters(t *testing.T) {
+	var st proxymirror.Stats
+	st.Calls.Add(7)
+	st.Dropped.Add(1)
+	st.Truncated.Add(2)
+	st.Conns.Add(3)
+	st.ConnsRefused.Add(4)
+	st.Timeouts.Add(5)
+	st.Cut.Add(6)
+	obs := Sources{ProxyMirror: &st}
+	addr := freeAddr(t)
+	stop, err := Serve(addr, obs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	m := scrape(t, "http://"+addr+"/metrics")
+	if m["sniffer_mirror_calls_total"] != 7 || m["sniffer_mirror_calls_dropped_total"] != 1 || m["sniffer_mirror_bodies_truncated_total"] != 2 ||
+		m["sniffer_mirror_connections_refused_total"] != 4 || m[`sniffer_mirror_requests_refused_total{reason="timeout"}`] != 5 ||
+		m[`sniffer_mirror_requests_refused_total{reason="cut"}`] != 6 || m[`sniffer_mirror_requests_refused_total{reason="malformed"}`] != 0 {
+		t.Errorf("metrics: %v", m)
+	}
+	var b bytes.Buffer
+	Summary(&b, obs, time.Second)
+	want := "sniffer: proxy mirrors only, in 1s\nsniffer: proxy mirror: 7 calls (1 dropped, 2 bodies truncated), 3 connections (4 refused over the limit); requests refused: 0 malformed, 0 heads too large, 5 timed out, 6 cut\n"
+	if b.String() != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

@@ -14,8 +14,13 @@ import (
 // dropped and why. It reads the same table as the metrics.
 func Summary(w io.Writer, src Sources, took time.Duration) {
 	v := index(src.read())
-	fmt.Fprintf(w, "sniffer: %d packets (%d bytes), %d TCP segments, %d streams, %d calls, %d incomplete, in %s\n",
-		v.get(fPackets, ""), v.get(fBytes, ""), v.get(fSegments, ""), v.get(fStreams, ""), v.get(fCalls, ""), sum(v[fIncomplete]), took.Round(time.Millisecond))
+	if src.Capture == nil && src.ProxyMirror != nil {
+		// Proxy mirrors alone (SNIFFER_ENGINE=none): no packets to account for.
+		fmt.Fprintf(w, "sniffer: proxy mirrors only, in %s\n", took.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(w, "sniffer: %d packets (%d bytes), %d TCP segments, %d streams, %d calls, %d incomplete, in %s\n",
+			v.get(fPackets, ""), v.get(fBytes, ""), v.get(fSegments, ""), v.get(fStreams, ""), v.get(fCalls, ""), sum(v[fIncomplete]), took.Round(time.Millisecond))
+	}
 	reasons := reassembly.Reasons()
 	sort.Strings(reasons)
 	for _, r := range reasons {
