@@ -19,11 +19,20 @@
 // completes within milliseconds, so the old ones are the least likely to. Datagrams not
 // complete Timeout after their first fragment (capture time, not wall time) are dropped.
 // Every drop is counted in Stats.
+//
+// One thing Linux does not do: a copy of a fragment that arrives after its datagram was
+// completed (a mirror session sending a packet twice, a retransmission seen on two queues)
+// would open a datagram that never completes and sits in memory until the timeout, crowding
+// out live ones. The last 512 completed datagrams keep a fingerprint of each fragment (offset,
+// end, a hash of the bytes, at most 48 fragments, about 600 KiB in all); a late fragment that
+// matches one is counted as a duplicate and dropped. A new datagram that reuses the
+// identification differs in its bytes and is reassembled as usual.
 package ipfrag
 
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -76,6 +85,28 @@ type Defragmenter struct {
 	pending map[key]*datagram
 	fifo    []*datagram // by first fragment's arrival; removed ones are marked dead
 	bytes   int
+
+	seed     maphash.Seed
+	done     map[key]*completed // fingerprints of recently completed datagrams
+	doneFIFO []*completed
+}
+
+// Bounds of the completed-datagram fingerprints.
+const (
+	maxCompleted     = 512
+	maxCompletedFrag = 48
+)
+
+// completed is the fingerprint of a datagram made whole: its fragments' ranges and hashes.
+type completed struct {
+	key   key
+	at    time.Time
+	frags []fingerprint
+}
+
+type fingerprint struct {
+	off, end int
+	sum      uint64
 }
 
 // key names a datagram: addresses, identification, protocol (IPv4 only, as in RFC 791),
@@ -115,7 +146,7 @@ func New(l Limits, stats *Stats) *Defragmenter {
 	if l.Timeout <= 0 {
 		l.Timeout = DefaultLimits.Timeout
 	}
-	return &Defragmenter{limits: l, stats: stats, pending: map[key]*datagram{}}
+	return &Defragmenter{limits: l, stats: stats, pending: map[key]*datagram{}, seed: maphash.MakeSeed(), done: map[key]*completed{}}
 }
 
 // IsIPv4Fragment reports whether an IPv4 packet has More Fragments set or a non-zero offset.
@@ -246,6 +277,10 @@ func (d *Defragmenter) add(k key, off, end int, more bool, header, payload []byt
 	if off == 0 {
 		cost += len(header)
 	}
+	if dg == nil && d.lateCopy(k, off, end, payload, now) {
+		d.stats.Duplicates.Add(1)
+		return nil
+	}
 	if dg == nil {
 		if !d.makeRoom(nil, datagramOverhead+cost, 1) {
 			return nil
@@ -299,12 +334,49 @@ func (d *Defragmenter) add(k key, off, end int, more bool, header, payload []byt
 		parts[j] = f.data
 	}
 	header, total := dg.header, dg.total
+	d.remember(dg, now)
 	d.drop(dg)
 	d.stats.Reassembled.Add(1)
 	if k.v6 {
 		return build6(header[:40], header[40], parts, total)
 	}
 	return build4(header, parts, total)
+}
+
+// remember keeps the fingerprint of a datagram just completed, forgetting the oldest beyond
+// maxCompleted and those older than the timeout.
+func (d *Defragmenter) remember(dg *datagram, now time.Time) {
+	for len(d.doneFIFO) > 0 && (len(d.done) >= maxCompleted || now.Sub(d.doneFIFO[0].at) > d.limits.Timeout || d.done[d.doneFIFO[0].key] != d.doneFIFO[0]) {
+		if c := d.doneFIFO[0]; d.done[c.key] == c {
+			delete(d.done, c.key)
+		}
+		d.doneFIFO = d.doneFIFO[1:]
+	}
+	if len(dg.frags) > maxCompletedFrag {
+		delete(d.done, dg.key) // an older fingerprint of this key no longer holds
+		return
+	}
+	c := &completed{key: dg.key, at: now, frags: make([]fingerprint, len(dg.frags))}
+	for i, f := range dg.frags {
+		c.frags[i] = fingerprint{f.off, f.end, maphash.Bytes(d.seed, f.data)}
+	}
+	d.done[dg.key] = c
+	d.doneFIFO = append(d.doneFIFO, c)
+}
+
+// lateCopy reports whether a fragment is a copy of one of a datagram completed within the
+// timeout: same key, same range, same bytes.
+func (d *Defragmenter) lateCopy(k key, off, end int, payload []byte, now time.Time) bool {
+	c := d.done[k]
+	if c == nil || now.Sub(c.at) > d.limits.Timeout {
+		return false
+	}
+	for _, f := range c.frags {
+		if f.off == off && f.end == end {
+			return f.sum == maphash.Bytes(d.seed, payload)
+		}
+	}
+	return false
 }
 
 func (dg *datagram) maxEnd() int {
