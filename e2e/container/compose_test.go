@@ -112,7 +112,7 @@ func interpolate(s string, env map[string]string) string {
 func TestComposeFile(t *testing.T) {
 	c, raw := loadCompose(t)
 	root := repoRoot(t)
-	for _, name := range []string{"app", "load", "sniffer", "collector", "resurface"} {
+	for _, name := range []string{"app", "load", "sniffer", "collector", "resurface", "front", "load-front"} {
 		if c.Services[name] == nil {
 			t.Fatalf("docker-compose.yml has no service %q", name)
 		}
@@ -301,6 +301,7 @@ func TestComposeDemo(t *testing.T) {
 
 	col := "http://" + addr["collector"] + ":7701"
 	var msgs [][][2]string
+	mirrored := 0
 	ok := until(90*time.Second, func() bool {
 		code, body, err := httpGet(col + "/messages")
 		if err != nil || code != 200 {
@@ -313,21 +314,38 @@ func TestComposeDemo(t *testing.T) {
 				msgs = append(msgs, m)
 			}
 		}
-		return len(msgs) >= 10
+		mirrored = 0
+		for _, m := range msgs {
+			for _, kv := range m {
+				if kv == [2]string{"custom_field:mirrored", "true"} {
+					mirrored++
+				}
+			}
+		}
+		return len(msgs) >= 10 && mirrored >= 3
 	})
 	if !ok {
 		for _, n := range order {
 			out, _ := p.try(time.Minute, "logs", ctr(n))
 			t.Logf("logs of %s:\n%s", n, tail(out, 2000))
 		}
-		t.Fatalf("the demo collector received %d calls in 90 s, want at least 10", len(msgs))
+		t.Fatalf("the demo collector received %d calls (%d mirrored by the NGINX front) in 90 s, want at least 10 (3)", len(msgs), mirrored)
 	}
 	for _, m := range msgs {
 		d := map[string]string{}
 		for _, kv := range m {
 			d[kv[0]] = kv[1]
 		}
-		if !strings.HasPrefix(d["request_url"], "http://app:8080/api/items") || d["response_code"] == "" {
+		if d["custom_field:mirrored"] == "true" {
+			// Through the NGINX front: mirrored, without response, from load-front's address.
+			if !strings.HasPrefix(d["request_url"], "http://front:8081/api/items") || d["response_code"] != "" || d["request_header:x-forwarded-for"] != addr["load-front"] {
+				t.Errorf("unexpected mirrored call at the collector (want front's URL, no response_code, x-forwarded-for %s): %v", addr["load-front"], m)
+				break
+			}
+			continue
+		}
+		// Captured at the app: direct from load, or proxied by the front (Host kept).
+		if !strings.HasPrefix(d["request_url"], "http://app:8080/api/items") && !strings.HasPrefix(d["request_url"], "http://front:8081/api/items") || d["response_code"] == "" {
 			t.Errorf("unexpected call at the collector: %v", m)
 			break
 		}
@@ -346,5 +364,5 @@ func TestComposeDemo(t *testing.T) {
 	if strings.TrimSpace(out) != "10001" {
 		t.Errorf("sniffer in the demo runs as uid %q, want 10001", strings.TrimSpace(out))
 	}
-	t.Logf("the demo collector received %d calls through the sidecar", len(msgs))
+	t.Logf("the demo collector received %d calls through the sidecar, %d of them mirrored by the NGINX front", len(msgs), mirrored)
 }
