@@ -6,7 +6,7 @@ GO       ?= go
 FUZZTIME ?= 5m
 TIMEOUT  ?= 30m
 
-.PHONY: all build vet fmt test e2e bench live-bench fuzz stress run setup clean dist
+.PHONY: all build vet fmt test e2e bench live-bench mirror-bench fuzz stress run setup clean dist
 
 all: build
 
@@ -54,6 +54,11 @@ bench: build
 # A live sniffer on the device during the load, against nginx's record (root).
 live-bench: build
 	scripts/live-bench.sh $(BENCH_ARGS)
+
+# The proxy mirror listener alone under wrk: calls per CPU-second and peak RSS for three body
+# sizes (BENCH_ARGS="SECONDS CONNECTIONS", default 20 64).
+mirror-bench: build
+	scripts/mirror-bench.sh $(BENCH_ARGS)
 
 # Every Fuzz target in the repository, each for FUZZTIME.
 fuzz:
