@@ -109,7 +109,7 @@ func run(in, out, droppedFile string, opts damage.Options) error {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "pcapdamage: %d packets in, %d out (%d dropped, %d copies), %s\n",
+	fmt.Fprintf(os.Stderr, "pcapdamage: %d packets in, %d out (%d dropped, %d added: copies, fragments), %s\n",
 		n, len(c.Packets), len(c.Dropped), len(c.Packets)+len(c.Dropped)-n, c.LinkType)
 	return nil
 }
