@@ -90,6 +90,8 @@ type Assembler struct {
 	// lost by the capture (acknowledged past, its reorder window over): it is skipped
 	// once the packet is assembled.
 	skipHole time.Time
+	// waiters are the halves holding a response back for its request (see half.waits).
+	waiters []*half
 	// tracked holds the flowKey of every connection tracked, so that the packets of a
 	// new connection over MaxStreams are dropped before gopacket sees them: gopacket
 	// makes its own connection (about 800 bytes) for every flow it is given, refused or
@@ -313,6 +315,14 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 		a.skipHole = time.Time{}
 		as.FlushWithOptions(tcp.FlushOptions{T: since.Add(time.Nanosecond)})
 	}
+	a.checkWaiters()
+}
+
+// skipStart asks for the bytes held since at to be flushed once this packet is assembled.
+func (a *Assembler) skipStart(at time.Time) {
+	if a.skipHole.IsZero() || at.Before(a.skipHole) {
+		a.skipHole = at
+	}
 }
 
 // reorderOver tells whether a hole that opened at packet pkt and capture time at has
@@ -331,6 +341,10 @@ func (a *Assembler) Tick(now time.Time) {
 
 func (a *Assembler) flush(now time.Time) {
 	a.lastFlush = now
+	if now.After(a.now) {
+		a.now = now
+	}
+	a.checkWaiters()
 	for k, e := range a.closed {
 		if now.Sub(e.at) > closedKeep {
 			delete(a.closed, k)

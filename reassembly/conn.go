@@ -71,6 +71,20 @@ type conn struct {
 	kind    verdict
 	sawData bool
 	scanned int // bytes searched for a start line while undecided (midstream)
+	// ackOf is the first sequence number of each direction as the other side's SYN-ACK
+	// named it; held describes a direction whose data came before its start was known
+	// (see mayStart).
+	ackOf   [2]tcp.Sequence
+	ackOfOK [2]bool
+	held    [2]heldStart
+}
+
+// heldStart is a direction held back from starting: since when (packet count, capture
+// time) and its lowest sequence number seen.
+type heldStart struct {
+	pkt uint64
+	at  time.Time
+	low tcp.Sequence
 }
 
 func endpoint(n, t gopacket.Endpoint) netip.AddrPort {
@@ -289,14 +303,22 @@ func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDir
 	if t.SYN {
 		c.syn.saw(t)
 	}
-	if !*start && !t.SYN && nextSeq == tcp.Sequence(-1) {
-		*start = true
-	}
 	d, r := 0, 1
 	if dir == tcp.TCPDirServerToClient {
 		d, r = 1, 0
 	}
-	if nextSeq == tcp.Sequence(-1) {
+	if t.SYN && t.ACK {
+		// A SYN-ACK names the first sequence number of the other direction: bytes
+		// there start it, and nothing comes before them.
+		c.ackOf[r], c.ackOfOK[r] = tcp.Sequence(t.Ack), true
+		if h := &c.held[r]; h.pkt != 0 && h.low == tcp.Sequence(t.Ack) {
+			c.a.skipStart(h.at)
+		}
+	}
+	if !*start && !t.SYN && nextSeq == tcp.Sequence(-1) {
+		*start = c.mayStart(t, ci, d)
+	}
+	if nextSeq == tcp.Sequence(-1) && (t.SYN || *start) {
 		c.start[d], c.startOK[d] = tcp.Sequence(t.Seq), true
 		if t.SYN {
 			c.start[d] = c.start[d].Add(1)
@@ -308,6 +330,38 @@ func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDir
 		}
 	}
 	return true
+}
+
+// mayStart tells whether the first segment seen of direction d (no SYN) may start it.
+// Started there, the direction would drop any earlier bytes the capture shows later
+// (reordered), so a segment starts it only where the SYN-ACK says the direction starts;
+// otherwise gopacket holds it, and the direction starts at the lowest bytes held once the
+// SYN-ACK names them or the reorder window has passed (a capture started mid-connection).
+func (c *conn) mayStart(t *layers.TCP, ci gopacket.CaptureInfo, d int) bool {
+	seq := tcp.Sequence(t.Seq)
+	h := &c.held[d]
+	if h.pkt == 0 || seq.Difference(h.low) >= 0 {
+		// Nothing held before it: it may start the direction where the SYN-ACK says
+		// the direction starts.
+		if c.ackOfOK[d] && c.ackOf[d] == seq || c.a.cfg.ReorderPackets == 0 && c.a.cfg.ReorderWindow == 0 {
+			return true
+		}
+	}
+	if len(t.Payload) == 0 {
+		// A RST ends the direction where it stands; a FIN is held like data (gopacket
+		// ends the direction when the bytes before it are in); a bare ACK has nothing
+		// to start with.
+		return t.RST && h.pkt == 0
+	}
+	if h.pkt == 0 {
+		h.pkt, h.at, h.low = c.a.packets, ci.Timestamp, seq
+	} else if seq.Difference(h.low) > 0 {
+		h.low = seq
+	}
+	if c.a.reorderOver(h.pkt, h.at) {
+		c.a.skipStart(h.at)
+	}
+	return false
 }
 
 // watchHoles notices holes the capture will never fill. A segment past nextSeq means
@@ -355,6 +409,10 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 	n, _ := sg.Lengths()
 	c.src = sgSource{sg}
 	h.locate(skip, n)
+	if d := h.dirIndex(); !c.startOK[d] && h.seqOK {
+		c.start[d], c.startOK[d] = h.seq, true
+	}
+	c.held[h.dirIndex()] = heldStart{}
 	if skip > 0 {
 		c.hole[h.dirIndex()] = false
 		if h.waiting != nil {
@@ -380,9 +438,7 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 			h.end(true)
 		}
 	}
-	if s := c.server(); s != h && h.role == roleClient {
-		s.resume(false) // the request side moved: a waiting response may go on
-	}
+	h.other().resume(false) // the request side moved: a waiting response may go on
 }
 
 // locate sets the sequence number of the first byte of a chunk of n bytes that follows
@@ -416,8 +472,9 @@ func (c *conn) ReassemblyComplete(ac tcp.AssemblerContext) bool {
 	c.closed = true
 	// The server first: a close-delimited response ends here. A response still waiting
 	// for its request goes on now: nothing more will come.
+	c.halves[0].resume(true)
+	c.halves[1].resume(true)
 	s := c.server()
-	s.resume(true)
 	for _, h := range []*half{s, s.other()} {
 		if !h.ended {
 			h.end(false)

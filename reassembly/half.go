@@ -102,7 +102,7 @@ func (h *half) feed(data []byte) {
 		return
 	}
 	for len(data) > 0 {
-		if h.waits(h.off) {
+		if h.waits(h.off, data) {
 			h.stall(h.off, data)
 			return
 		}

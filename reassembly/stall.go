@@ -1,7 +1,9 @@
 package reassembly
 
 import (
+	"bytes"
 	"sort"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	tcp "github.com/gopacket/gopacket/reassembly"
@@ -45,6 +47,9 @@ type backlog struct {
 	pieces []piece
 	size   int
 	fin    bool // the direction's end came while waiting
+	// pkt and at are the packet count and capture time the wait began at.
+	pkt uint64
+	at  time.Time
 }
 
 // piece is a run of contiguous bytes that follows skip lost bytes (0: none).
@@ -98,29 +103,65 @@ func (b *backlog) add(src source, from int, data []byte, seq tcp.Sequence) {
 // hole, or lost). Pairing the response now would pair it with what was parsed so far, so
 // the response waits until the client half reaches that acknowledgement, skips a hole past
 // it, or ends.
-func (h *half) waits(off int) bool {
-	if h.role != roleServer || h.st != sHead || len(h.buf) != 0 || h.noWait {
+func (h *half) waits(off int, data []byte) bool {
+	if h.st != sHead || h.noWait {
 		return false
 	}
-	ci, ok := h.c.src.captureInfo(off)
-	if !ok {
+	// A head begun in earlier bytes (kept in buf) waits on the segment that began it.
+	start := data
+	if len(h.buf) > 0 {
+		start = h.buf
+	}
+	// A half whose role is not known yet (no handshake seen) waits too when a response
+	// starts here.
+	if h.role != roleServer && (h.role != roleUnknown || !bytes.HasPrefix(start, []byte("HTTP/"))) {
 		return false
 	}
-	seg := segmentOf(ci)
-	return seg != nil && seg.ackOK && !h.other().reached(seg.ack)
+	seg := h.headSeg
+	if len(h.buf) == 0 {
+		ci, ok := h.c.src.captureInfo(off)
+		if !ok {
+			return false
+		}
+		seg = segmentOf(ci)
+	}
+	return h.mustWait(seg, h.c.a.packets, h.c.a.now)
+}
+
+// mustWait tells whether a response whose first byte came in seg, waiting since packet
+// pkt and time at, must wait on for the request side.
+func (h *half) mustWait(seg *context, pkt uint64, at time.Time) bool {
+	if seg == nil || !seg.ackOK {
+		return false
+	}
+	o := h.other()
+	if o.ended {
+		return false
+	}
+	if !o.seqOK && !h.c.startOK[o.dirIndex()] {
+		// Nothing of the request side yet (a capture started mid-connection): its
+		// packets may only be late, so wait for the reorder window.
+		return !h.c.a.reorderOver(pkt, at)
+	}
+	return !o.reached(seg.ack)
 }
 
 // reached tells whether this (client) half has parsed every byte before seq, or will
 // parse no more.
 func (h *half) reached(seq tcp.Sequence) bool {
-	return h.ended || !h.seqOK || seq.Difference(h.next) >= 0
+	next, ok := h.next, h.seqOK
+	if d := h.dirIndex(); !ok && h.c.startOK[d] {
+		next, ok = h.c.start[d], true // started, nothing delivered yet
+	}
+	return h.ended || !ok || seq.Difference(next) >= 0
 }
 
 // stall holds data (from offset off of the current source on) until resume.
 func (h *half) stall(off int, data []byte) {
 	if h.waiting == nil {
-		h.waiting = &backlog{}
+		h.waiting = &backlog{pkt: h.c.a.packets, at: h.c.a.now}
 		h.c.a.stats.Stalls.Add(1)
+		h.c.a.waiters = append(h.c.a.waiters, h)
 	}
 	h.waiting.add(h.c.src, off, data, h.seq.Add(off))
 	if max := h.c.a.cfg.MaxConnBuffered; max > 0 && int64(h.waiting.size) > max {
@@ -137,18 +178,18 @@ func (h *half) resume(force bool) {
 		return
 	}
 	if !force {
-		if ci, ok := b.pieces[0].marks.captureInfo(0); ok && b.pieces[0].skip == 0 {
-			if seg := segmentOf(ci); seg != nil && seg.ackOK && !h.other().reached(seg.ack) {
-				return
-			}
+		if ci, ok := b.pieces[0].marks.captureInfo(0); ok && h.mustWait(segmentOf(ci), b.pkt, b.at) {
+			return
 		}
 	}
 	h.waiting = nil
 	h.resuming, h.noWait = true, force
+	pkt, at := b.pkt, b.at
 	src, seq, off := h.c.src, h.seq, h.off
 	for i, p := range b.pieces {
 		if h.waiting != nil {
 			// Waiting again, for a later response: keep the rest in order.
+			h.waiting.pkt, h.waiting.at = pkt, at
 			h.waiting.pieces = append(h.waiting.pieces, b.pieces[i:]...)
 			for _, q := range b.pieces[i:] {
 				h.waiting.size += len(q.data)
@@ -173,4 +214,23 @@ func (h *half) resume(force bool) {
 			h.end(true)
 		}
 	}
+}
+
+// checkWaiters lets go the responses that waited out the reorder window for a request
+// side that never showed (every packet while few wait, else every 64th).
+func (a *Assembler) checkWaiters() {
+	if len(a.waiters) == 0 || len(a.waiters) > 16 && a.packets%64 != 0 {
+		return
+	}
+	kept := a.waiters[:0]
+	for _, h := range a.waiters {
+		if h.waiting != nil {
+			h.resume(false)
+		}
+		if h.waiting != nil {
+			kept = append(kept, h)
+		}
+	}
+	clear(a.waiters[len(kept):])
+	a.waiters = kept
 }
