@@ -18,6 +18,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -177,8 +178,10 @@ type Options struct {
 	DupFraction  float64
 	DupDelay     int
 	DupRewriteIP bool
-	// ShuffleWindow > 1 permutes packets within consecutive windows of that many.
+	// ShuffleWindow > 1 permutes packets within consecutive windows of that many; a window
+	// ends early where the capture is quiet longer than ShuffleMaxGap (when > 0).
 	ShuffleWindow int
+	ShuffleMaxGap time.Duration
 }
 
 // Apply runs the transformations opts selects, in the order a capture point would damage the
@@ -217,7 +220,7 @@ func Apply(c *Capture, opts Options) error {
 		}
 	}
 	if opts.ShuffleWindow > 1 {
-		Shuffle(c, opts.ShuffleWindow, Rand(opts.Seed, "shuffle"))
+		Shuffle(c, opts.ShuffleWindow, opts.ShuffleMaxGap, Rand(opts.Seed, "shuffle"))
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func monotonic(t *testing.T, c *Capture) {
 func TestShuffleStaysInWindowAndKeepsClock(t *testing.T) {
 	const n, window = 1000, 8
 	c := sample(t, n)
-	Shuffle(c, window, Rand(1, "shuffle"))
+	Shuffle(c, window, 0, Rand(1, "shuffle"))
 	if len(c.Packets) != n {
 		t.Fatalf("%d packets, want %d", len(c.Packets), n)
 	}
@@ -95,9 +95,9 @@ func TestShuffleStaysInWindowAndKeepsClock(t *testing.T) {
 	monotonic(t, c)
 
 	again := sample(t, n)
-	Shuffle(again, window, Rand(1, "shuffle"))
+	Shuffle(again, window, 0, Rand(1, "shuffle"))
 	other := sample(t, n)
-	Shuffle(other, window, Rand(2, "shuffle"))
+	Shuffle(other, window, 0, Rand(2, "shuffle"))
 	same, diff := true, false
 	for i := range c.Packets {
 		same = same && c.Packets[i].Orig == again.Packets[i].Orig
@@ -269,4 +269,26 @@ func TestReadWritePcapAndPcapng(t *testing.T) {
 	if _, err := Read(bytes.NewReader([]byte("GET / HTTP/1.1\r\n"))); err == nil {
 		t.Fatal("a text file must be an error")
 	}
+}
+
+// TestShuffleKeepsPauses: no packet is moved across a pause longer than maxGap.
+func TestShuffleKeepsPauses(t *testing.T) {
+	c := sample(t, 200)
+	for i := range c.Packets {
+		c.Packets[i].CI.Timestamp = c.Packets[i].CI.Timestamp.Add(time.Duration(i/10) * 10 * time.Second) // a pause every 10 packets
+	}
+	Shuffle(c, 8, time.Second, Rand(5, "shuffle"))
+	moved := 0
+	for pos, p := range c.Packets {
+		if p.Orig/10 != pos/10 {
+			t.Fatalf("packet %d moved to %d, across a pause", p.Orig, pos)
+		}
+		if p.Orig != pos {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Fatal("nothing moved")
+	}
+	monotonic(t, c)
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"sniffer/internal/damage"
 )
@@ -28,6 +29,7 @@ func main() {
 	out := flag.String("w", "", "output pcap; required")
 	seed := flag.Uint64("seed", 1, "seed of every random choice: the same seed and flags give the same output")
 	shuffle := flag.Int("shuffle", 0, "permute packets within consecutive windows of this many (0 or 1: keep the order)")
+	shuffleGap := flag.Duration("shuffle-max-gap", time.Second, "a window ends where the capture is quiet longer than this (0: no limit)")
 	dup := flag.Float64("dup", 0, "fraction of packets (0..1) sent again a few packets later")
 	dupDelay := flag.Int("dup-delay", 3, "a copy comes 1..this many packets after its original")
 	dupRewrite := flag.Bool("dup-rewrite-ip", false, "give copies another IPv4 id and TTL (IPv6 hop limit), as a retransmission has")
@@ -48,7 +50,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	opts := damage.Options{Seed: *seed, ShuffleWindow: *shuffle, DupFraction: *dup, DupDelay: *dupDelay, DupRewriteIP: *dupRewrite, DropFraction: *drop,
+	opts := damage.Options{Seed: *seed, ShuffleWindow: *shuffle, ShuffleMaxGap: *shuffleGap, DupFraction: *dup, DupDelay: *dupDelay, DupRewriteIP: *dupRewrite, DropFraction: *drop,
 		FragMTU: *frag, FragReorder: *fragReorder, Tunnel: *wrap, VNI: uint32(*vni), OuterMTU: *outerMTU}
 	if err := check(opts); err != nil {
 		fmt.Fprintln(os.Stderr, "pcapdamage:", err)
