@@ -79,21 +79,38 @@ func TestNonHTTP(t *testing.T) {
 	if err := w.close(); err != nil {
 		t.Fatal(err)
 	}
-	r := runSniffer(t, pcap, 2*time.Minute)
-	r.check(t, 0, 64*MiB)
-	r.calls(t, func(c *jsonCall) {
-		if !normals.see(t, c) {
-			t.Errorf("non-HTTP bytes came out as a call: %q %q (%q)", c.Request.Method, c.Request.Target, c.Incomplete)
-		}
-	})
-	normals.missing(t)
-	skipped := r.counts["bytes skipped resynchronising"]
-	malformed := r.counts["malformed messages skipped"]
-	t.Logf("non-HTTP client bytes %d; summary: %d malformed, %d bytes skipped", garbage, malformed, skipped)
-	if malformed < int64(conns) || skipped == 0 {
-		t.Errorf("the summary does not account for the non-HTTP traffic: %d malformed, %d bytes skipped", malformed, skipped)
-	}
-	if r.counts["calls"] != int64(len(normals.want)) {
-		t.Errorf("summary says %d calls, want %d", r.counts["calls"], len(normals.want))
+	// Twice: with -ports 80 every connection is parsed as HTTP, so the non-HTTP ones must
+	// show as malformed messages and skipped bytes; with no ports (a file is then read on
+	// every port, HTTP found by each connection's first bytes) they must show as
+	// connections not HTTP.
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{{"ports 80", []string{"-ports", "80"}}, {"any port", nil}} {
+		t.Run(mode.name, func(t *testing.T) {
+			normals := normals.fresh()
+			r := runSniffer(t, pcap, 2*time.Minute, mode.args...)
+			r.check(t, 0, 64*MiB)
+			r.calls(t, func(c *jsonCall) {
+				if !normals.see(t, c) {
+					t.Errorf("non-HTTP bytes came out as a call: %q %q (%q)", c.Request.Method, c.Request.Target, c.Incomplete)
+				}
+			})
+			normals.missing(t)
+			skipped := r.counts["bytes skipped resynchronising"]
+			malformed := r.counts["malformed messages skipped"]
+			notHTTP := r.counts["connections not HTTP (ignored)"]
+			t.Logf("non-HTTP client bytes %d; summary: %d malformed, %d bytes skipped, %d connections not HTTP", garbage, malformed, skipped, notHTTP)
+			if mode.args == nil {
+				if notHTTP != int64(conns) {
+					t.Errorf("the summary does not account for the non-HTTP connections: %d not HTTP, want %d", notHTTP, conns)
+				}
+			} else if malformed < int64(conns) || skipped == 0 {
+				t.Errorf("the summary does not account for the non-HTTP traffic: %d malformed, %d bytes skipped", malformed, skipped)
+			}
+			if r.counts["calls"] != int64(len(normals.want)) {
+				t.Errorf("summary says %d calls, want %d", r.counts["calls"], len(normals.want))
+			}
+		})
 	}
 }
