@@ -116,6 +116,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case cfg.BPF != "":
 		filter = cfg.BPF
 	}
+	if !capture.CompilesFilters && filter != "" {
+		// A build without libpcap (macOS without cgo) cannot compile filters: the ports
+		// are kept in user space instead, and a filter of one's own cannot be honoured.
+		if cfg.BPF != "" {
+			fmt.Fprintln(stderr, "sniffer: BPF_FILTER/-bpf needs libpcap, which this build does not have (made without cgo): select traffic with APP_PORTS, or build sniffer with cgo")
+			return 2
+		}
+		filter = ""
+		dec.Ports = ports
+	}
 	if cfg.File == "" && cfg.MirrorDevice != "" && (cfg.VXLANCreate || cfg.VXLANVNI >= 0) {
 		cleanup, err := vxlanDevice(cfg, stderr)
 		if err != nil {

@@ -171,28 +171,35 @@ func runCaptureAll(t *testing.T, path string, vx bool, rcfg reassembly.Config) (
 	if err != nil {
 		t.Fatal(err)
 	}
+	calls, st, ds, err := runSource(src, vx, rcfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return calls, st, ds
+}
+
+// runSource reads src to its end through the decoder and a reassembler, and closes it.
+func runSource(src *Source, vx bool, rcfg reassembly.Config) ([]*model.Call, *reassembly.Stats, *DecodeStats, error) {
 	defer src.Close()
 	var calls []*model.Call
 	h := &corpusHandler{dec: NewDecoder()}
 	if vx {
 		d, err := vxlan.New(4789, vxlan.Selector{})
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, nil, err
 		}
 		g, err := vxlan.NewGeneve(0, vxlan.Selector{})
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, nil, err
 		}
 		h.dec.VXLANPort, h.dec.Decap, h.dec.GenevePort, h.dec.Geneve = d.Port(), d, g.Port(), g
 	}
 	h.asm = reassembly.New(rcfg, func(c *model.Call) { calls = append(calls, c) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := src.Run(ctx, h); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	err := src.Run(ctx, h)
 	h.asm.Close()
-	return calls, h.asm.Stats(), &h.dec.Stats
+	return calls, h.asm.Stats(), &h.dec.Stats, err
 }
 
 // sameCalls tells whether two runs gave the same calls in the same order.

@@ -1,3 +1,8 @@
+//go:build !darwin || cgo
+
+// These tests compile filters with libpcap (gopacket/pcap), which a macOS build without cgo
+// does not have.
+
 package capture
 
 import (

@@ -1,6 +1,8 @@
-// Package capture reads packets from libpcap: a live device (or several), or a capture file.
-// It owns device selection, the BPF filter and the link-layer decoding down to TCP; what it
-// hands on is a TCP segment with its network flow and capture time.
+// Package capture reads packets from a live device (or several) or a capture file: through
+// libpcap (libpcap.go), Linux AF_PACKET rings (afpacket_linux.go), or, in a macOS build
+// without cgo, BPF devices (bpf_darwin.go) and files read in Go (gofile.go). It owns device
+// selection, the BPF filter and the link-layer decoding down to TCP; what it hands on is a
+// TCP segment with its network flow and capture time.
 package capture
 
 import (
@@ -9,12 +11,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcap"
 )
 
 // Snaplen is large enough for the GRO/TSO super-packets that veth, docker and cloud NICs
@@ -36,7 +36,7 @@ type Config struct {
 	Immediate bool
 
 	// Engine is "libpcap" (or empty) or "afpacket": Linux AF_PACKET TPACKET_V3 rings
-	// (afpacket_linux.go). Files are always read with libpcap.
+	// (afpacket_linux.go). Files are read by libpcap, or in Go where there is none.
 	Engine string
 	// FanoutGroup puts the afpacket sockets in this PACKET_FANOUT_HASH group (1-65535; 0:
 	// none), so that the processes sharing it split the device's traffic by flow.
@@ -53,23 +53,41 @@ type Handler interface {
 	Idle(now time.Time)
 }
 
-// Source is an open capture: one libpcap handle per device, or one for a file.
+// handle is one open capture: a libpcap handle, a BPF device, or a file read in Go.
+type handle interface {
+	LinkType() layers.LinkType
+	// next returns the next packet, valid until the following call. It returns
+	// errTimeout when a live read found nothing in time, io.EOF at the end of a file,
+	// and ErrTruncated for a file cut in the middle of a packet.
+	next() ([]byte, gopacket.CaptureInfo, error)
+	setFilter(expr string) error
+	// stats returns the kernel's counters of a live capture.
+	stats() (received, dropped, ifDropped int, ok bool)
+	close()
+}
+
+// errTimeout is a live read that found no packet within the read timeout.
+var errTimeout = errors.New("read timeout")
+
+// Source is an open capture: one handle per device, or one for a file.
 type Source struct {
-	handles []*pcap.Handle
+	handles []handle
 	names   []string
 	live    bool
-	af      *afSource // the afpacket engine instead of handles
-	user    *userFilter
+	af      *afSource   // the afpacket engine instead of handles
+	user    *userFilter // the filter run in user space where libpcap cannot (userfilter.go)
+	// file is the capture file being read, for Position; nil live or for a pipe.
+	file *os.File
+	size int64
 }
 
 // Open opens the capture described by cfg and installs its filter.
 func Open(cfg Config) (*Source, error) {
 	if cfg.File != "" {
-		h, err := openFile(cfg.File)
+		s, err := fileSource(cfg.File, openFileHandle)
 		if err != nil {
 			return nil, err
 		}
-		s := &Source{handles: []*pcap.Handle{h}, names: []string{cfg.File}}
 		if err := s.setFilter(cfg.Filter); err != nil {
 			s.Close()
 			return nil, err
@@ -89,7 +107,7 @@ func Open(cfg Config) (*Source, error) {
 	}
 	s := &Source{live: true}
 	for _, d := range devs {
-		h, err := openLive(d, cfg)
+		h, err := openLiveHandle(d, cfg)
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -104,48 +122,35 @@ func Open(cfg Config) (*Source, error) {
 	return s, nil
 }
 
-func openFile(path string) (*pcap.Handle, error) {
-	if path == "-" {
-		h, err := pcap.OpenOfflineFile(os.Stdin)
-		if err != nil {
-			return nil, fmt.Errorf("reading a capture from standard input: %v (pipe a .pcap or .pcapng, e.g. tcpdump -w -)", err)
+// fileSource opens a capture file ("-": standard input) with the given reader.
+func fileSource(path string, open func(*os.File, string) (handle, error)) (*Source, error) {
+	f := os.Stdin
+	if path != "-" {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return nil, fmt.Errorf("capture file: %w", err)
 		}
-		return h, nil
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("capture file: %w", err)
-	}
-	h, err := pcap.OpenOffline(path)
+	h, err := open(f, path)
 	if err != nil {
-		return nil, fmt.Errorf("capture file %s: %v (is it a .pcap or .pcapng file?)", path, err)
+		if f != os.Stdin {
+			f.Close()
+		}
+		return nil, err
 	}
-	return h, nil
+	s := &Source{handles: []handle{h}, names: []string{path}, file: f}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		s.size = fi.Size()
+	}
+	return s, nil
 }
 
-func openLive(dev string, cfg Config) (*pcap.Handle, error) {
-	in, err := pcap.NewInactiveHandle(dev)
-	if err != nil {
-		return nil, fmt.Errorf("device %s: %v", dev, err)
+// fileError words a capture file the reader refused.
+func fileError(path string, err error) error {
+	if path == "-" {
+		return fmt.Errorf("reading a capture from standard input: %v (pipe a .pcap or .pcapng, e.g. tcpdump -w -)", err)
 	}
-	defer in.CleanUp()
-	_ = in.SetSnapLen(Snaplen)
-	_ = in.SetPromisc(cfg.Promisc)
-	_ = in.SetImmediateMode(cfg.Immediate)
-	_ = in.SetTimeout(200 * time.Millisecond)
-	if cfg.BufferSize > 0 {
-		if err := in.SetBufferSize(cfg.BufferSize); err != nil {
-			return nil, fmt.Errorf("device %s: buffer size %d: %v", dev, cfg.BufferSize, err)
-		}
-	}
-	h, err := in.Activate()
-	if err != nil {
-		msg := err.Error()
-		if strings.Contains(msg, "ermission") || strings.Contains(msg, "not permitted") {
-			return nil, fmt.Errorf("device %s: %v: run as root or give the binary CAP_NET_RAW (setcap cap_net_raw+ep sniffer)", dev, err)
-		}
-		return nil, fmt.Errorf("device %s: %v (list devices with: ip link)", dev, err)
-	}
-	return h, nil
+	return fmt.Errorf("capture file %s: %v (is it a .pcap or .pcapng file?)", path, err)
 }
 
 func (s *Source) setFilter(expr string) error {
@@ -153,23 +158,17 @@ func (s *Source) setFilter(expr string) error {
 		return nil
 	}
 	for i, h := range s.handles {
-		e := expr
-		if h.LinkType() != layers.LinkTypeEthernet {
-			// libpcap knows VLAN tags on Ethernet only ("no VLAN support for Linux
-			// cooked v1" on the any device, raw IP, loopback): the generated filter
-			// keeps its untagged half there.
-			if base, ok := withoutVLAN(expr); ok {
-				e = base
-			}
-		}
-		err := h.SetBPFFilter(e)
+		err := h.setFilter(expr)
 		if err == nil {
 			continue
 		}
 		// libpcap compiles no filter at all for some link types (NFLOG: "filtering not
 		// implemented"): the same filter then runs in user space on the IP packet.
 		if uerr := s.filterInUserSpace(expr, h.LinkType(), err); uerr != nil {
-			return fmt.Errorf("BPF filter %q on %s: %v (check the BPF_FILTER syntax, see man pcap-filter)", expr, s.names[i], err)
+			if CompilesFilters {
+				return fmt.Errorf("BPF filter %q on %s: %v (check the BPF_FILTER syntax, see man pcap-filter)", expr, s.names[i], err)
+			}
+			return fmt.Errorf("BPF filter %q on %s: %v", expr, s.names[i], err)
 		}
 	}
 	return nil
@@ -181,18 +180,36 @@ func (s *Source) Names() []string { return s.names }
 // Live tells whether the source is a device rather than a file.
 func (s *Source) Live() bool { return s.live }
 
+// Position tells how far a capture file has been read: the offset reached and the
+// file's size. size is 0 when it is not known (a pipe, live capture). The offset is the
+// reader's, which reads ahead by its buffer, so it runs a little ahead of the packets.
+func (s *Source) Position() (read, size int64) {
+	if s.file == nil || s.size == 0 {
+		return 0, 0
+	}
+	off, err := s.file.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, 0
+	}
+	return min(off, s.size), s.size
+}
+
 // Close releases the handles.
 func (s *Source) Close() {
 	if s.af != nil {
 		s.af.close()
 	}
 	for _, h := range s.handles {
-		h.Close()
+		h.close()
 	}
 	s.handles = nil
+	if s.file != nil && s.file != os.Stdin {
+		s.file.Close()
+	}
+	s.file = nil
 }
 
-// Stats sums libpcap's counters over every handle: packets received and dropped by
+// Stats sums the kernel's counters over every handle: packets received and dropped by
 // the kernel and by the interface. Files have none.
 func (s *Source) Stats() (received, dropped, ifDropped int) {
 	if !s.live {
@@ -203,27 +220,13 @@ func (s *Source) Stats() (received, dropped, ifDropped int) {
 		return received, dropped, 0
 	}
 	for _, h := range s.handles {
-		if st, err := h.Stats(); err == nil {
-			received += st.PacketsReceived
-			dropped += st.PacketsDropped
-			ifDropped += st.PacketsIfDropped
+		if r, d, i, ok := h.stats(); ok {
+			received += r
+			dropped += d
+			ifDropped += i
 		}
 	}
 	return
-}
-
-// timedOut reports whether a read error is the read timeout. libpcap's nflog device sets the
-// timeout as a socket receive timeout and reports the EAGAIN it gives as an error ("Can't
-// receive packet: Resource temporarily unavailable"): that is a timeout too.
-func timedOut(hd *pcap.Handle, err error) bool {
-	if err == pcap.NextErrorTimeoutExpired {
-		return true
-	}
-	if err != pcap.NextErrorReadError {
-		return false
-	}
-	why := hd.Error()
-	return why != nil && strings.Contains(why.Error(), "temporarily unavailable")
 }
 
 // ErrTruncated is returned by Run when a capture file ends in the middle of a packet;
@@ -246,23 +249,26 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 	readers := make([]reader, len(s.handles))
 	for i, hd := range s.handles {
 		readers[i] = reader{
-			name:    s.names[i],
-			lt:      hd.LinkType(),
-			read:    hd.ReadPacketData, // copies: the data outlives the call
-			timeout: func(err error) bool { return timedOut(hd, err) },
+			name: s.names[i],
+			lt:   hd.LinkType(),
+			read: func() ([]byte, gopacket.CaptureInfo, error) {
+				data, ci, err := hd.next()
+				return append([]byte(nil), data...), ci, err // the data outlives the call
+			},
+			timeout: func(err error) bool { return err == errTimeout },
 		}
 	}
 	return merge(ctx, h, readers)
 }
 
-func (s *Source) runOne(ctx context.Context, hd *pcap.Handle, h Handler) error {
+func (s *Source) runOne(ctx context.Context, hd handle, h Handler) error {
 	lt := hd.LinkType()
 	lastIdle := time.Now()
 	for n := 0; ; n++ {
 		if n&1023 == 0 && ctx.Err() != nil {
 			return nil
 		}
-		data, ci, err := hd.ZeroCopyReadPacketData()
+		data, ci, err := hd.next()
 		switch {
 		case err == nil:
 			h.Packet(data, ci, lt)
@@ -272,26 +278,16 @@ func (s *Source) runOne(ctx context.Context, hd *pcap.Handle, h Handler) error {
 					h.Idle(now)
 				}
 			}
-		case timedOut(hd, err):
+		case err == errTimeout:
 			if ctx.Err() != nil {
 				return nil
 			}
 			lastIdle = time.Now()
 			h.Idle(lastIdle)
-		case err == io.EOF || err == pcap.NextErrorNoMorePackets:
+		case err == io.EOF:
 			return nil
-		case strings.Contains(err.Error(), "truncated"):
-			return ErrTruncated
-		case err == pcap.NextErrorReadError && !s.live:
-			// gopacket says only "Read Error"; libpcap's own message says why,
-			// "truncated dump file; tried to read ..." for a file cut short.
-			if why := hd.Error(); why != nil {
-				if strings.Contains(why.Error(), "truncated") {
-					return ErrTruncated
-				}
-				return fmt.Errorf("reading packets from %s: %v", s.names[0], why)
-			}
-			return fmt.Errorf("reading packets from %s: %v", s.names[0], err)
+		case err == ErrTruncated:
+			return err
 		default:
 			if ctx.Err() != nil {
 				return nil

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcap"
 )
 
 // dltRaw is libpcap's DLT_RAW on Linux, macOS and the BSDs but OpenBSD: a bare IPv4 or IPv6
@@ -15,11 +14,11 @@ const dltRaw layers.LinkType = 12
 
 // userFilter is the BPF filter run in user space for the link types whose kernel filter
 // libpcap cannot compile. It is compiled for raw IP with libpcap itself (pcap_compile on a
-// dead handle) and run with pcap_offline_filter, so it means exactly what the expression
-// means to the kernel on other links.
+// dead handle, compileRawFilter) and run with pcap_offline_filter, so it means exactly what
+// the expression means to the kernel on other links. A build without libpcap has none.
 type userFilter struct {
 	expr     string
-	bpf      *pcap.BPF
+	matches  func(ci gopacket.CaptureInfo, ip []byte) bool
 	links    map[layers.LinkType]string // link type -> libpcap's reason
 	filtered atomic.Int64               // packets the filter refused
 }
@@ -35,11 +34,11 @@ func (s *Source) filterInUserSpace(expr string, lt layers.LinkType, why error) e
 		if base, ok := withoutVLAN(expr); ok {
 			e = base // a bare IP packet has no VLAN tag
 		}
-		bpf, err := pcap.NewBPF(dltRaw, Snaplen, e)
+		matches, err := compileRawFilter(e)
 		if err != nil {
 			return err
 		}
-		s.user = &userFilter{expr: e, bpf: bpf, links: map[layers.LinkType]string{}}
+		s.user = &userFilter{expr: e, matches: matches, links: map[layers.LinkType]string{}}
 	}
 	s.user.links[lt] = why.Error()
 	return nil
@@ -89,7 +88,7 @@ func (u *userFiltering) Packet(data []byte, ci gopacket.CaptureInfo, lt layers.L
 		fci := ci
 		fci.CaptureLength = len(ip)
 		fci.Length = len(ip) + max(0, ci.Length-ci.CaptureLength)
-		if !u.f.bpf.Matches(fci, ip) {
+		if !u.f.matches(fci, ip) {
 			u.f.filtered.Add(1)
 			return
 		}

@@ -1,0 +1,170 @@
+//go:build darwin && !cgo
+
+package capture
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// A macOS build without cgo has no libpcap: it reads files in Go (gofile.go) and devices
+// through the kernel's BPF devices (/dev/bpf*), what libpcap itself uses on macOS. This is
+// gopacket/bsdbpf's approach with what a sniffer needs and bsdbpf lacks: the device's link
+// type (loopback and utun are not Ethernet), the kernel's drop counter, a read timeout that
+// does not return an empty frame, and an error instead of a panic when no device is free.
+
+// CompilesFilters tells whether this build compiles BPF filter expressions: without
+// libpcap it does not, and only the port filters sniffer generates work, in user space.
+const CompilesFilters = false
+
+func openFileHandle(f *os.File, path string) (handle, error) { return openGoFile(f, path) }
+
+// compileRawFilter has no compiler to call: the user-space filter (userfilter.go) needs
+// libpcap too.
+func compileRawFilter(expr string) (func(ci gopacket.CaptureInfo, ip []byte) bool, error) {
+	return nil, errors.New("this build has no libpcap to compile BPF filters: select traffic with APP_PORTS")
+}
+
+// bpfDevice is one open /dev/bpfN bound to an interface.
+type bpfDevice struct {
+	fd   int
+	lt   layers.LinkType
+	buf  []byte
+	n    int // bytes read into buf
+	off  int // next header in buf[:n]
+	name string
+}
+
+func openLiveHandle(dev string, cfg Config) (handle, error) {
+	fd, err := openBPF()
+	if err != nil {
+		return nil, err
+	}
+	d := &bpfDevice{fd: fd, name: dev}
+	if err := d.setup(dev, cfg); err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("device %s: %v", dev, err)
+	}
+	return d, nil
+}
+
+// openBPF opens the first free BPF device.
+func openBPF() (int, error) {
+	var last error
+	for i := 0; i < 256; i++ {
+		fd, err := syscall.Open(fmt.Sprintf("/dev/bpf%d", i), syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+		switch {
+		case err == nil:
+			return fd, nil
+		case errors.Is(err, syscall.EBUSY):
+			last = err
+			continue
+		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+			return -1, fmt.Errorf("opening /dev/bpf%d: %v: run as root, or give your user read access to /dev/bpf* (Wireshark's ChmodBPF does)", i, err)
+		case errors.Is(err, syscall.ENOENT):
+			return -1, fmt.Errorf("no free BPF device among /dev/bpf0-%d (%v)", i-1, last)
+		default:
+			return -1, fmt.Errorf("opening /dev/bpf%d: %v", i, err)
+		}
+	}
+	return -1, fmt.Errorf("no free BPF device among /dev/bpf0-255 (%v)", last)
+}
+
+func (d *bpfDevice) setup(dev string, cfg Config) error {
+	// The buffer size must be set before the interface; the kernel caps it
+	// (debug.bpf_maxbufsize), so halve it until it is taken.
+	size := cfg.BufferSize
+	if size <= 0 {
+		size = 1 << 20
+	}
+	for ; ; size /= 2 {
+		if _, err := syscall.SetBpfBuflen(d.fd, size); err == nil || size <= 32<<10 {
+			break
+		}
+	}
+	if err := syscall.SetBpfInterface(d.fd, dev); err != nil {
+		return fmt.Errorf("%v (list devices with: ifconfig -l)", err)
+	}
+	n, err := syscall.BpfBuflen(d.fd)
+	if err != nil {
+		return err
+	}
+	d.buf = make([]byte, n)
+	dlt, err := syscall.BpfDatalink(d.fd)
+	if err != nil {
+		return err
+	}
+	d.lt = layers.LinkType(dlt)
+	if cfg.Immediate {
+		if err := syscall.SetBpfImmediate(d.fd, 1); err != nil {
+			return err
+		}
+	}
+	tv := syscall.NsecToTimeval(int64(200 * time.Millisecond))
+	if err := syscall.SetBpfTimeout(d.fd, &tv); err != nil {
+		return err
+	}
+	if cfg.Promisc {
+		if err := syscall.SetBpfPromisc(d.fd, 1); err != nil {
+			return fmt.Errorf("promiscuous mode: %v", err)
+		}
+	}
+	return nil
+}
+
+func (d *bpfDevice) LinkType() layers.LinkType { return d.lt }
+
+// bpfHdrLen is the fixed part of struct bpf_hdr: a 32-bit timeval, caplen, datalen,
+// hdrlen. Records are aligned to 4 bytes (BPF_WORDALIGN).
+const bpfHdrLen = 18
+
+func (d *bpfDevice) next() ([]byte, gopacket.CaptureInfo, error) {
+	for d.off+bpfHdrLen > d.n {
+		n, err := syscall.Read(d.fd, d.buf)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case err != nil:
+			return nil, gopacket.CaptureInfo{}, err
+		case n == 0:
+			d.n, d.off = 0, 0
+			return nil, gopacket.CaptureInfo{}, errTimeout
+		}
+		d.n, d.off = n, 0
+	}
+	h := d.buf[d.off:d.n]
+	e := binary.NativeEndian
+	sec, usec := int32(e.Uint32(h[0:])), int32(e.Uint32(h[4:]))
+	caplen, datalen, hdrlen := int(e.Uint32(h[8:])), int(e.Uint32(h[12:])), int(e.Uint16(h[16:]))
+	if hdrlen < bpfHdrLen || hdrlen+caplen > len(h) {
+		d.off = d.n // drop the rest of this buffer: its framing cannot be trusted
+		return nil, gopacket.CaptureInfo{}, fmt.Errorf("BPF device on %s: record header says %d+%d bytes, %d left in the buffer", d.name, hdrlen, caplen, len(h))
+	}
+	data := h[hdrlen : hdrlen+caplen]
+	d.off += (hdrlen + caplen + 3) &^ 3
+	ci := gopacket.CaptureInfo{Timestamp: time.Unix(int64(sec), int64(usec)*1000), CaptureLength: caplen, Length: datalen}
+	return data, ci, nil
+}
+
+// setFilter refuses expressions: without libpcap there is no compiler for them. The
+// port filters sniffer generates are applied by the decoder instead.
+func (d *bpfDevice) setFilter(expr string) error {
+	return fmt.Errorf("this build has no libpcap to compile BPF filters: select traffic with APP_PORTS")
+}
+
+func (d *bpfDevice) stats() (received, dropped, ifDropped int, ok bool) {
+	st, err := syscall.BpfStats(d.fd)
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	return int(st.Recv), int(st.Drop), 0, true
+}
+
+func (d *bpfDevice) close() { syscall.Close(d.fd) }
