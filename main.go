@@ -155,11 +155,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	var src *capture.Source // nil with SNIFFER_ENGINE=none
+	var src *capture.Source  // nil with SNIFFER_ENGINE=none, or with a fanout group
+	var group *capture.Group // -engine afpacket with several workers: one fanout member each
 	live := true
 	if cfg.Engine != "none" {
-		src, err = capture.Open(capture.Config{File: cfg.File, Device: cfg.Device, Filter: filter, Promisc: cfg.Promisc, BufferSize: cfg.PcapBuffer, Immediate: cfg.Immediate,
-			Engine: engine, FanoutGroup: cfg.AFFanout, BlockSize: cfg.AFBlockSize, NumBlocks: cfg.AFBlocks})
+		ccfg := capture.Config{File: cfg.File, Device: cfg.Device, Filter: filter, Promisc: cfg.Promisc, BufferSize: cfg.PcapBuffer, Immediate: cfg.Immediate,
+			Engine: engine, FanoutGroup: cfg.AFFanout, BlockSize: cfg.AFBlockSize, NumBlocks: cfg.AFBlocks}
+		if n := fanoutMembers(cfg); n > 1 {
+			if group, err = capture.OpenGroup(ccfg, n); err == nil {
+				src = group.Members[0] // for its names; group.Run reads every member
+			}
+		} else {
+			src, err = capture.Open(ccfg)
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, "sniffer:", err)
 			if cfg.MirrorListen != "" {
@@ -167,9 +175,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			return 1
 		}
-		defer src.Close()
-		obs.Capture = src
-		live = src.Live()
+		if group != nil {
+			defer group.Close()
+			obs.Capture = group
+		} else {
+			defer src.Close()
+			obs.Capture = src
+			live = src.Live()
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -200,9 +213,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcfg.MaxHeadBytes = cfg.MaxHeadBytes
 	rcfg.Detect = anyPort
 	var asm reassembler
-	if n := workers(cfg, live); n > 1 {
+	var members []*packets // a fanout group's: one per member, each on the member's goroutine
+	switch n := workers(cfg, live); {
+	case group != nil:
+		members = fanout(dec, reassembly.NewGroup(rcfg, len(group.Members), dl.Put), cfg.PcapBuffer, dl.CaptureBacklog)
+		asm = members[0].asm
+	case n > 1:
 		asm = reassembly.NewParallel(rcfg, n, dl.Put)
-	} else {
+	default:
 		asm = reassembly.New(rcfg, dl.Put)
 	}
 	p := &packets{dec: dec, asm: asm}
@@ -230,6 +248,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		what := "reading " + cfg.File
 		if src.Live() {
 			what = fmt.Sprintf("capturing on %v", src.Names())
+			if group != nil {
+				what += fmt.Sprintf(" through %d AF_PACKET fanout members, split by flow", len(group.Members))
+			}
 		}
 		how := fmt.Sprintf("filter %q", filter)
 		if anyPort {
@@ -246,12 +267,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	start := time.Now()
 	var runErr error
-	if src != nil {
+	switch {
+	case group != nil:
+		runErr = group.Run(ctx, handlers(members))
+	case src != nil:
 		runErr = src.Run(ctx, p)
-	} else {
+	default:
 		<-ctx.Done()
 	}
 	mirrorDropped := stopMirror() // before Drain: the listener puts calls too
+	for _, m := range members[min(1, len(members)):] {
+		m.asm.Close() // the first is asm
+	}
 	asm.Close()
 	dl.Drain()
 	stopProgress()

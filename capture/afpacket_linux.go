@@ -74,7 +74,7 @@ func openAFPacket(cfg Config) (*Source, error) {
 	if nblocks == 0 {
 		size := cfg.BufferSize
 		if size <= 0 {
-			size = 16 << 20
+			size = DefaultBufferSize
 		}
 		nblocks = max(size/block, minAFBlocks)
 	}
@@ -109,10 +109,12 @@ func openAFPacket(cfg Config) (*Source, error) {
 
 // OpenGroup opens n afpacket sources that split the capture by flow: each has its own
 // sockets, and the sockets of one device are in one PACKET_FANOUT_HASH group, so that every
-// packet of a connection, both directions, reaches the same source. Run each on its own
-// goroutine with its own decoder and reassembler. The group is cfg.FanoutGroup, or a
-// random one when that is 0 (other sniffer processes then stay out of it).
-func OpenGroup(cfg Config, n int) ([]*Source, error) {
+// packet of a connection, both directions, reaches the same source. Run each with its own
+// decoder and reassembler (Group.Run). The group is cfg.FanoutGroup, or a random one when
+// that is 0 (other sniffer processes then stay out of it). The members share the buffer:
+// each ring is cfg.BufferSize/n (unless cfg.NumBlocks sets it), so the memory the rings
+// take does not grow with n; the hash spreads the bursts over them.
+func OpenGroup(cfg Config, n int) (*Group, error) {
 	if n < 1 || n > 256 {
 		return nil, fmt.Errorf("afpacket group of %d sources: want 1 to 256", n)
 	}
@@ -120,18 +122,20 @@ func OpenGroup(cfg Config, n int) ([]*Source, error) {
 	if cfg.FanoutGroup == 0 {
 		cfg.FanoutGroup = 1 + rand.IntN(0xff00) // leaves room for one id per device above it
 	}
-	var out []*Source
+	if cfg.BufferSize <= 0 {
+		cfg.BufferSize = DefaultBufferSize
+	}
+	cfg.BufferSize /= n
+	g := &Group{}
 	for range n {
 		s, err := openAFPacket(cfg)
 		if err != nil {
-			for _, o := range out {
-				o.Close()
-			}
+			g.Close()
 			return nil, err
 		}
-		out = append(out, s)
+		g.Members = append(g.Members, s)
 	}
-	return out, nil
+	return g, nil
 }
 
 // openAFDevice opens the ring on dev. "any" is read as SOCK_DGRAM, which starts every

@@ -205,22 +205,26 @@ func TestAFPacketFanoutSplitsConnections(t *testing.T) {
 func TestAFPacketOpenGroup(t *testing.T) {
 	needRawSocket(t)
 	port, get := afServe(t)
-	srcs, err := OpenGroup(Config{Device: "lo", Filter: Filter([]PortRange{{uint16(port), uint16(port)}})}, 3)
+	g, err := OpenGroup(Config{Device: "lo", Filter: Filter([]PortRange{{uint16(port), uint16(port)}})}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer g.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	cols := make([]*afCollector, len(srcs))
-	for i, s := range srcs {
+	cols := make([]*afCollector, len(g.Members))
+	hs := make([]Handler, len(cols))
+	for i := range cols {
 		cols[i] = newAFCollector()
-		wg.Add(1)
-		go func() { defer wg.Done(); s.Run(ctx, cols[i]) }()
+		hs[i] = cols[i]
 	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx, hs) }()
 	get("g", 60)
 	time.Sleep(300 * time.Millisecond)
 	cancel()
-	wg.Wait()
+	if err := <-done; err != nil {
+		t.Errorf("Group.Run: %v", err)
+	}
 	var split []int
 	for i := range 60 {
 		line, seen := fmt.Sprintf("GET /g/%d HTTP/1.1", i), 0
@@ -233,9 +237,11 @@ func TestAFPacketOpenGroup(t *testing.T) {
 			t.Errorf("%q seen by %d sources, want 1", line, seen)
 		}
 	}
-	for i, c := range cols {
+	for _, c := range cols {
 		split = append(split, len(c.lines()))
-		srcs[i].Close()
+	}
+	if recv, drop, _ := g.Stats(); recv == 0 || drop != 0 {
+		t.Errorf("group counters: %d received, %d dropped; want some received, none dropped", recv, drop)
 	}
 	t.Logf("60 connections split %v", split)
 }

@@ -23,7 +23,7 @@ func (*afSource) stats() (received, dropped int)     { return 0, 0 }
 func (*afSource) run(context.Context, Handler) error { return nil }
 
 // OpenGroup needs the afpacket engine, which is Linux only.
-func OpenGroup(Config, int) ([]*Source, error) {
+func OpenGroup(Config, int) (*Group, error) {
 	_, err := openAFPacket(Config{})
 	return nil, err
 }

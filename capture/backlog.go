@@ -21,7 +21,7 @@ type Backlog struct {
 // NewBacklog makes the estimator for a kernel buffer of bufferSize bytes (0: 16 MiB).
 func NewBacklog(bufferSize int) *Backlog {
 	if bufferSize <= 0 {
-		bufferSize = 16 << 20
+		bufferSize = DefaultBufferSize
 	}
 	return &Backlog{size: float64(bufferSize)}
 }

@@ -56,6 +56,9 @@ type Decoder struct {
 	// (SNIFFER_NOFILTER, as network-sniffer's GoReplay still filters its --input-raw ports).
 	Ports PortSet
 	Stats DecodeStats
+	// counts is where this decoder counts: &Stats, or the first decoder's Stats for a
+	// Sibling, so that decoders reading one capture's fanout members add up in one place.
+	counts *DecodeStats
 	// FragLimits bounds IP reassembly (zero fields: ipfrag.DefaultLimits); set it before
 	// the first Decode.
 	FragLimits ipfrag.Limits
@@ -79,7 +82,20 @@ type Decoder struct {
 func NewDecoder() *Decoder {
 	d := &Decoder{parsers: map[gopacket.LayerType]*gopacket.DecodingLayerParser{}}
 	d.decoded = make([]gopacket.LayerType, 0, 12)
+	d.counts = &d.Stats
 	return d
+}
+
+// Sibling returns a decoder with d's settings that counts into d's Stats, for another
+// goroutine: each member of an AF_PACKET fanout group (OpenGroup) decodes on its own.
+// Its IP reassembly is its own (the fanout hash defragments first, so a datagram's
+// fragments reach one member).
+func (d *Decoder) Sibling() *Decoder {
+	s := NewDecoder()
+	s.VXLANPort, s.Decap, s.InnerPorts = d.VXLANPort, d.Decap, d.InnerPorts
+	s.GenevePort, s.Geneve, s.Ports, s.FragLimits = d.GenevePort, d.Geneve, d.Ports, d.FragLimits
+	s.counts = d.counts
+	return s
 }
 
 // parser returns the fast parser that starts at the given layer; they share the layers.
@@ -96,10 +112,10 @@ func (d *Decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser
 
 // Decode decodes one frame and calls fn for the TCP segment it carries, if any.
 func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, fn SegmentFunc) {
-	d.Stats.Packets.Add(1)
-	d.Stats.Bytes.Add(int64(len(data)))
+	d.counts.Packets.Add(1)
+	d.counts.Bytes.Add(int64(len(data)))
 	if ci.CaptureLength < ci.Length {
-		d.Stats.Truncated.Add(1)
+		d.counts.Truncated.Add(1)
 	}
 	d.decode(data, ci, lt, -1, -1, fn)
 }
@@ -110,7 +126,7 @@ func (d *Decoder) decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 	if lt == LinkTypeNFLOG {
 		ip, ok := nflogPayload(data)
 		if !ok {
-			d.Stats.Undecoded.Add(1)
+			d.counts.Undecoded.Add(1)
 			return
 		}
 		data, lt = ip, layers.LinkTypeRaw
@@ -152,7 +168,7 @@ func (d *Decoder) decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 	last := d.decoded[len(d.decoded)-1]
 	if last == layers.LayerTypeIPv4 || last == layers.LayerTypeIPv6 {
 		if next := d.nextAfterIP(last); next == layers.LayerTypeICMPv4 || next == layers.LayerTypeICMPv6 || next == gopacket.LayerTypePayload {
-			d.Stats.NotTCP.Add(1)
+			d.counts.NotTCP.Add(1)
 			return
 		}
 	}
@@ -166,12 +182,12 @@ func (d *Decoder) decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 func (d *Decoder) fragment(data, ipHeader []byte, v6 bool, ci gopacket.CaptureInfo, vni int, ctx int64, fn SegmentFunc) bool {
 	at := offsetIn(data, ipHeader)
 	if at < 0 { // cannot happen with gopacket's layers, which slice the frame
-		d.Stats.Fragments.Add(1)
+		d.counts.Fragments.Add(1)
 		return true
 	}
 	pkt := data[at:]
 	if d.frag == nil {
-		d.frag = ipfrag.New(d.FragLimits, &d.Stats.Frag)
+		d.frag = ipfrag.New(d.FragLimits, &d.counts.Frag)
 	}
 	var whole []byte
 	if v6 {
@@ -186,7 +202,7 @@ func (d *Decoder) fragment(data, ipHeader []byte, v6 bool, ci gopacket.CaptureIn
 	// IPv6 fragment header inside one) would recurse: two levels, outer and inner, are
 	// all a tunnel needs.
 	if whole == nil || d.fragDepth >= 2 {
-		d.Stats.Fragments.Add(1)
+		d.counts.Fragments.Add(1)
 		return true
 	}
 	d.fragDepth++
@@ -208,10 +224,10 @@ func (d *Decoder) emit(netFlow gopacket.Flow, tcp *layers.TCP, ci gopacket.Captu
 		ports = d.InnerPorts
 	}
 	if (vni >= 0 || ports != nil) && !ports.Has(uint16(tcp.SrcPort)) && !ports.Has(uint16(tcp.DstPort)) {
-		d.Stats.NotTCP.Add(1)
+		d.counts.NotTCP.Add(1)
 		return
 	}
-	d.Stats.TCP.Add(1)
+	d.counts.TCP.Add(1)
 	fn(netFlow, tcp, ci, vni)
 }
 
@@ -235,7 +251,7 @@ func (d *Decoder) udpPayload(dst layers.UDPPort, payload []byte, ci gopacket.Cap
 		}
 		return
 	}
-	d.Stats.NotTCP.Add(1)
+	d.counts.NotTCP.Add(1)
 }
 
 // slow decodes with gopacket's full decoder, which knows every encapsulation gopacket does.
@@ -252,7 +268,7 @@ func (d *Decoder) slow(data []byte, ci gopacket.CaptureInfo, first gopacket.Deco
 		}
 		if frag {
 			if !d.fragment(data, nl.LayerContents(), v6, ci, vni, ctx, fn) {
-				d.Stats.Fragments.Add(1) // a fragment header the defragmenter cannot reach
+				d.counts.Fragments.Add(1) // a fragment header the defragmenter cannot reach
 			}
 			return
 		}
@@ -261,7 +277,7 @@ func (d *Decoder) slow(data []byte, ci gopacket.CaptureInfo, first gopacket.Deco
 	switch tl := pkt.TransportLayer().(type) {
 	case *layers.TCP:
 		if netFlow == (gopacket.Flow{}) {
-			d.Stats.Undecoded.Add(1)
+			d.counts.Undecoded.Add(1)
 			return
 		}
 		d.emit(netFlow, tl, ci, vni, fn)
@@ -269,9 +285,9 @@ func (d *Decoder) slow(data []byte, ci gopacket.CaptureInfo, first gopacket.Deco
 		d.udpPayload(tl.DstPort, tl.Payload, ci, vni, fn)
 	default:
 		if pkt.ErrorLayer() != nil {
-			d.Stats.Undecoded.Add(1)
+			d.counts.Undecoded.Add(1)
 		} else { // ARP, LLDP and other frames without IP decode fine: they are not TCP
-			d.Stats.NotTCP.Add(1)
+			d.counts.NotTCP.Add(1)
 		}
 	}
 }

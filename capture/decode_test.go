@@ -158,3 +158,26 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// A Sibling decodes with its parent's settings (here Ports, the user-space port filter) and
+// counts into the parent's Stats, so that the members of a fanout group add up in one place.
+func TestDecoderSibling(t *testing.T) {
+	d := NewDecoder()
+	d.Ports = PortSet{{80, 80}}
+	sib := d.Sibling()
+	in := pkt{src: netip.MustParseAddrPort("10.0.0.1:40000"), dst: netip.MustParseAddrPort("10.0.0.2:80"), frame: "ether", payload: "GET / HTTP/1.1\r\n\r\n"}
+	out := pkt{src: netip.MustParseAddrPort("10.0.0.1:40000"), dst: netip.MustParseAddrPort("10.0.0.2:8080"), frame: "ether", payload: "GET / HTTP/1.1\r\n\r\n"}
+	if s := decodeOne(sib, in.bytes(), in.lt()); s.n != 1 {
+		t.Errorf("the sibling passed on %d segments to port 80, want 1", s.n)
+	}
+	if s := decodeOne(sib, out.bytes(), out.lt()); s.n != 0 {
+		t.Errorf("the sibling passed on %d segments to port 8080, want 0 (the parent's Ports)", s.n)
+	}
+	decodeOne(d, in.bytes(), in.lt())
+	if p, tcp, not := d.Stats.Packets.Load(), d.Stats.TCP.Load(), d.Stats.NotTCP.Load(); p != 3 || tcp != 2 || not != 1 {
+		t.Errorf("parent's stats: %d packets, %d TCP, %d not TCP; want 3, 2, 1 (the sibling's counted there)", p, tcp, not)
+	}
+	if n := sib.Stats.Packets.Load(); n != 0 {
+		t.Errorf("the sibling's own Stats counted %d packets; they belong to the parent's", n)
+	}
+}

@@ -21,6 +21,10 @@ import (
 // hand to libpcap (up to 64 KiB and beyond with BIG TCP); cutting them loses calls.
 const Snaplen = 262144
 
+// DefaultBufferSize is the kernel capture buffer when Config.BufferSize is 0 on the afpacket
+// engine (and what Backlog assumes then): the default of SNIFFER_PCAP_BUFFER_SIZE.
+const DefaultBufferSize = 16 << 20
+
 // Config says where packets come from.
 type Config struct {
 	File       string // capture file to read ("-" for standard input); empty for live capture

@@ -220,8 +220,8 @@ func TestWorkloadLiveFullSpeed(t *testing.T) {
 // or idle, fast or slow: no call printed that nginx did not serve, none whose response's
 // X-Request-Id names another call (request, status, client port), every checked body valid
 // JSON; and, when the kernel (or the ring) dropped nothing, every call nginx served. The drop
-// figures and the share of calls matched are printed.
-func workloadLive(t *testing.T, what string, conns int, engine ...string) {
+// figures and the share of calls matched are printed. It returns sniffer's standard error.
+func workloadLive(t *testing.T, what string, conns int, engine ...string) (stderr []byte) {
 	t.Helper()
 	needRoot(t, workload.Tools...)
 	bin := sniffer(t, false)
@@ -234,7 +234,7 @@ func workloadLive(t *testing.T, what string, conns int, engine ...string) {
 		t.Fatal(err)
 	}
 	t.Logf("capture: %s", res)
-	stderr, _ := os.ReadFile(base + ".sniff-err")
+	stderr, _ = os.ReadFile(base + ".sniff-err")
 	t.Logf("sniffer summary (stderr):\n%s", tail(stderr, 2000))
 	recv, drop := kernelDrops(t, stderr)
 	t.Logf("%s: %d packets received, %d dropped by the kernel (%.2f%%)", what, recv, drop, 100*float64(drop)/float64(max(recv, 1)))
@@ -262,4 +262,5 @@ func workloadLive(t *testing.T, what string, conns int, engine ...string) {
 	case len(missing) > 0:
 		t.Logf("the kernel dropped %d packets (the machine was too busy for this rate): calls missing, reported, not failed", drop)
 	}
+	return stderr
 }

@@ -69,6 +69,18 @@ func NewParallel(cfg Config, n int, emit func(*model.Call)) *Parallel {
 	return p
 }
 
+// NewGroup returns n Assemblers that count into one Stats, each to be fed from its own
+// goroutine: one per member of an AF_PACKET fanout group (capture.OpenGroup), where the
+// kernel, not Parallel, sends each connection whole to one of them.
+func NewGroup(cfg Config, n int, emit func(*model.Call)) []*Assembler {
+	out := make([]*Assembler, n)
+	for i := range out {
+		out[i] = New(cfg, emit)
+		out[i].stats = out[0].stats
+	}
+	return out
+}
+
 // Stats returns the counters shared by every worker.
 func (p *Parallel) Stats() *Stats { return p.stats }
 

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# The live check: bin/workload (scripts/workload) runs nginx + wrk and, with -sniff, `sniffer -i
-# $DEV -ports 80` on the server's device during the load; then OUT.sniffed (what sniffer printed) is
-# compared with OUT.calls (what nginx served). Also reports the live sniffer's CPU and peak RSS.
+# The live check, side by side: bin/workload (scripts/workload) runs nginx + wrk and, during the
+# load, several capturing processes on the server's device at once, on the same packets: sniffer
+# with each engine (libpcap, afpacket) and GoReplay 2.0 from the anchors when they are there. Each
+# is timed by GNU time; its output is compared with nginx's record of every call it served.
+# One table at the end: calls matched, mis-paired (a response's X-Request-Id naming another call),
+# kernel drops, CPU-seconds per 1000 calls served and peak RSS, with the load average of the
+# machine, for ratios within one run (the machine's other jobs make absolute figures vary).
 # Needs root. Files stay under .cache/live for a look afterwards (overwritten on the next run).
 #
 #   scripts/live-bench.sh [SECONDS] [CONNECTIONS]     default 30 64
-#   SNIFF_FLAGS='-decode=false'   extra sniffer flags
-#   NO_PCAP=1     tcpdump records nothing, so sniffer alone takes the packets (as in production,
-#                 and nginx then serves about three times more calls). By default tcpdump records
-#                 .cache/live/live.pcap beside sniffer, as in the issue's check, and the pcap is
-#                 then read back with `sniffer -r` too: a call missed live but found in the file
-#                 was lost by the live capture, not by reassembly.
+#   SNIFF_FLAGS='-decode=false'   extra flags for every sniffer
+#   VARIANTS='libpcap=;afpacket=-engine afpacket'   the sniffers run, NAME=FLAGS separated by ';'
+#                 (default those two)
+#   ANCHORS=DIR   where gor.xz and gor-calls.py are (default ../shared/anchors); none: no GoReplay
+#   PCAP=1        tcpdump records .cache/live/live.pcap beside them and it is read back with
+#                 `sniffer -r` (a call missed live but found in the file was lost by the live
+#                 capture, not by reassembly). By default tcpdump records nothing, as in production.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 secs=${1:-30}
@@ -22,31 +27,75 @@ dir=$cache/live
 rm -rf "$dir"
 mkdir -p "$dir"
 out=$dir/live.pcap
-# GNU time ignores SIGINT while it waits; workload signals the command's whole process group, so
-# SIGINT reaches sniffer, time's child, and time writes its figures once sniffer has flushed and exited.
-sniff="exec /usr/bin/time -f '%e %U %S %M' -o '$dir/time' '$root/bin/sniffer' -i \$DEV -ports 80 ${SNIFF_FLAGS:-}"
-echo "sniffer command: $sniff"
-nopcap=()
-[[ -n ${NO_PCAP:-} ]] && nopcap=(-no-pcap)
-"$root/bin/workload" -sniff "$sniff" "${nopcap[@]}" "$out" "$secs" "$conns"
-echo "--- sniffer stderr (last lines):"
-tail -n 20 "$dir/live.sniff-err"
-if [[ -s $dir/time ]]; then
-  read -r wall user sys rss <"$dir/time"
-  awk -v n="$(wc -l <"$dir/live.sniffed")" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
-    c = u + s; printf "live sniffer: %d calls, %.1f s running, %.2f CPU-s (%.0f calls per CPU-second), peak RSS %.1f MiB\n", n, w, c, (c > 0 ? n / c : 0), r / 1024 }'
+
+IFS=';' read -r -a variants <<<"${VARIANTS:-libpcap=;afpacket=-engine afpacket}"
+# The command run in the server's namespace: every capture in the background, each under GNU time.
+# The shell ignores SIGINT so that it waits for them all; sniffer and GoReplay (Go programs that
+# ask for SIGINT) still get it from workload, which signals the whole process group.
+sniff="trap '' INT; "
+names=()
+for v in "${variants[@]}"; do
+  name=${v%%=*} flags=${v#*=}
+  names+=("$name")
+  sniff+="/usr/bin/time -f '%e %U %S %M' -o '$dir/$name.time' '$root/bin/sniffer' -i \$DEV -ports 80 $flags ${SNIFF_FLAGS:-} >'$dir/$name.out' 2>'$dir/$name.err' & "
+done
+anchors=${ANCHORS:-$root/../shared/anchors}
+gor=
+if [[ $anchors != none && -f $anchors/gor.xz && -f $anchors/gor-calls.py ]]; then
+  gor=$dir/gor
+  xz -dc "$anchors/gor.xz" >"$gor" && chmod +x "$gor"
+  sniff+="/usr/bin/time -f '%e %U %S %M' -o '$dir/GoReplay.time' '$gor' --input-raw \$DEV:80 --input-raw-track-response --output-stdout --input-raw-expire 2s >'$dir/GoReplay.out' 2>'$dir/GoReplay.err' & "
 else
-  echo "live sniffer: no timing (it did not exit cleanly on SIGINT?)"
+  echo "live-bench: anchors not found at $anchors (GoReplay is not in this repository: ../shared/anchors beside the checkout, or ANCHORS=DIR): sniffer alone"
 fi
+sniff+="wait"
+echo "capture command: $sniff"
+pcapflag=(-no-pcap)
+[[ -n ${PCAP:-} ]] && pcapflag=()
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+"$root/bin/workload" -sniff "$sniff" "${pcapflag[@]}" "$out" "$secs" "$conns" | tee "$dir/workload.log"
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+calls=$dir/live.calls
+served=$(wc -l <"$calls")
+
 json=(-json /large.json)
 [[ ${SNIFF_FLAGS:-} == *-decode=false* ]] && json=()
-echo "--- completeness, $dir/live.sniffed against nginx's record:"
 status=0
-"$root/bin/compare" -calls "$dir/live.calls" "${json[@]}" "$dir/live.sniffed" || status=$?
-if [[ -z ${NO_PCAP:-} && -s $out ]]; then
+rows=()
+for name in "${names[@]}"; do
+  echo "--- sniffer $name: stderr (last lines):"
+  tail -n 14 "$dir/$name.err"
+  echo "--- sniffer $name against nginx's record:"
+  "$root/bin/compare" -calls "$calls" "${json[@]}" "$dir/$name.out" >"$dir/$name.cmp" || status=1
+  cat "$dir/$name.cmp"
+  matched=$(grep -o 'matched [0-9]*' "$dir/$name.cmp" | awk '{ print $2 }')
+  wrong=$(awk '/ wrong,/ { for (i = 2; i <= NF; i++) if ($i == "wrong,") print $(i - 1) }' "$dir/$name.cmp")
+  drops=$(sed -n 's/.*pcap: \([0-9]*\) received, \([0-9]*\) dropped by the kernel.*/\2 of \1/p' "$dir/$name.err")
+  rows+=("sniffer $name|${matched:-0}|${wrong:-?}|${drops:-?}|$(tail -n 1 "$dir/$name.time" 2>/dev/null)")
+done
+if [[ -n $gor ]]; then
+  echo "--- GoReplay against nginx's record:"
+  gline=$(python3 "$anchors/gor-calls.py" "$dir/GoReplay.out" "$calls")
+  echo "$gline"
+  gmatched=$(sed -n 's/^GoReplay matched \([0-9]*\) .*/\1/p' <<<"$gline")
+  rows+=("GoReplay 2.0|${gmatched:-0}|(no ids)||$(tail -n 1 "$dir/GoReplay.time" 2>/dev/null)")
+fi
+
+echo
+echo "live, side by side on the same traffic: nginx served $served calls in ${secs} s over $conns connections;"
+echo "load average $load0 before, $load1 after; $(nproc) cores; sniffer $(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown)${SNIFF_FLAGS:+, flags $SNIFF_FLAGS}"
+printf '| %-22s | %16s | %10s | %18s | %20s | %13s |\n' tool "calls matched" mis-paired "kernel drops" "CPU-s / 1000 calls" "peak RSS MiB"
+printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..18})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..20})" "$(printf -- '-%.0s' {1..22})" "$(printf -- '-%.0s' {1..15})"
+for r in "${rows[@]}"; do
+  IFS='|' read -r tool matched wrong drops timing <<<"$r"
+  read -r _ user sys rss <<<"${timing:-0 0 0 0}"
+  awk -v t="$tool" -v m="$matched" -v s="$served" -v w="$wrong" -v d="$drops" -v u="$user" -v y="$sys" -v r="$rss" 'BEGIN {
+    printf "| %-22s | %7d (%5.1f%%) | %10s | %18s | %20.3f | %13.1f |\n", t, m, (s > 0 ? 100 * m / s : 0), w, d, (s > 0 ? 1000 * (u + y) / s : 0), r / 1024 }'
+done
+if [[ -n ${PCAP:-} && -s $out ]]; then
   echo "--- the same traffic from tcpdump's pcap: sniffer -r ${SNIFF_FLAGS:-} against nginx's record:"
   # shellcheck disable=SC2086 # SNIFF_FLAGS is a list of flags
-  "$root/bin/sniffer" ${SNIFF_FLAGS:-} -r "$out" 2>"$dir/replay.err" | "$root/bin/compare" -calls "$dir/live.calls" "${json[@]}" - || true
+  "$root/bin/sniffer" ${SNIFF_FLAGS:-} -r "$out" 2>"$dir/replay.err" | "$root/bin/compare" -calls "$calls" "${json[@]}" - || true
   tail -n 3 "$dir/replay.err"
 fi
 exit $status
