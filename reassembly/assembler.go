@@ -7,6 +7,7 @@ package reassembly
 import (
 	"time"
 
+	"sniffer/http1"
 	"sniffer/model"
 
 	"github.com/gopacket/gopacket"
@@ -47,11 +48,12 @@ const (
 
 // DefaultConfig is what sniffer uses unless told otherwise.
 func DefaultConfig() Config {
+	l := http1.DefaultLimits()
 	return Config{
-		MaxBodyBytes:     1 << 20,
-		MaxHeaderBytes:   64 << 10,
-		MaxHeadBytes:     64 << 20,
-		MaxHeaders:       256,
+		MaxBodyBytes:     l.MaxBodyBytes,
+		MaxHeaderBytes:   l.MaxHeaderBytes,
+		MaxHeadBytes:     l.MaxHeadBytes,
+		MaxHeaders:       l.MaxHeaders,
 		MaxPending:       256,
 		MaxStreams:       100000,
 		MaxBufferedBytes: 32 << 20,
@@ -69,6 +71,7 @@ func DefaultConfig() Config {
 // never share a connection.
 type Assembler struct {
 	cfg       Config
+	limits    http1.Limits // the parsers' share of cfg
 	emit      func(*model.Call)
 	stats     *Stats
 	asm       map[int]*tcp.Assembler
@@ -90,7 +93,7 @@ type Assembler struct {
 	// lost by the capture (acknowledged past, its reorder window over): it is skipped
 	// once the packet is assembled.
 	skipHole time.Time
-	// waiters are the halves holding a response back for its request (see half.waits).
+	// waiters are the halves holding a response back for its request (see half.WaitForRequest).
 	waiters []*half
 	// tracked holds the flowKey of every connection tracked, so that the packets of a
 	// new connection over MaxStreams are dropped before gopacket sees them: gopacket
@@ -201,7 +204,8 @@ func New(cfg Config, emit func(*model.Call)) *Assembler {
 		cfg.ReorderWindow = 0
 	}
 	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}, closed: map[uint64]ended{},
-		tracked: map[uint64]struct{}{}, refused: map[uint64]time.Time{}}
+		tracked: map[uint64]struct{}{}, refused: map[uint64]time.Time{},
+		limits: http1.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxHeaderBytes: cfg.MaxHeaderBytes, MaxHeaders: cfg.MaxHeaders, MaxHeadBytes: cfg.MaxHeadBytes}}
 }
 
 // Stats returns the live counters.

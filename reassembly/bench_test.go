@@ -118,20 +118,3 @@ func BenchmarkAssemble(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkParseHead is the head parser alone on a typical request head.
-func BenchmarkParseHead(b *testing.B) {
-	head := []byte("GET /api/v1/orders?page=2&size=50 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: Mozilla/5.0\r\nAccept: application/json\r\nAccept-Encoding: gzip, deflate, br\r\nAuthorization: Bearer abc.def.ghi\r\nX-Request-ID: 5d41402abc4b2a76b9719d911017c592\r\n\r\n")
-	for _, lenient := range []bool{false, true} {
-		b.Run(fmt.Sprint("lenient=", lenient), func(b *testing.B) {
-			b.SetBytes(int64(len(head)))
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				var odd oddities
-				if _, _, err := parseHead(head, 256, lenient, &odd); err != nil || len(odd) > 0 {
-					b.Fatal(err, odd)
-				}
-			}
-		})
-	}
-}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"sniffer/http1"
 	"sniffer/model"
 
 	"github.com/gopacket/gopacket"
@@ -103,32 +104,23 @@ func newConn(a *Assembler, netFlow, tcpFlow gopacket.Flow, t *layers.TCP, vni in
 	}
 	c.ends[0] = endpoint(netFlow.Src(), tcpFlow.Src())
 	c.ends[1] = endpoint(netFlow.Dst(), tcpFlow.Dst())
-	for i := range c.halves {
-		c.halves[i].c = c
-	}
+	roles := [2]http1.Role{}
 	switch {
 	case t.SYN && !t.ACK: // the first packet seen opens the connection: its sender is the client
-		c.halves[0].role, c.halves[1].role = roleClient, roleServer
-		c.halves[0].st, c.halves[1].st = sHead, sHead
+		roles = [2]http1.Role{http1.Client, http1.Server}
 	case t.SYN && t.ACK: // handshake seen from its answer (reordered capture)
-		c.halves[0].role, c.halves[1].role = roleServer, roleClient
-		c.halves[0].st, c.halves[1].st = sHead, sHead
+		roles = [2]http1.Role{http1.Server, http1.Client}
+	}
+	for i := range c.halves {
+		h := &c.halves[i]
+		h.c = c
+		h.p.Init(h, roles[i], &a.limits, &a.stats.Counters)
 	}
 	return c
 }
 
-// setRoles fixes which half is the client once a start line tells.
-func (c *conn) setRoles(h *half, request bool) {
-	me, other := roleServer, roleClient
-	if request {
-		me, other = roleClient, roleServer
-	}
-	h.role = me
-	h.other().role = other
-}
-
 func (c *conn) clientServer() (client, server netip.AddrPort) {
-	if c.halves[0].role == roleServer {
+	if c.halves[0].role() == http1.Server {
 		return c.ends[1], c.ends[0]
 	}
 	return c.ends[0], c.ends[1]
@@ -207,7 +199,7 @@ func (c *conn) newExchange(start time.Time) *exchange {
 }
 
 func (c *conn) server() *half {
-	if c.halves[0].role == roleServer {
+	if c.halves[0].role() == http1.Server {
 		return &c.halves[0]
 	}
 	return &c.halves[1]
@@ -236,7 +228,8 @@ func (c *conn) responseDone(x *exchange, at time.Time, end tcp.Sequence, endOK b
 		x.call.Request.Truncated = true
 		for i := range c.halves {
 			if h := &c.halves[i]; h.x == x {
-				h.x, h.msg = nil, nil
+				h.x = nil
+				h.p.Detach()
 			}
 		}
 	}
@@ -251,7 +244,8 @@ func (c *conn) responseBroken(x *exchange, reason string) {
 	c.remove(x)
 	for i := range c.halves {
 		if h := &c.halves[i]; h.x == x {
-			h.x, h.msg = nil, nil
+			h.x = nil
+			h.p.Detach()
 		}
 	}
 	c.finish(x)
@@ -370,7 +364,7 @@ func (c *conn) mayStart(t *layers.TCP, ci gopacket.CaptureInfo, d int) bool {
 // the capture, not the network, and no retransmission will come. It reports such a
 // lost hole in the other direction, which the Assembler skips once the reorder window
 // has passed (before that the segment may only be late). A response this segment
-// starts waits for the request side meanwhile (see half.waits).
+// starts waits for the request side meanwhile (see half.WaitForRequest).
 func (c *conn) watchHoles(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDirection, nextSeq tcp.Sequence) bool {
 	d, r := 0, 1
 	if dir == tcp.TCPDirServerToClient {
@@ -421,7 +415,7 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 			h.gap(skip)
 		}
 	}
-	h.off = 0
+	h.p.SetOffset(0)
 	if n > 0 {
 		c.lastAt = sg.CaptureInfo(n - 1).Timestamp
 		h.feed(sg.Fetch(n))

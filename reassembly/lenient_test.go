@@ -270,16 +270,6 @@ func TestKeepAliveAfterAnomalies(t *testing.T) {
 	}
 }
 
-// TestNotStatusLines: lines browsers would take for status lines but that are left out
-// here, so that body text starting with "HTTP" never becomes a response.
-func TestNotStatusLines(t *testing.T) {
-	for _, line := range []string{"HTTP is great", "HTTPS/1.1 200 OK", "HTTP/A.B 200 ok", "HTTP\\1.1 200 ok", "HTTP/ 200", "HTTP", "ICY 200 OK"} {
-		if sl, err := parseStartLine([]byte(line), true, nil); err == nil && !sl.request {
-			t.Errorf("%q read as a status line: %+v", line, sl)
-		}
-	}
-}
-
 // TestUnansweredSmugglingCounted: a smuggling attempt the server closes on without an
 // answer is an incomplete call; not emitted (KeepIncomplete off), its anomalies are still
 // counted.

@@ -1,7 +1,6 @@
 package reassembly
 
 import (
-	"bytes"
 	"sort"
 	"time"
 
@@ -41,7 +40,8 @@ func (b backlogSource) captureInfo(off int) (gopacket.CaptureInfo, bool) {
 	return b[i].ci, true
 }
 
-// backlog is what a server half holds while it waits for the request side (see waits):
+// backlog is what a server half holds while it waits for the request side (see
+// WaitForRequest):
 // runs of contiguous bytes, each after the bytes the capture lost before it.
 type backlog struct {
 	pieces []piece
@@ -97,28 +97,20 @@ func (b *backlog) add(src source, from int, data []byte, seq tcp.Sequence) {
 	}
 }
 
-// waits tells whether the server half, about to read a response head at offset off, must
-// wait for the request side: the segment that carries the response's first byte
-// acknowledges request bytes the client half has not parsed yet (they are late, behind a
-// hole, or lost). Pairing the response now would pair it with what was parsed so far, so
-// the response waits until the client half reaches that acknowledgement, skips a hole past
-// it, or ends.
-func (h *half) waits(off int, data []byte) bool {
-	if h.st != sHead || h.noWait {
+// WaitForRequest tells whether the response head at offset off (begun in earlier bytes
+// when begun) must wait for the request side: the segment that carries the response's
+// first byte acknowledges request bytes the client half has not parsed yet (they are
+// late, behind a hole, or lost). Pairing the response now would pair it with what was
+// parsed so far, so the response waits until the client half reaches that
+// acknowledgement, skips a hole past it, or ends. A half whose role is not known yet
+// (no handshake seen) waits too when a response starts here.
+func (h *half) WaitForRequest(off int, begun bool) bool {
+	if h.noWait {
 		return false
 	}
-	// A head begun in earlier bytes (kept in buf) waits on the segment that began it.
-	start := data
-	if len(h.buf) > 0 {
-		start = h.buf
-	}
-	// A half whose role is not known yet (no handshake seen) waits too when a response
-	// starts here.
-	if h.role != roleServer && (h.role != roleUnknown || !bytes.HasPrefix(start, []byte("HTTP/"))) {
-		return false
-	}
+	// A head begun in earlier bytes waits on the segment that began it.
 	seg := h.headSeg
-	if len(h.buf) == 0 {
+	if !begun {
 		ci, ok := h.c.src.captureInfo(off)
 		if !ok {
 			return false
@@ -185,7 +177,7 @@ func (h *half) resume(force bool) {
 	h.waiting = nil
 	h.resuming, h.noWait = true, force
 	pkt, at := b.pkt, b.at
-	src, seq, off := h.c.src, h.seq, h.off
+	src, seq, off := h.c.src, h.seq, h.p.Offset()
 	for i, p := range b.pieces {
 		if h.waiting != nil {
 			// Waiting again, for a later response: keep the rest in order.
@@ -196,13 +188,15 @@ func (h *half) resume(force bool) {
 			}
 			break
 		}
-		h.c.src, h.seq, h.off = p.marks, p.seq, 0
+		h.c.src, h.seq = p.marks, p.seq
+		h.p.SetOffset(0)
 		if p.skip > 0 {
 			h.gap(p.skip)
 		}
 		h.feed(p.data)
 	}
-	h.c.src, h.seq, h.off = src, seq, off
+	h.c.src, h.seq = src, seq
+	h.p.SetOffset(off)
 	h.resuming, h.noWait = false, false
 	if b.fin {
 		if h.waiting != nil {

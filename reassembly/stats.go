@@ -3,6 +3,7 @@ package reassembly
 import (
 	"sync/atomic"
 
+	"sniffer/http1"
 	"sniffer/model"
 )
 
@@ -24,19 +25,17 @@ var reasons = []string{NoResponse, GapInRequest, GapInResponse, ClosedInRequest,
 
 // Stats are the reassembler's counters. They are safe to read from other goroutines.
 type Stats struct {
+	// Counters are the HTTP/1.x parsers': ParseErrors, Tunnels, SkippedBytes,
+	// TruncatedBody and HeadBytes.
+	http1.Counters
 	Streams        atomic.Int64 // TCP connections seen
 	StreamsOpen    atomic.Int64 // connections currently tracked
 	StreamsRefused atomic.Int64 // connections not tracked because MaxStreams was reached
 	Calls          atomic.Int64 // complete calls emitted
 	IncompleteOut  atomic.Int64 // incomplete calls emitted (KeepIncomplete)
 	Gaps           atomic.Int64 // holes in a stream (lost segments, buffer cap hit)
-	ParseErrors    atomic.Int64 // malformed messages skipped (the stream resynchronises)
 	Orphans        atomic.Int64 // responses with no request to pair with
-	Tunnels        atomic.Int64 // CONNECT/Upgrade streams whose rest was skipped
 	NotHTTP        atomic.Int64 // connections with data but no HTTP/1.x (Config.Detect), ignored
-	SkippedBytes   atomic.Int64 // bytes skipped while looking for the next message
-	TruncatedBody  atomic.Int64 // bodies cut at the body limit
-	HeadBytes      atomic.Int64 // bytes held now in partial heads and lines, over all connections
 	Stalls         atomic.Int64 // responses that waited for their request's bytes (reordered capture)
 	// Unemitted counts the anomalies of incomplete calls that are not emitted
 	// (KeepIncomplete off): a smuggling attempt the server closed on is counted too.

@@ -1,4 +1,4 @@
-package reassembly
+package http1
 
 import (
 	"bytes"
@@ -150,9 +150,9 @@ func (o *oddities) add(name string) {
 	}
 }
 
-// looksLikeStart reports whether line (without its ending) starts a message of the
+// LooksLikeStart reports whether line (without its ending) starts a message of the
 // wanted kind: wantReq for requests, wantResp for responses.
-func looksLikeStart(line []byte, wantReq, wantResp bool) bool {
+func LooksLikeStart(line []byte, wantReq, wantResp bool) bool {
 	sl, err := parseStartLine(line, false, nil)
 	if err != nil {
 		return false
@@ -171,7 +171,7 @@ var knownMethods = []string{"GET ", "POST ", "PUT ", "DELETE ", "PATCH ", "HEAD 
 // a method looking like one (upper case, '_' and '-': "GET", "CCM_POST", "M-SEARCH")
 // is also searched for the protocol or a well-known method.
 func startIn(line []byte, wantReq, wantResp bool) int {
-	whole := looksLikeStart(line, wantReq, wantResp)
+	whole := LooksLikeStart(line, wantReq, wantResp)
 	if whole && (bytes.HasPrefix(line, []byte("HTTP/")) || upperMethod(line)) {
 		return 0
 	}
@@ -179,7 +179,7 @@ func startIn(line []byte, wantReq, wantResp bool) int {
 		if c := line[i]; c != 'H' && c != 'G' && c != 'P' && c != 'D' && c != 'O' && c != 'C' && c != 'T' {
 			continue
 		}
-		if (bytes.HasPrefix(line[i:], []byte("HTTP/1.")) || knownMethodAt(line[i:])) && looksLikeStart(line[i:], wantReq, wantResp) {
+		if (bytes.HasPrefix(line[i:], []byte("HTTP/1.")) || knownMethodAt(line[i:])) && LooksLikeStart(line[i:], wantReq, wantResp) {
 			return i
 		}
 	}
@@ -213,8 +213,8 @@ func knownMethodAt(b []byte) bool {
 	return false
 }
 
-// trimEOL drops a trailing "\n" or "\r\n".
-func trimEOL(b []byte) []byte {
+// TrimEOL drops a trailing "\n" or "\r\n".
+func TrimEOL(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	return bytes.TrimSuffix(b, []byte("\r"))
 }
@@ -253,7 +253,7 @@ func parseHead(b []byte, maxHeaders int, lenient bool, odd *oddities) (startLine
 	if nl < 0 {
 		return startLine{}, nil, errBadStart
 	}
-	line, rest := trimEOL(b[:nl+1]), b[nl+1:]
+	line, rest := TrimEOL(b[:nl+1]), b[nl+1:]
 	if nl == 0 || b[nl-1] != '\r' {
 		odd.add(model.BareLF)
 	}
@@ -317,7 +317,7 @@ func parseFields(b []byte, maxHeaders int, lenient bool, odd *oddities) ([]model
 		if raw[len(raw)-1] == '\n' && (nl == 0 || raw[nl-1] != '\r') {
 			odd.add(model.BareLF)
 		}
-		line := trimEOL(raw)
+		line := TrimEOL(raw)
 		if len(line) == 0 {
 			break
 		}
@@ -416,202 +416,32 @@ func fieldLine(line []byte, first int, lenient bool, odd *oddities) (h model.Hea
 
 var errTooManyHeaders = errors.New("too many header lines")
 
-// framing says how a message body is delimited (RFC 9112 6.3).
-type framing uint8
+// maxMethod is the longest method token taken for a request line's first word.
+const maxMethod = 32
 
-const (
-	noBody framing = iota
-	fixedBody
-	chunkedBody
-	closeBody  // response read until the connection closes
-	tunnelBody // CONNECT or Upgrade: the rest of the stream is not HTTP
-)
-
-// contentLength returns the Content-Length to frame a body by, -1 when there is none,
-// and whether the field is there at all. A length sent twice with the same value is
-// marked; values that differ (a request smuggling sign, which both browsers refuse) are
-// marked and the smallest is taken: if it was the wrong one, the rest of the body is
-// skipped while resynchronising on the next message, where a larger wrong one would
-// swallow the next message into this body. Values that are not numbers are marked and
-// passed over, as Chromium does.
-func contentLength(hs []model.Header, odd *oddities) (n int64, present bool) {
-	n = -1
-	for _, h := range hs {
-		if !strings.EqualFold(h.Name, "Content-Length") {
-			continue
-		}
-		present = true
-		for _, v := range strings.Split(h.Value, ",") {
-			m, err := strconv.ParseInt(strings.Trim(v, " \t"), 10, 64)
-			switch {
-			case err != nil || m < 0:
-				odd.add(model.BadLength)
-			case n < 0:
-				n = m
-			case m != n:
-				odd.add(model.ConflictingLength)
-				n = min(n, m)
-			default:
-				odd.add(model.DuplicateLength)
-			}
-		}
+// CouldStart tells whether line, the first bytes of a direction, followed by b can
+// still begin a start line of the wanted kind (wantReq: a request line, wantResp: a
+// status line): any-port detection gives a direction up at its first byte that cannot.
+func CouldStart(line []byte, b byte, wantReq, wantResp bool) bool {
+	n := len(line)
+	const proto = "HTTP/1."
+	if wantResp && n < len(proto) && bytes.HasPrefix([]byte(proto), append(line[:n:n], b)) {
+		return true // a status line so far (and "HTTP" is also a method token)
 	}
-	return n, present
+	if wantResp && !wantReq {
+		return n >= len(proto) && (b >= ' ' && b < 0x7f || b == '\t' || b == '\r')
+	}
+	if sp := bytes.IndexByte(line, ' '); sp < 0 {
+		// Still in the first word: a method token, then a space.
+		return isTchar(b) && n < maxMethod || b == ' ' && n > 0
+	}
+	// The target and the protocol: no control bytes (a raw UTF-8 target passes).
+	return b >= ' ' && b != 0x7f || b == '\t' || b == '\r'
 }
 
-// isChunked tells whether the Transfer-Encoding says chunked, as browsers read it: both
-// Chromium and Firefox (HasHeaderValue) take chunked anywhere in the list, where RFC
-// 9112 wants it last; and a Transfer-Encoding without chunked is ignored (the body is
-// framed by Content-Length, or for a response by the close), where RFC 9112 reads a
-// response to the close. hasTE tells whether there was a Transfer-Encoding at all.
-func isChunked(hs []model.Header, odd *oddities) (chunked, hasTE bool) {
-	te := model.HeaderTokens(hs, "Transfer-Encoding")
-	for i, c := range te {
-		switch {
-		case c != "chunked":
-			odd.add(model.TEUnknown)
-		case i < len(te)-1:
-			odd.add(model.TEChunkedNotLast)
-			chunked = true
-		default:
-			chunked = true
-		}
-	}
-	if len(te) > 0 && !chunked {
-		odd.add(model.TENotChunked)
-	}
-	return chunked, len(te) > 0
-}
-
-// requestFraming decides how a request body is delimited. For a chunked body, n is
-// the Content-Length to fall back on when the body turns out not to be chunked (-1:
-// none). Transfer-Encoding and Content-Length together, and Transfer-Encoding on
-// HTTP/1.0, are request smuggling signs: marked, and chunked wins, as RFC 9112 says.
-func requestFraming(proto string, hs []model.Header, odd *oddities) (framing, int64) {
-	n, chunked := lengthAndCoding(proto, hs, odd)
-	switch {
-	case chunked:
-		return chunkedBody, n
-	case n <= 0:
-		return noBody, 0
-	}
-	return fixedBody, n
-}
-
-// responseFraming decides how a response body is delimited, given the request method
-// and the response's protocol. For a chunked body n is the length to fall back on when
-// the body turns out not to be chunked: its Content-Length; or, without one, -1 (to the
-// close) when the connection closes after this response (Connection: close, HTTP/1.0
-// without keep-alive), as bodies said chunked that are not come with, and noFallback on
-// a connection kept alive, where reading to the close would take the next responses
-// into this body. Chunked on an HTTP/1.0 response is marked and read chunked: Firefox
-// does, Chromium ignores it; reading it chunked, with the fall back when the body is
-// not, keeps the body either way.
-func responseFraming(method string, status int, proto string, hs []model.Header, odd *oddities) (framing, int64) {
-	switch {
-	case status == 101:
-		return tunnelBody, 0
-	case method == "CONNECT" && status/100 == 2:
-		return tunnelBody, 0
-	case status/100 == 1 || status == 204 || status == 304 || method == "HEAD":
-		return noBody, 0
-	}
-	n, chunked := lengthAndCoding(proto, hs, odd)
-	switch {
-	case chunked && n < 0 && !closesAfter(proto, hs):
-		return chunkedBody, noFallback
-	case chunked:
-		return chunkedBody, n
-	case n < 0:
-		return closeBody, 0
-	case n == 0:
-		return noBody, 0
-	}
-	return fixedBody, n
-}
-
-// lengthAndCoding reads the Content-Length (see contentLength) and whether the body is
-// chunked (see isChunked), and marks the two together, and a Transfer-Encoding on
-// HTTP/1.0, which RFC 9112 calls faulty framing.
-func lengthAndCoding(proto string, hs []model.Header, odd *oddities) (n int64, chunked bool) {
-	n, hasCL := contentLength(hs, odd)
-	chunked, hasTE := isChunked(hs, odd)
-	if hasTE && hasCL {
-		odd.add(model.TEAndCL)
-	}
-	if hasTE && strings.EqualFold(proto, "HTTP/1.0") {
-		odd.add(model.TEInHTTP10)
-	}
-	return n, chunked
-}
-
-// noFallback is the fall-back length of a chunked body that has none.
-const noFallback = -2
-
-// closesAfter tells whether the connection closes after a message with these headers.
-func closesAfter(proto string, hs []model.Header) bool {
-	conn := model.HeaderTokens(hs, "Connection")
-	if slices.Contains(conn, "close") {
-		return true
-	}
-	return strings.EqualFold(proto, "HTTP/1.0") && !slices.Contains(conn, "keep-alive")
-}
-
-// parseChunkSize reads a chunk-size line (hex size, optional extensions) as Firefox
-// does (nsHttpChunkedDecoder: strtoul base 16 on the line cut at ';'): white space
-// before the size, a 0x prefix, leading zeros and bytes after the hex digits are read
-// past, and the odd ones marked. Chromium (HttpChunkedDecoder::ParseChunkSize) takes
-// only hex digits followed by spaces and fails the response otherwise: the two disagree,
-// and Firefox's reading keeps the body.
-func parseChunkSize(line []byte, odd *oddities) (int64, bool) {
-	line = trimEOL(line)
-	ext := bytes.IndexByte(line, ';')
-	if ext >= 0 {
-		line = line[:ext]
-	}
-	i := 0
-	for i < len(line) && isSpaceByte(line[i]) {
-		i++
-	}
-	if i > 0 {
-		odd.add(model.ChunkSizeSpace)
-	}
-	if len(line) > i+2 && line[i] == '0' && (line[i+1] == 'x' || line[i+1] == 'X') && isHex(line[i+2]) {
-		odd.add(model.ChunkSize0x)
-		i += 2
-	}
-	start := i
-	for i < len(line) && isHex(line[i]) {
-		i++
-	}
-	digits := bytes.TrimLeft(line[start:i], "0")
-	if i == start || len(digits) > 15 {
-		return 0, false
-	}
-	switch rest := line[i:]; {
-	case len(rest) == 0:
-	case len(bytes.Trim(rest, " \t")) > 0:
-		odd.add(model.ChunkSizeJunk)
-	case ext < 0: // white space before a ';' is allowed (RFC 9112 BWS)
-		odd.add(model.ChunkSizeSpace)
-	}
-	var n int64
-	for _, c := range digits {
-		n = n<<4 | int64(unhex(c))
-	}
-	return n, true
-}
-
-func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
-
-func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
+// LenientRequest tells whether line is a request line when read leniently, with a
+// method in upper case as methods are in practice ("SSH-2.0-OpenSSH_9.6 x" is not).
+func LenientRequest(line []byte) bool {
+	sl, err := parseStartLine(line, true, nil)
+	return err == nil && sl.request && upperMethod(line)
 }

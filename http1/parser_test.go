@@ -1,0 +1,205 @@
+package http1
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"sniffer/model"
+)
+
+// testConn is a connection as the tests of this package drive it: two directions fed
+// whole byte slices in pieces, each response paired with the oldest request waiting.
+// reassembly's half is the Conn sniffer uses; this one has no TCP.
+type testConn struct {
+	dirs    [2]testDir // Client, Server
+	pending []*model.Call
+	calls   []*model.Call // finished, complete or not
+	lim     Limits
+	ctr     Counters
+}
+
+type testDir struct {
+	c    *testConn
+	p    Parser
+	call *model.Call
+	resp *model.Response
+}
+
+func newTestConn(lim Limits) *testConn {
+	c := &testConn{lim: lim}
+	for i, r := range []Role{Client, Server} {
+		d := &c.dirs[i]
+		d.c = c
+		d.p.Init(d, r, &c.lim, &c.ctr)
+	}
+	return c
+}
+
+// feed gives data to the direction with role r, piece bytes at a time.
+func (c *testConn) feed(r Role, data []byte, piece int) {
+	d := &c.dirs[r-Client]
+	d.p.SetOffset(0)
+	for len(data) > 0 {
+		n := min(piece, len(data))
+		if used := d.p.Feed(data[:n]); used != n {
+			panic("a test connection never waits")
+		}
+		d.p.SetOffset(0)
+		data = data[n:]
+	}
+}
+
+// end closes both directions (FIN) and finishes what waits for an answer.
+func (c *testConn) end() {
+	c.dirs[0].p.End(true)
+	c.dirs[1].p.End(true)
+	for _, call := range c.pending {
+		if call.Incomplete == "" {
+			call.Incomplete = "no response"
+		}
+		c.calls = append(c.calls, call)
+	}
+	c.pending = nil
+}
+
+func (d *testDir) HeadStart(off, first int) {}
+
+func (d *testDir) Request(r model.Request) *model.Call {
+	d.call = &model.Call{Request: r}
+	d.c.pending = append(d.c.pending, d.call)
+	return d.call
+}
+
+func (d *testDir) Response(r *model.Response) *model.Call {
+	if len(d.c.pending) == 0 {
+		return nil
+	}
+	if r != nil {
+		d.call, d.resp = d.c.pending[0], r
+	}
+	return d.c.pending[0]
+}
+
+func (d *testDir) WaitForRequest(off int, begun bool) bool { return false }
+
+func (d *testDir) Done(last int) {
+	call := d.call
+	d.call = nil
+	if call == nil || d.p.Role() != Server {
+		return
+	}
+	call.Response = d.resp
+	d.c.pending = slices.DeleteFunc(d.c.pending, func(x *model.Call) bool { return x == call })
+	d.c.calls = append(d.c.calls, call)
+}
+
+func (d *testDir) Tunnel() { d.c.dirs[0].p.Tunnel() }
+
+func (d *testDir) Hole() {
+	if d.call != nil {
+		d.call.Incomplete = "gap"
+	}
+}
+
+func (d *testDir) Abandon(why Cause) {
+	if d.call != nil && d.call.Incomplete == "" {
+		d.call.Incomplete = fmt.Sprint("abandoned ", why)
+	}
+	d.call = nil
+}
+
+func (d *testDir) HeadCut(why Cause, startLike bool) {}
+
+// FuzzWellFormed builds a well-formed request and response from the fuzzer's bytes
+// (header names made tokens, values visible text, any body, chunked or not, CRLF or LF
+// line ends) and checks that the strict and the lenient readings of head.go agree on
+// them and that the parsers, fed them in pieces, lose no byte: same start line and
+// headers, the whole body after transfer decoding, and no anomaly but the bare LF line
+// ends it was built with. (reassembly's tests run messages through TCP.)
+func FuzzWellFormed(f *testing.F) {
+	f.Add("X-Id", "abc 123", []byte(`{"a":1}`), uint8(0), uint8(7))
+	f.Add("Content-Type", "text/plain; charset=utf-8", []byte("hello\r\n0\r\n\r\nworld"), uint8(1), uint8(3))
+	f.Add("a", "", []byte{}, uint8(3), uint8(1))
+	f.Fuzz(func(t *testing.T, name, value string, body []byte, flags, size uint8) {
+		name = strings.Map(func(r rune) rune {
+			if r < 0x80 && isTchar(byte(r)) {
+				return r
+			}
+			return -1
+		}, name)
+		value = strings.Trim(strings.Map(func(r rune) rune {
+			if r == '\t' || 0x20 <= r && r < 0x7f {
+				return r
+			}
+			return -1
+		}, value), " \t")
+		if name == "" || strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") ||
+			strings.EqualFold(name, "Content-Encoding") || len(body) > 1<<12 {
+			return
+		}
+		eol := "\r\n"
+		if flags&1 != 0 {
+			eol = "\n"
+		}
+		chunkedBody := flags&2 != 0
+		msg := func(start string) string {
+			var b strings.Builder
+			b.WriteString(start + eol + name + ": " + value + eol)
+			if chunkedBody {
+				b.WriteString("Transfer-Encoding: chunked" + eol + eol)
+				for rest := body; len(rest) > 0; {
+					n := min(len(rest), 1+int(size))
+					fmt.Fprintf(&b, "%x%s%s%s", n, eol, rest[:n], eol)
+					rest = rest[n:]
+				}
+				b.WriteString("0" + eol + eol)
+			} else {
+				fmt.Fprintf(&b, "Content-Length: %d%s%s%s", len(body), eol, eol, body)
+			}
+			return b.String()
+		}
+		req, resp := msg("POST /p?q=1 HTTP/1.1"), msg("HTTP/1.1 200 OK")
+		wantOdd := []string(nil)
+		if eol == "\n" {
+			wantOdd = []string{model.BareLF}
+		}
+		for _, m := range []string{req, resp} {
+			head := []byte(m[:headEnd([]byte(m), 0)])
+			var odd oddities
+			sl1, hs1, err1 := parseHead(head, 64, false, nil)
+			sl2, hs2, err2 := parseHead(head, 64, true, &odd)
+			if err1 != nil || err2 != nil || sl1 != sl2 || !slices.Equal(hs1, hs2) {
+				t.Fatalf("%q: strict %v %v %v, lenient %v %v %v", head, sl1, hs1, err1, sl2, hs2, err2)
+			}
+			if hs1[0] != (model.Header{Name: name, Value: value}) {
+				t.Fatalf("header %v, want %s: %s", hs1[0], name, value)
+			}
+			if !slices.Equal(odd, wantOdd) {
+				t.Fatalf("%q: anomalies %q", head, odd)
+			}
+		}
+		c := newTestConn(DefaultLimits())
+		c.feed(Client, []byte(req), 1+int(size)*7)
+		c.feed(Server, []byte(resp), 1+int(size)*7)
+		c.end()
+		if len(c.calls) != 1 || c.calls[0].Incomplete != "" || c.calls[0].Response == nil {
+			t.Fatalf("calls %+v", c.calls)
+		}
+		call := c.calls[0]
+		var want []string
+		for _, a := range wantOdd {
+			want = append(want, "request:"+a, "response:"+a)
+		}
+		if !slices.Equal(call.Anomalies, want) {
+			t.Fatalf("anomalies %q, want %q", call.Anomalies, want)
+		}
+		for _, m := range []*model.Message{&call.Request.Message, &call.Response.Message} {
+			if !bytes.Equal(m.Body, body) || m.BodySize != int64(len(body)) || m.Headers[0] != (model.Header{Name: name, Value: value}) {
+				t.Fatalf("body %q (%d) headers %v, want %q", m.Body, m.BodySize, m.Headers, body)
+			}
+		}
+	})
+}
