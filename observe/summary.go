@@ -88,28 +88,6 @@ func SinkReport(w io.Writer, quiet bool) func(name string, s output.Summary, err
 	}
 }
 
-// Progress prints a status line about once a second while a file is read.
-func Progress(w io.Writer, src Sources) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case <-t.C:
-				v := index(src.read())
-				fmt.Fprintf(w, "\r\033[Ksniffer: %d packets, %d calls", v.get(fPackets, ""), v.get(fCalls, ""))
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
-}
-
 // RulesReport prints what the logging rules kept back at exit: calls they filtered (unless
 // quiet) and regex evaluations that failed closed (always).
 func RulesReport(w io.Writer, filtered int64, failures uint64, quiet bool) {
