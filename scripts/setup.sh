@@ -5,13 +5,14 @@
 # HTTP client in the end-to-end test, GNU time for the benchmarks; podman + runc + debootstrap (base images made locally),
 # python3-yaml (compose and DaemonSet files), getcap and file for the container tests; the arm64
 # cross compiler and libpcap for make dist; node and the har-validator npm package (into
-# .cache/har-validator) for the HAR test. Idempotent and quick: apt runs only when a package is missing.
+# .cache/har-validator) for the HAR test; chromium for the demo collector's page in a headless
+# browser (e2e TestDemoCollectorBrowser). Idempotent and quick: apt runs only when a package is missing.
 # Go itself (1.26, at /usr/local/go) is expected to be there already.
 set -euo pipefail
 
 pkgs=(gcc libc6-dev make libpcap-dev iproute2 nginx-light wrk tcpdump ethtool python3 procps time curl ca-certificates
       podman runc containernetworking-plugins debootstrap python3-yaml libcap2-bin file
-      gcc-aarch64-linux-gnu libc6-dev-arm64-cross libpcap0.8-dev:arm64 nodejs)
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross libpcap0.8-dev:arm64 nodejs chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

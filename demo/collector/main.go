@@ -1,8 +1,10 @@
 // Command collector is the compose demo's stand-in for a Resurface collector: it takes the
 // NDJSON bundles sniffer posts to USAGE_LOGGERS_URL (zlib-compressed when the request says
-// Content-Encoding: deflated, as sniffer sends by default), keeps the newest calls in memory
-// and shows them at GET /. GET /messages returns them as NDJSON, GET /healthz says it is up.
-// It is a demo and a test fixture, not a system of record: nothing is written to disk.
+// Content-Encoding: deflated, as sniffer sends by default) and keeps the newest calls in memory.
+// GET / lists them, newest first, filtered by path and status (?path=&status=); GET
+// /calls/{id} shows one call's headers and bodies (page.go). GET /messages returns them as
+// NDJSON, GET /healthz says it is up. It is a demo and a test fixture, not a system of
+// record: nothing is written to disk.
 package main
 
 import (
@@ -13,12 +15,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,8 +65,10 @@ type store struct {
 	started  time.Time
 }
 
-// message is one call as Resurface's loggers send it: [name, value] pairs.
+// message is one call as Resurface's loggers send it: [name, value] pairs, numbered in the
+// order received (from 1), which names it in /calls/{id}.
 type message struct {
+	ID       int64
 	Pairs    [][2]string
 	Received time.Time
 }
@@ -82,7 +84,10 @@ func (s *store) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /messages", s.serveNDJSON)
-	mux.HandleFunc("GET /{$}", s.servePage)
+	mux.HandleFunc("GET /{$}", s.serveList)
+	mux.HandleFunc("GET /calls/{id}", s.serveCall)
+	mux.HandleFunc("GET /static/{name}", serveStatic)
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("POST /", s.receive) // Resurface's path is /message; any path is taken
 	return mux
 }
@@ -122,6 +127,7 @@ func (s *store) receive(w http.ResponseWriter, r *http.Request) {
 	s.bad += bad
 	for _, m := range got {
 		s.total++
+		m.ID = s.total
 		if len(s.msgs) < s.keep {
 			s.msgs = append(s.msgs, m)
 		} else {
@@ -181,68 +187,13 @@ func (s *store) serveNDJSON(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// row is one call on the page.
-type row struct {
-	When, Method, URL, Status, Interval, ReqBody, RespBody string
-	Headers                                                []string
-}
-
-func (s *store) servePage(w http.ResponseWriter, r *http.Request) {
-	msgs, total, bad, posts, badPosts := s.snapshot()
-	rows := make([]row, 0, len(msgs))
-	for i := len(msgs) - 1; i >= 0; i-- { // newest first
-		m := msgs[i]
-		rw := row{When: m.Received.Format("15:04:05.000")}
-		for _, kv := range m.Pairs {
-			switch k, v := kv[0], kv[1]; {
-			case k == "request_method":
-				rw.Method = v
-			case k == "request_url":
-				rw.URL = v
-			case k == "response_code":
-				rw.Status = v
-			case k == "interval":
-				rw.Interval = v + " ms"
-			case k == "request_body":
-				rw.ReqBody = clip(v)
-			case k == "response_body":
-				rw.RespBody = clip(v)
-			case strings.HasPrefix(k, "request_header:") || strings.HasPrefix(k, "response_header:") || strings.HasPrefix(k, "request_param:"):
-				rw.Headers = append(rw.Headers, k+": "+clip(v))
-			}
-		}
-		sort.Strings(rw.Headers)
-		rows = append(rows, rw)
+// get returns the message numbered id if it is still kept: message k went into slot
+// (k-1) % keep, and the ring holds the last len(msgs) received.
+func (s *store) get(id int64) (message, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id < 1 || id > s.total || id <= s.total-int64(len(s.msgs)) {
+		return message{}, false
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	page.Execute(w, map[string]any{
-		"Rows": rows, "Total": total, "Kept": len(msgs), "Bad": bad, "Posts": posts, "BadPosts": badPosts,
-		"Up": time.Since(s.started).Round(time.Second),
-	})
+	return s.msgs[(id-1)%int64(s.keep)], true
 }
-
-func clip(s string) string {
-	if len(s) > 300 {
-		return s[:300] + "…"
-	}
-	return s
-}
-
-var page = template.Must(template.New("page").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>sniffer demo collector</title>
-<meta http-equiv="refresh" content="5">
-<style>body{font:14px system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse;width:100%}
-td,th{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
-small{color:#666}pre{margin:0;white-space:pre-wrap;word-break:break-all;font-size:12px}</style></head>
-<body><h1>Calls received from sniffer</h1>
-<p>{{.Total}} calls in {{.Posts}} posts ({{.Kept}} kept, newest first){{if .Bad}}, {{.Bad}} unreadable lines{{end}}{{if .BadPosts}}, {{.BadPosts}} bad posts{{end}}; up {{.Up}}. This page refreshes every 5 s.
-<a href="/messages">NDJSON</a></p>
-<table><tr><th>received</th><th>call</th><th>status</th><th>time</th><th>details</th></tr>
-{{range .Rows}}<tr><td>{{.When}}</td><td>{{.Method}} {{.URL}}</td><td>{{.Status}}</td><td>{{.Interval}}</td>
-<td><details><summary><small>headers and bodies</small></summary><pre>{{range .Headers}}{{.}}
-{{end}}{{if .ReqBody}}
-request body: {{.ReqBody}}{{end}}{{if .RespBody}}
-response body: {{.RespBody}}{{end}}</pre></details></td></tr>
-{{else}}<tr><td colspan="5">Nothing yet: is sniffer's USAGE_LOGGERS_URL pointing here (http://HOST:7701/message)?</td></tr>{{end}}
-</table></body></html>
-`))
