@@ -72,39 +72,37 @@ type call struct {
 
 func readCall(m message) call {
 	c := call{ID: m.ID, Received: m.Received, When: m.Received}
+	fields := map[string]*string{
+		"request_method": &c.Method, "request_url": &c.URL, "response_code": &c.Status, "interval": &c.Interval,
+		"request_body": &c.ReqBody, "response_body": &c.RespBody, "custom_field:anomalies": &c.Anomalies,
+	}
+	lists := [...]struct {
+		prefix string
+		to     *[][2]string
+	}{{"request_header:", &c.ReqHeaders}, {"response_header:", &c.RespHeaders}, {"request_param:", &c.Params}}
+next:
 	for _, kv := range m.Pairs {
 		k, v := kv[0], kv[1]
-		switch {
-		case k == "request_method":
-			c.Method = v
-		case k == "request_url":
-			c.URL = v
-		case k == "response_code":
-			c.Status = v
-		case k == "interval":
-			c.Interval = v
-		case k == "request_body":
-			c.ReqBody = v
-		case k == "response_body":
-			c.RespBody = v
-		case k == "now":
+		if f, ok := fields[k]; ok {
+			*f = v
+			continue
+		}
+		for _, l := range lists {
+			if name, ok := strings.CutPrefix(k, l.prefix); ok {
+				*l.to = append(*l.to, [2]string{name, v})
+				continue next
+			}
+		}
+		switch k {
+		case "custom_field:mirrored":
+			c.Mirrored = v == "true"
+			continue
+		case "now":
 			if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 				c.When = time.UnixMilli(ms)
 			}
-			c.Other = append(c.Other, kv)
-		case k == "custom_field:anomalies":
-			c.Anomalies = v
-		case k == "custom_field:mirrored":
-			c.Mirrored = v == "true"
-		case strings.HasPrefix(k, "request_header:"):
-			c.ReqHeaders = append(c.ReqHeaders, [2]string{k[len("request_header:"):], v})
-		case strings.HasPrefix(k, "response_header:"):
-			c.RespHeaders = append(c.RespHeaders, [2]string{k[len("response_header:"):], v})
-		case strings.HasPrefix(k, "request_param:"):
-			c.Params = append(c.Params, [2]string{k[len("request_param:"):], v})
-		default:
-			c.Other = append(c.Other, kv)
 		}
+		c.Other = append(c.Other, kv)
 	}
 	c.Path = c.URL
 	if u, err := url.Parse(c.URL); err == nil && u.Path != "" {
