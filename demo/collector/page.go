@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -235,7 +236,7 @@ func (s *store) serveList(w http.ResponseWriter, r *http.Request) {
 		if c := b.When.Compare(a.When); c != 0 {
 			return c
 		}
-		return int(b.ID - a.ID)
+		return cmp.Compare(b.ID, a.ID)
 	})
 	matching := len(rows)
 	if len(rows) > maxRows {
