@@ -8,7 +8,24 @@ import (
 	"sniffer/model"
 )
 
-// framing says how a message body is delimited (RFC 9112 6.3).
+// How a message's body is delimited is decided here and nowhere else (RFC 9112 6.3,
+// read as browsers read it; the parser only follows the decision):
+//
+//   - a 1xx response other than 101 is interim: it has no body, and the final response
+//     to the same request is still to come (interim);
+//   - 101 Switching Protocols, and a 2xx answer to CONNECT, turn the connection into a
+//     tunnel: nothing after them, in either direction, is HTTP (tunnelBody);
+//   - a response to HEAD, a 204 and a 304 have no body, whatever their headers say;
+//   - a Transfer-Encoding that names chunked: a chunked body (isChunked), with a length
+//     to fall back on when its first line is no chunk size (see responseFraming);
+//   - else a Content-Length (contentLength): that many bytes; none or 0 is no body;
+//   - else a response is read until the connection closes (closeBody), and a request
+//     has no body.
+//
+// Two framings at once, or framing that is odd (a Transfer-Encoding on HTTP/1.0, two
+// lengths), are marked as anomalies on the call where they are decided.
+
+// framing says how a message body is delimited.
 type framing uint8
 
 const (
@@ -74,6 +91,10 @@ func isChunked(hs []model.Header, odd *oddities) (chunked, hasTE bool) {
 	}
 	return chunked, len(te) > 0
 }
+
+// interim tells whether a response with this status is an interim one (1xx but 101):
+// no body, and its request's final response still to come.
+func interim(status int) bool { return status/100 == 1 && status != 101 }
 
 // requestFraming decides how a request body is delimited. For a chunked body, n is
 // the Content-Length to fall back on when the body turns out not to be chunked (-1:

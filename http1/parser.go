@@ -399,8 +399,8 @@ func (p *Parser) onRequest(sl startLine, hs []model.Header, last int, odd odditi
 }
 
 func (p *Parser) onResponse(sl startLine, hs []model.Header, last int, odd oddities) {
-	if sl.status/100 == 1 && sl.status != 101 {
-		// An interim response: the final one is still to come.
+	if interim(sl.status) {
+		// The final response is still to come.
 		if call := p.conn.Response(nil); call != nil {
 			call.Interim = append(call.Interim, sl.status)
 			for _, a := range odd {

@@ -429,7 +429,7 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 			h.waiting.fin = true
 		} else {
 			h.ended = true
-			h.end(true)
+			h.p.End(true)
 		}
 	}
 	h.other().resume(false) // the request side moved: a waiting response may go on
@@ -471,7 +471,7 @@ func (c *conn) ReassemblyComplete(ac tcp.AssemblerContext) bool {
 	s := c.server()
 	for _, h := range []*half{s, s.other()} {
 		if !h.ended {
-			h.end(false)
+			h.p.End(false)
 		}
 	}
 	if c.kind != isHTTP {

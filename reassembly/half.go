@@ -80,9 +80,6 @@ func (h *half) gap(skip int) {
 	h.p.Gap(skip)
 }
 
-// end handles the end of this direction (see http1.Parser.End).
-func (h *half) end(fin bool) { h.p.End(fin) }
-
 // --- http1.Conn ---
 
 // HeadStart notes the capture time, sequence number and segment of a head's first byte.

@@ -14,7 +14,7 @@ import (
 // but inspection tools misread. Each case gives the bytes the server sends for GET /,
 // after which it closes the connection, and the reading the browsers agree on (or,
 // where Chromium and Firefox disagree, the one that keeps the most of the message, as
-// head.go says for each kind): status, body after transfer decoding, and the anomalies
+// http1/head.go says for each kind): status, body after transfer decoding, and the anomalies
 // the call must list.
 type evasion struct {
 	name   string // the HTTP Evader test it follows, or what it shows

@@ -205,7 +205,7 @@ func (h *half) resume(force bool) {
 		}
 		if !h.ended {
 			h.ended = true
-			h.end(true)
+			h.p.End(true)
 		}
 	}
 }
