@@ -3,6 +3,7 @@ package http1
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -28,9 +29,15 @@ type testDir struct {
 	resp *model.Response
 }
 
-func newTestConn(lim Limits) *testConn {
+// newTestConn makes a connection whose first direction is the client's; with roles
+// unknown, the first start line tells which is which.
+func newTestConn(lim Limits, known bool) *testConn {
 	c := &testConn{lim: lim}
-	for i, r := range []Role{Client, Server} {
+	roles := []Role{Unknown, Unknown}
+	if known {
+		roles = []Role{Client, Server}
+	}
+	for i, r := range roles {
 		d := &c.dirs[i]
 		d.c = c
 		d.p.Init(d, r, &c.lim, &c.ctr)
@@ -38,9 +45,9 @@ func newTestConn(lim Limits) *testConn {
 	return c
 }
 
-// feed gives data to the direction with role r, piece bytes at a time.
-func (c *testConn) feed(r Role, data []byte, piece int) {
-	d := &c.dirs[r-Client]
+// feed gives data to direction i (0: the client's), piece bytes at a time.
+func (c *testConn) feed(i int, data []byte, piece int) {
+	d := &c.dirs[i]
 	d.p.SetOffset(0)
 	for len(data) > 0 {
 		n := min(piece, len(data))
@@ -67,13 +74,23 @@ func (c *testConn) end() {
 
 func (d *testDir) HeadStart(off, first int) {}
 
+// other is the other direction, whose role a start line of this one tells.
+func (d *testDir) other() *testDir {
+	if d == &d.c.dirs[0] {
+		return &d.c.dirs[1]
+	}
+	return &d.c.dirs[0]
+}
+
 func (d *testDir) Request(r model.Request) *model.Call {
+	d.other().p.SetRole(Server)
 	d.call = &model.Call{Request: r}
 	d.c.pending = append(d.c.pending, d.call)
 	return d.call
 }
 
 func (d *testDir) Response(r *model.Response) *model.Call {
+	d.other().p.SetRole(Client)
 	if len(d.c.pending) == 0 {
 		return nil
 	}
@@ -96,7 +113,7 @@ func (d *testDir) Done(last int) {
 	d.c.calls = append(d.c.calls, call)
 }
 
-func (d *testDir) Tunnel() { d.c.dirs[0].p.Tunnel() }
+func (d *testDir) Tunnel() { d.other().p.Tunnel() }
 
 func (d *testDir) Hole() {
 	if d.call != nil {
@@ -181,9 +198,9 @@ func FuzzWellFormed(f *testing.F) {
 				t.Fatalf("%q: anomalies %q", head, odd)
 			}
 		}
-		c := newTestConn(DefaultLimits())
-		c.feed(Client, []byte(req), 1+int(size)*7)
-		c.feed(Server, []byte(resp), 1+int(size)*7)
+		c := newTestConn(DefaultLimits(), true)
+		c.feed(0, []byte(req), 1+int(size)*7)
+		c.feed(1, []byte(resp), 1+int(size)*7)
 		c.end()
 		if len(c.calls) != 1 || c.calls[0].Incomplete != "" || c.calls[0].Response == nil {
 			t.Fatalf("calls %+v", c.calls)
@@ -202,4 +219,92 @@ func FuzzWellFormed(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzParser feeds arbitrary bytes to the two directions of a connection, cut in pieces
+// at points chosen from seed, interleaved, some pieces lost (a Gap in their place),
+// with roles known or to be learnt, and ended by a FIN or a flush. Nothing may panic;
+// once both directions end, no head bytes may still be counted as held; and every call
+// must be made of the input's bytes, its body no longer than the limit.
+func FuzzParser(f *testing.F) {
+	f.Add([]byte("GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz"), []byte("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1HTTP/1.1 201 Created\r\n\r\n"), uint64(1), uint8(1))
+	f.Add([]byte("GET /p1 HTTP/1.1\r\n\r\nGET /p2 HTTP/1.1\r\n\r\n"), []byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;e\r\nabc\r\n0\r\nT: 1\r\n\r\nHTTP/1.0 200 OK\r\n\r\nto the close"), uint64(7), uint8(2))
+	f.Add([]byte("CONNECT h:443 HTTP/1.1\r\n\r\n\x16\x03"), []byte("HTTP/1.1 200 OK\r\n\r\nGET / HTTP/1.1\r\n\r\n"), uint64(3), uint8(0))
+	f.Add([]byte("tail\r\nGET /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), []byte("ody\"}HTTP/1.0 200 OK\r\n\r\nclose delimited"), uint64(99), uint8(5))
+	f.Fuzz(func(t *testing.T, client, server []byte, seed uint64, flags uint8) {
+		if len(client)+len(server) > 1<<16 {
+			return
+		}
+		rng := rand.New(rand.NewPCG(seed, uint64(flags)))
+		lim := DefaultLimits()
+		lim.MaxBodyBytes, lim.MaxHeaderBytes, lim.MaxHeaders = 1<<10, 1<<10, 16
+		c := newTestConn(lim, flags&1 == 0)
+		ins := [2][]byte{client, server}
+		rest := ins
+		for len(rest[0])+len(rest[1]) > 0 {
+			i := rng.IntN(2)
+			if len(rest[i]) == 0 {
+				i = 1 - i
+			}
+			n := 1 + rng.IntN(min(len(rest[i]), 1+int(seed%97)))
+			d := &c.dirs[i]
+			d.p.SetOffset(0)
+			if flags&2 != 0 && rng.IntN(16) == 0 {
+				d.p.Gap(n) // these bytes are lost
+			} else if used := d.p.Feed(rest[i][:n]); used != n {
+				t.Fatalf("fed %d bytes, %d taken", n, used)
+			}
+			rest[i] = rest[i][n:]
+		}
+		c.dirs[0].p.End(flags&4 == 0)
+		c.dirs[1].p.End(flags&8 == 0)
+		c.end()
+		if n := c.ctr.HeadBytes.Load(); n != 0 {
+			t.Fatalf("%d head bytes still held after the end", n)
+		}
+		for _, call := range c.calls {
+			madeOf(t, "request", &call.Request.Message, ins, lim, call.Request.Method+" ", call.Request.Target)
+			if call.Response != nil {
+				madeOf(t, "response", &call.Response.Message, ins, lim, call.Response.Reason)
+			}
+			if call.Incomplete == "" && call.Response == nil {
+				t.Fatal("complete call without a response")
+			}
+		}
+	})
+}
+
+// madeOf fails unless the message's words, header names and values, and body (in
+// order) are bytes of one of the inputs, and its body is within the limit.
+func madeOf(t *testing.T, what string, m *model.Message, ins [2][]byte, lim Limits, words ...string) {
+	t.Helper()
+	for _, h := range append(slices.Clone(m.Headers), m.Trailers...) {
+		words = append(words, h.Name)
+		words = append(words, strings.Fields(h.Value)...)
+	}
+	for _, in := range ins {
+		ok := subsequence(m.Body, in)
+		for _, w := range words {
+			ok = ok && bytes.Contains(in, []byte(w))
+		}
+		if ok {
+			if int64(len(m.Body)) > min(m.BodySize, lim.MaxBodyBytes) {
+				t.Fatalf("%s: %d body bytes kept of %d, limit %d", what, len(m.Body), m.BodySize, lim.MaxBodyBytes)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s: %q %+v is not from the input", what, words, m)
+}
+
+// subsequence tells whether sub's bytes are data's, in order.
+func subsequence(sub, data []byte) bool {
+	for _, c := range sub {
+		i := bytes.IndexByte(data, c)
+		if i < 0 {
+			return false
+		}
+		data = data[i+1:]
+	}
+	return true
 }
