@@ -77,18 +77,22 @@ setup:
 	scripts/setup.sh
 
 # Release binaries in dist/: Linux amd64 and arm64 with libpcap (cgo; arm64 needs
-# gcc-aarch64-linux-gnu and libpcap0.8-dev:arm64, which scripts/setup.sh installs), and Windows
-# amd64 without cgo (gopacket loads npcap's wpcap.dll at run time). macOS builds on a Mac with
-# `go build` (libpcap ships with macOS). VERSION defaults to git describe.
+# gcc-aarch64-linux-gnu and libpcap0.8-dev:arm64, which scripts/setup.sh installs), Windows
+# amd64 without cgo (gopacket loads npcap's wpcap.dll at run time), and macOS amd64 and arm64
+# without cgo (capture/bpf_darwin.go reads /dev/bpf*, capture/gofile.go reads files in Go; no
+# BPF_FILTER). Ends with the list of binaries and SHA256SUMS. VERSION defaults to git describe.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 DIST_FLAGS = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+DIST_BINS = sniffer-linux-amd64 sniffer-linux-arm64 sniffer-windows-amd64.exe sniffer-darwin-amd64 sniffer-darwin-arm64
 
 dist:
 	@mkdir -p dist
 	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build $(DIST_FLAGS) -o dist/sniffer-linux-amd64 .
 	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc $(GO) build $(DIST_FLAGS) -o dist/sniffer-linux-arm64 .
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build $(DIST_FLAGS) -o dist/sniffer-windows-amd64.exe .
-	cd dist && file sniffer-linux-amd64 sniffer-linux-arm64 sniffer-windows-amd64.exe && sha256sum sniffer-* > SHA256SUMS
+	CGO_ENABLED=0 GOOS=darwin GOARCH=amd64 $(GO) build $(DIST_FLAGS) -o dist/sniffer-darwin-amd64 .
+	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 $(GO) build $(DIST_FLAGS) -o dist/sniffer-darwin-arm64 .
+	cd dist && sha256sum $(DIST_BINS) > SHA256SUMS && file $(DIST_BINS) && ls -l $(DIST_BINS) SHA256SUMS && cat SHA256SUMS
 
 clean:
 	rm -rf bin dist .cache

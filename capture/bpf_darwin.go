@@ -3,7 +3,6 @@
 package capture
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -16,9 +15,14 @@ import (
 
 // A macOS build without cgo has no libpcap: it reads files in Go (gofile.go) and devices
 // through the kernel's BPF devices (/dev/bpf*), what libpcap itself uses on macOS. This is
-// gopacket/bsdbpf's approach with what a sniffer needs and bsdbpf lacks: the device's link
-// type (loopback and utun are not Ethernet), the kernel's drop counter, a read timeout that
-// does not return an empty frame, and an error instead of a panic when no device is free.
+// gopacket/bsdbpf's approach, not bsdbpf itself, which does not fit: it rounds records to the
+// pointer size (8) where macOS rounds them to 4 (bpfrecord.go), so it misreads a buffer after
+// a packet whose length is not a multiple of 8; it reports caplen as the packet's length (a
+// cut packet looks whole), allocates a new buffer on every read, returns an empty frame on a
+// read timeout, panics when no BPF device is free, and gives neither the device's link type
+// (loopback and utun are not Ethernet) nor the kernel's drop counter. Those are done here
+// with the syscall package's BPF ioctls; the record parsing (bpfRecord) is compiled
+// everywhere and tested on Linux against the corpus.
 
 // CompilesFilters tells whether this build compiles BPF filter expressions: without
 // libpcap it does not, and only the port filters sniffer generates work, in user space.
@@ -121,10 +125,6 @@ func (d *bpfDevice) setup(dev string, cfg Config) error {
 
 func (d *bpfDevice) LinkType() layers.LinkType { return d.lt }
 
-// bpfHdrLen is the fixed part of struct bpf_hdr: a 32-bit timeval, caplen, datalen,
-// hdrlen. Records are aligned to 4 bytes (BPF_WORDALIGN).
-const bpfHdrLen = 18
-
 func (d *bpfDevice) next() ([]byte, gopacket.CaptureInfo, error) {
 	for d.off+bpfHdrLen > d.n {
 		n, err := syscall.Read(d.fd, d.buf)
@@ -139,17 +139,11 @@ func (d *bpfDevice) next() ([]byte, gopacket.CaptureInfo, error) {
 		}
 		d.n, d.off = n, 0
 	}
-	h := d.buf[d.off:d.n]
-	e := binary.NativeEndian
-	sec, usec := int32(e.Uint32(h[0:])), int32(e.Uint32(h[4:]))
-	caplen, datalen, hdrlen := int(e.Uint32(h[8:])), int(e.Uint32(h[12:])), int(e.Uint16(h[16:]))
-	if hdrlen < bpfHdrLen || hdrlen+caplen > len(h) {
-		d.off = d.n // drop the rest of this buffer: its framing cannot be trusted
-		return nil, gopacket.CaptureInfo{}, fmt.Errorf("BPF device on %s: record header says %d+%d bytes, %d left in the buffer", d.name, hdrlen, caplen, len(h))
+	data, ci, next, err := bpfRecord(d.buf[d.off:d.n])
+	d.off += next // past the end of the buffer after an error: its framing cannot be trusted
+	if err != nil {
+		return nil, ci, fmt.Errorf("BPF device on %s: %v", d.name, err)
 	}
-	data := h[hdrlen : hdrlen+caplen]
-	d.off += (hdrlen + caplen + 3) &^ 3
-	ci := gopacket.CaptureInfo{Timestamp: time.Unix(int64(sec), int64(usec)*1000), CaptureLength: caplen, Length: datalen}
 	return data, ci, nil
 }
 
