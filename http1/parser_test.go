@@ -297,14 +297,14 @@ func madeOf(t *testing.T, what string, m *model.Message, ins [2][]byte, lim Limi
 	t.Fatalf("%s: %q %+v is not from the input", what, words, m)
 }
 
-// subsequence tells whether sub's bytes are data's, in order.
+// subsequence tells whether sub's bytes are data's, in order (reassembly's FuzzStream
+// has its own: test helpers do not cross packages).
 func subsequence(sub, data []byte) bool {
-	for _, c := range sub {
-		i := bytes.IndexByte(data, c)
-		if i < 0 {
-			return false
+	i := 0
+	for j := 0; i < len(sub) && j < len(data); j++ {
+		if data[j] == sub[i] {
+			i++
 		}
-		data = data[i+1:]
 	}
-	return true
+	return i == len(sub)
 }
