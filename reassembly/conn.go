@@ -182,7 +182,7 @@ func (c *conn) newExchange(start time.Time) *exchange {
 	call := &model.Call{Start: start, VNI: c.vni}
 	call.Client, call.Server = c.clientServer()
 	x := &exchange{call: call}
-	if max := c.a.cfg.MaxPending; max > 0 && len(c.pending) >= max {
+	if max := c.a.cfg.MaxPending; max > 0 && len(c.pending) >= max && !c.makeRoom(max) {
 		// Pipelining with no answers: give up the oldest not being answered.
 		i := 0
 		if c.server().x == c.pending[0] {
@@ -196,6 +196,35 @@ func (c *conn) newExchange(start time.Time) *exchange {
 	}
 	c.pending = append(c.pending, x)
 	return x
+}
+
+// makeRoom tries to make room for one more request on a connection with max waiting,
+// and tells whether there is room. Many requests wait without pipelining when the
+// capture holds their responses back: giving up the oldest would lose calls no lost
+// packet touched, and every response after it would find no request.
+//   - A response may wait for the request it answers (see half.waits) while the client
+//     half parses a long run of requests in one delivery (gopacket hands over all the
+//     bytes held behind a hole at once). Every request before the one starting now has
+//     been parsed: the response goes on if it waited for no more.
+//   - The server's bytes may wait behind a hole (a segment lost or late) while the
+//     client, which had every response, goes on sending. The hole is skipped once the
+//     packet being assembled is in (the reorder window cut short: a segment later than
+//     max requests is taken for lost), and up to max more requests wait until then.
+func (c *conn) makeRoom(max int) bool {
+	s := c.server()
+	if cl := s.other(); s.waiting != nil && cl.role() == http1.Client && cl.seqOK && cl.headSeq.Difference(cl.next) < 0 {
+		cl.next = cl.headSeq // parsed up to the head being read; set again when the delivery ends
+		s.resume(false)
+		if len(c.pending) < max {
+			return true
+		}
+	}
+	d := s.dirIndex()
+	if !c.hole[d] || c.holeSince[d].IsZero() || len(c.pending) >= 2*max {
+		return false
+	}
+	c.a.skipStart(c.holeSince[d])
+	return true
 }
 
 func (c *conn) server() *half {

@@ -1,6 +1,7 @@
 package reassembly
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -135,5 +136,46 @@ func TestReorderWindow(t *testing.T) {
 		if r.stats.Gaps.Load() != 1 {
 			t.Errorf("window of %d packets: %d gaps, want 1", k.packets, r.stats.Gaps.Load())
 		}
+	}
+}
+
+// TestManyWaitingBehindHole: a client that waits for each response goes on sending while
+// the capture holds the server's bytes behind a lost segment (the reorder window lasts
+// more requests than MaxPending), or while responses wait for requests the capture holds
+// behind a lost client segment (they then come in one delivery). Only the call the lost
+// segment carried bytes of may be incomplete: before, MaxPending gave up the oldest
+// requests waiting ("too many pending requests", 21-34 of ~10,800 calls at 0.1-1% loss in
+// e2e TestDamagedWorkload) and their responses found no request.
+func TestManyWaitingBehindHole(t *testing.T) {
+	const calls, lost, maxPending = 40, 5, 8
+	for _, side := range []string{"response", "request"} {
+		c := defaultConv().handshake()
+		var want []string
+		for i := 1; i <= calls; i++ {
+			p := fmt.Sprintf("/c%d", i)
+			q := c.req(get(p))
+			r := c.resp(ok(fmt.Sprintf(`{"c":%d}`, i)))
+			switch {
+			case i == lost && side == "response":
+				c.drop(r...)
+				want = append(want, fmt.Sprintf(`GET http://api.test%s [response lost] req=""`, p))
+			case i == lost:
+				c.drop(q...)
+				continue // the request never shows: its response has none to answer
+			default:
+				want = append(want, fmt.Sprintf(`GET http://api.test%s -> 200 req="" resp="{\"c\":%d}"`, p, i))
+			}
+		}
+		c.close()
+		cfg := DefaultConfig()
+		cfg.KeepIncomplete, cfg.MaxPending = true, maxPending
+		cfg.ReorderPackets, cfg.ReorderWindow = 4*maxPending*3, 0 // requests, responses, ACKs
+		r := c.runWith(t, cfg, linkEthernet)
+		t.Run("lost "+side, func(t *testing.T) {
+			r.want(t, want...)
+			if n := r.stats.IncompleteFor(TooManyPending); n != 0 {
+				t.Errorf("%d calls given up as %q", n, TooManyPending)
+			}
+		})
 	}
 }
