@@ -5,6 +5,7 @@
 package reassembly
 
 import (
+	"encoding/binary"
 	"time"
 
 	"sniffer/http1"
@@ -86,7 +87,10 @@ type Assembler struct {
 	// closed remembers connections that just ended, by flowKey, so that their last
 	// ACKs, FINs and RSTs do not open new, empty connections that would wait for the
 	// idle timeout.
-	closed map[uint64]ended
+	closed map[connKey]ended
+	// closedHashes counts the closed connections by flowHash: most packets belong to
+	// no closed connection, and the hash (about a fifth of the key's cost) tells so.
+	closedHashes map[uint64]int
 	// packets counts the packets fed, the clock of the reorder window.
 	packets uint64
 	// skipHole, when set, is the time a hole opened that a connection's Accept found
@@ -101,8 +105,8 @@ type Assembler struct {
 	// not, and keeps it until the idle timeout, so a SYN flood past the cap grew memory
 	// without bound. refused remembers the flows refused lately (by the time of their
 	// last packet), to count each once.
-	tracked map[uint64]struct{}
-	refused map[uint64]time.Time
+	tracked map[connKey]struct{}
+	refused map[connKey]time.Time
 }
 
 // ended is what is remembered of a connection that ended: when, and the sequence
@@ -110,6 +114,7 @@ type Assembler struct {
 // same addresses and ports (whose initial sequence number differs).
 type ended struct {
 	at             time.Time
+	hash           uint64 // flowHash
 	synSeq, ackSeq uint32 // of the SYN and of the SYN-ACK
 	sawSyn, sawAck bool
 }
@@ -137,8 +142,51 @@ const (
 	maxClosed  = 1 << 17
 )
 
-// flowKey is the same for both directions of a connection.
-func flowKey(netFlow, tcpFlow gopacket.Flow, vni int) uint64 {
+// connKey names a connection the same in both directions: its two ends (address and
+// port) in a fixed order, and its VXLAN network. It is the whole 4-tuple, not a hash of
+// it: gopacket's Flow.FastHash gives 40001->3000 and 40002->3001 the same value, and a
+// closed connection's entry then dropped another, live connection's segments. Addresses
+// are 16 bytes (IPv4 as ::ffff:a.b.c.d) in two words each, and the key has no padding,
+// so that maps hash it as one block of memory.
+type connKey struct {
+	a, b  [2]uint64 // the two addresses
+	ports uint32    // a's port << 16 | b's
+	vni   int32
+}
+
+// flowKey is the connKey of the connection a segment belongs to.
+func flowKey(netFlow, tcpFlow gopacket.Flow, vni int) connKey {
+	src, dst := netFlow.Endpoints()
+	sp, dp := tcpFlow.Endpoints()
+	a, b := addrWords(src.Raw()), addrWords(dst.Raw())
+	pa, pb := port(sp.Raw()), port(dp.Raw())
+	if a[0] > b[0] || a[0] == b[0] && (a[1] > b[1] || a[1] == b[1] && pa > pb) {
+		a, b, pa, pb = b, a, pb, pa
+	}
+	return connKey{a: a, b: b, ports: uint32(pa)<<16 | uint32(pb), vni: int32(vni)}
+}
+
+// addrWords is an IPv4 or IPv6 address as two words (IPv4 mapped into IPv6).
+func addrWords(raw []byte) [2]uint64 {
+	switch len(raw) {
+	case 4:
+		return [2]uint64{0, 0xffff<<32 | uint64(binary.BigEndian.Uint32(raw))}
+	case 16:
+		return [2]uint64{binary.BigEndian.Uint64(raw), binary.BigEndian.Uint64(raw[8:])}
+	}
+	return [2]uint64{}
+}
+
+func port(raw []byte) uint16 {
+	if len(raw) != 2 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(raw)
+}
+
+// flowHash is the same for both directions of a connection: it spreads connections
+// over workers, where two connections sharing a value only share a worker.
+func flowHash(netFlow, tcpFlow gopacket.Flow, vni int) uint64 {
 	return netFlow.FastHash()*0x9e3779b97f4a7c15 ^ tcpFlow.FastHash() ^ uint64(vni+1)<<48
 }
 
@@ -203,8 +251,8 @@ func New(cfg Config, emit func(*model.Call)) *Assembler {
 	if cfg.ReorderWindow < 0 {
 		cfg.ReorderWindow = 0
 	}
-	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}, closed: map[uint64]ended{},
-		tracked: map[uint64]struct{}{}, refused: map[uint64]time.Time{},
+	return &Assembler{cfg: cfg, emit: emit, stats: &Stats{}, asm: map[int]*tcp.Assembler{}, closed: map[connKey]ended{}, closedHashes: map[uint64]int{},
+		tracked: map[connKey]struct{}{}, refused: map[connKey]time.Time{},
 		limits: http1.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxHeaderBytes: cfg.MaxHeaderBytes, MaxHeaders: cfg.MaxHeaders, MaxHeadBytes: cfg.MaxHeadBytes}}
 }
 
@@ -225,7 +273,7 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, t *layers.TCP, ac tcp.Assem
 	a.stats.Streams.Add(1)
 	a.stats.StreamsOpen.Add(1)
 	c := newConn(a, netFlow, tcpFlow, t, f.vni)
-	c.key = flowKey(netFlow, tcpFlow, f.vni)
+	c.key, c.syn.hash = flowKey(netFlow, tcpFlow, f.vni), flowHash(netFlow, tcpFlow, f.vni)
 	a.tracked[c.key] = struct{}{}
 	return c
 }
@@ -269,7 +317,7 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 	// ACKs, FINs and RSTs, and the second copies of its segments when a packet is
 	// captured on two interfaces (a bridge and its veth, "any" beside a device), are
 	// dropped rather than opening a new connection that would parse them again.
-	if len(a.closed) > 0 {
+	if len(a.closed) > 0 && a.closedHashes[flowHash(netFlow, t.TransportFlow(), vni)] > 0 {
 		k := flowKey(netFlow, t.TransportFlow(), vni)
 		if e, ok := a.closed[k]; ok {
 			if !t.SYN || e.copyOf(t) {
@@ -279,7 +327,7 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 			}
 			// A new connection on the same addresses and ports: its own FIN and RST
 			// must not be taken for the old one's stragglers.
-			delete(a.closed, k)
+			a.forgetClosed(k, e)
 		}
 	}
 	// Time-based flushing comes first: a hole that this packet's time makes older than
@@ -322,6 +370,22 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 	a.checkWaiters()
 }
 
+// rememberClosed notes a connection that ended (see closed).
+func (a *Assembler) rememberClosed(k connKey, e ended) {
+	if _, ok := a.closed[k]; !ok {
+		a.closedHashes[e.hash]++
+	}
+	a.closed[k] = e
+}
+
+// forgetClosed drops what rememberClosed noted.
+func (a *Assembler) forgetClosed(k connKey, e ended) {
+	delete(a.closed, k)
+	if a.closedHashes[e.hash]--; a.closedHashes[e.hash] <= 0 {
+		delete(a.closedHashes, e.hash)
+	}
+}
+
 // skipStart asks for the bytes held since at to be flushed once this packet is assembled.
 func (a *Assembler) skipStart(at time.Time) {
 	if a.skipHole.IsZero() || at.Before(a.skipHole) {
@@ -351,7 +415,7 @@ func (a *Assembler) flush(now time.Time) {
 	a.checkWaiters()
 	for k, e := range a.closed {
 		if now.Sub(e.at) > closedKeep {
-			delete(a.closed, k)
+			a.forgetClosed(k, e)
 		}
 	}
 	for k, t := range a.refused {

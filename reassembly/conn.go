@@ -52,7 +52,7 @@ type conn struct {
 	src    source // where the bytes being parsed came from
 	lastAt time.Time
 	closed bool
-	key    uint64 // flowKey
+	key    connKey
 	// syn holds the sequence numbers of the SYN and the SYN-ACK, when seen: copies of
 	// them after the connection ended are not a new connection.
 	syn ended
@@ -520,7 +520,7 @@ func (c *conn) ReassemblyComplete(ac tcp.AssemblerContext) bool {
 	delete(c.a.tracked, c.key)
 	if len(c.a.closed) < maxClosed && !c.lastAt.IsZero() {
 		c.syn.at = c.lastAt
-		c.a.closed[c.key] = c.syn
+		c.a.rememberClosed(c.key, c.syn)
 	}
 	return true
 }

@@ -112,7 +112,7 @@ func (w *worker) send() {
 
 // Packet copies a segment to the worker that owns its connection.
 func (p *Parallel) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.CaptureInfo, vni int) {
-	w := p.workers[flowKey(netFlow, t.TransportFlow(), vni)%uint64(len(p.workers))]
+	w := p.workers[flowHash(netFlow, t.TransportFlow(), vni)%uint64(len(p.workers))]
 	n := len(t.Contents) + len(t.Payload)
 	b := w.cur
 	if len(b.segs) == cap(b.segs) || len(b.arena)+n > cap(b.arena) && len(b.arena) > 0 {

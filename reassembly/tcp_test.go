@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 )
 
 // keepAlive is a small keep-alive exchange used by several TCP tests: a GET and a POST.
@@ -464,5 +468,42 @@ func TestPortReuse(t *testing.T) {
 	r.want(t, `GET http://api.test/0 -> 200 req="" resp="until close 0"`, `GET http://api.test/1 -> 200 req="" resp="until close 1"`)
 	if n := r.stats.StreamsOpen.Load(); n != 0 {
 		t.Errorf("%d streams still open", n)
+	}
+}
+
+// TestFlowKeyCollision: connections are told apart by their whole 4-tuple. gopacket's
+// Flow.FastHash gives 10.1.0.1:40001 -> 10.2.0.2:3000 and 10.1.0.1:40002 -> 10.2.0.2:3001
+// the same hash: keyed on it, the first connection's end made the second one's segments
+// (a connection whose handshake the capture missed) look like the first one's stragglers,
+// dropped, so its call was lost.
+func TestFlowKeyCollision(t *testing.T) {
+	a := newConv("10.1.0.1:40001", "10.2.0.2:3000", 1000, 900000).handshake()
+	a.req(get("/a"))
+	a.resp(ok(`{"a":1}`))
+	a.close()
+	b := newConv("10.1.0.1:40002", "10.2.0.2:3001", 5000, 700000) // no handshake: mid-stream
+	b.req(get("/b"))
+	b.resp(ok(`{"b":2}`))
+	b.req(get("/b2"))
+	b.resp(ok(`{"b":3}`))
+	pa, pb := a.packets(linkEthernet), b.packets(linkEthernet)
+	for i := range pb {
+		pb[i].ci.Timestamp = pb[i].ci.Timestamp.Add(time.Second)
+	}
+	fa, fb := pa[0], pb[0]
+	ka := gopacket.NewPacket(fa.data, layers.LayerTypeEthernet, gopacket.Default).TransportLayer().TransportFlow()
+	kb := gopacket.NewPacket(fb.data, layers.LayerTypeEthernet, gopacket.Default).TransportLayer().TransportFlow()
+	if ka.FastHash() != kb.FastHash() {
+		t.Fatalf("the two connections' port flows no longer collide in FastHash: pick ports that do")
+	}
+	cfg := DefaultConfig()
+	cfg.KeepIncomplete = true
+	r := feed(cfg, linkEthernet.linkType(), append(pa, pb...), true)
+	var got []string
+	for _, c := range r.complete() {
+		got = append(got, c.Request.Target)
+	}
+	if !slices.Contains(got, "/a") || !slices.Contains(got, "/b2") {
+		t.Errorf("complete calls %v, want /a and /b2: %v", got, summaries(r.calls))
 	}
 }
