@@ -5,7 +5,6 @@ package capture
 import (
 	"errors"
 	"fmt"
-	"os"
 	"syscall"
 	"time"
 
@@ -23,18 +22,6 @@ import (
 // (loopback and utun are not Ethernet) nor the kernel's drop counter. Those are done here
 // with the syscall package's BPF ioctls; the record parsing (bpfRecord) is compiled
 // everywhere and tested on Linux against the corpus.
-
-// CompilesFilters tells whether this build compiles BPF filter expressions: without
-// libpcap it does not, and only the port filters sniffer generates work, in user space.
-const CompilesFilters = false
-
-func openFileHandle(f *os.File, path string) (handle, error) { return openGoFile(f, path) }
-
-// compileRawFilter has no compiler to call: the user-space filter (userfilter.go) needs
-// libpcap too.
-func compileRawFilter(expr string) (func(ci gopacket.CaptureInfo, ip []byte) bool, error) {
-	return nil, errors.New("this build has no libpcap to compile BPF filters: select traffic with APP_PORTS")
-}
 
 // bpfDevice is one open /dev/bpfN bound to an interface.
 type bpfDevice struct {

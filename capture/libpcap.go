@@ -5,7 +5,6 @@ package capture
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -14,24 +13,10 @@ import (
 	"github.com/gopacket/gopacket/pcap"
 )
 
-// CompilesFilters tells whether this build compiles BPF filter expressions (libpcap
-// does); without it only the port filters sniffer generates work, applied in user space.
-const CompilesFilters = true
-
 // pcapHandle is a libpcap handle: a device or a file.
 type pcapHandle struct {
 	h    *pcap.Handle
 	live bool
-}
-
-// openFileHandle reads a capture file with libpcap. libpcap reads a descriptor of its own,
-// a copy of f's that shares its offset (Source.Position).
-func openFileHandle(f *os.File, path string) (handle, error) {
-	h, err := pcap.OpenOfflineFile(f)
-	if err != nil {
-		return nil, fileError(path, err)
-	}
-	return &pcapHandle{h: h}, nil
 }
 
 func openLiveHandle(dev string, cfg Config) (handle, error) {
@@ -72,17 +57,6 @@ func (p *pcapHandle) setFilter(expr string) error {
 		}
 	}
 	return p.h.SetBPFFilter(expr)
-}
-
-// compileRawFilter compiles expr for bare IP packets (DLT_RAW) with libpcap itself
-// (pcap_compile on a dead handle), for the user-space filter (userfilter.go); it then means
-// exactly what the expression means to the kernel on other links.
-func compileRawFilter(expr string) (func(ci gopacket.CaptureInfo, ip []byte) bool, error) {
-	bpf, err := pcap.NewBPF(dltRaw, Snaplen, expr)
-	if err != nil {
-		return nil, err
-	}
-	return bpf.Matches, nil
 }
 
 func (p *pcapHandle) next() ([]byte, gopacket.CaptureInfo, error) {
