@@ -253,6 +253,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		how := fmt.Sprintf("filter %q", filter)
+		if filter == "" && len(dec.Ports) > 0 {
+			// SNIFFER_NOFILTER, or a build without libpcap's filter compiler (macOS)
+			how = "no kernel filter, APP_PORTS kept in user space"
+		}
 		if anyPort {
 			how += ", HTTP/1.x told by its first bytes on every port"
 		}
