@@ -53,38 +53,39 @@ func (s PortSet) Has(p uint16) bool {
 }
 
 // Filter builds the BPF expression for TCP traffic to and from the given ports, over
-// IPv4 and IPv6, with or without one 802.1Q tag. The "vlan" keyword moves the offsets of
-// everything after it, so the tagged case is written as a second alternative. Fragments
-// of TCP datagrams are let through whatever their ports (ipfrag.BPF): all but the
-// first carry no TCP header, and the decoder reassembles them.
+// IPv4 and IPv6, with no VLAN tag, one (802.1Q) or two (QinQ: 802.1ad or 802.1Q outside,
+// as mirror sessions of provider networks deliver). The "vlan" keyword moves the offsets
+// of everything after it in the expression, so each depth is an alternative nested in
+// the one before: untagged first, then one tag, then a second. Fragments of TCP
+// datagrams are let through whatever their ports (ipfrag.BPF): all but the first carry
+// no TCP header, and the decoder reassembles them.
 func Filter(ports []PortRange) string {
-	if len(ports) == 0 {
-		return "tcp or (vlan and tcp)"
-	}
-	var terms []string
-	for _, r := range ports {
-		if r.Lo == r.Hi {
-			terms = append(terms, fmt.Sprintf("tcp port %d", r.Lo))
-		} else {
-			terms = append(terms, fmt.Sprintf("tcp portrange %d-%d", r.Lo, r.Hi))
+	base := "tcp"
+	if len(ports) > 0 {
+		var terms []string
+		for _, r := range ports {
+			if r.Lo == r.Hi {
+				terms = append(terms, fmt.Sprintf("tcp port %d", r.Lo))
+			} else {
+				terms = append(terms, fmt.Sprintf("tcp portrange %d-%d", r.Lo, r.Hi))
+			}
 		}
+		base = "(" + strings.Join(terms, " or ") + " or " + ipfrag.BPF(6) + ")"
 	}
-	base := strings.Join(terms, " or ") + " or " + ipfrag.BPF(6)
-	return fmt.Sprintf("(%s) or (vlan and (%s))", base, base)
+	return tagged(base)
 }
 
-// withoutVLAN returns the untagged half of an expression Filter generated, for link
+// tagged is base untagged, under one VLAN tag or under two.
+func tagged(base string) string {
+	return fmt.Sprintf("%s or (vlan and (%s or (vlan and %s)))", base, base, base)
+}
+
+// withoutVLAN returns the untagged part of an expression Filter generated, for link
 // types libpcap has no VLAN support on; ok is false for any other expression.
 func withoutVLAN(expr string) (string, bool) {
-	if expr == Filter(nil) {
-		return "tcp", true
-	}
-	if !strings.HasPrefix(expr, "(") {
+	base, _, found := strings.Cut(expr, " or (vlan and (")
+	if !found || tagged(base) != expr {
 		return "", false
 	}
-	base, rest, found := strings.Cut(expr[1:], ") or (vlan and (")
-	if !found || rest != base+"))" {
-		return "", false
-	}
-	return "(" + base + ")", true
+	return base, true
 }

@@ -99,7 +99,7 @@ func TestFilterMatches(t *testing.T) {
 		{a4 + ":40000", b4 + ":80", true, false}, // UDP on the port
 		{a6 + ":40000", b6 + ":80", true, false},
 	}
-	for _, frame := range []string{"ether", "vlan", "sll", "sll2", "raw", "null"} {
+	for _, frame := range []string{"ether", "vlan", "qinq", "sll", "sll2", "raw", "null"} {
 		lt := pkt{frame: frame}.lt()
 		if lt == layers.LinkTypeRaw {
 			lt = 12 // libpcap's DLT_RAW on Linux, which LINKTYPE_RAW files open as
@@ -152,9 +152,9 @@ func TestFilterMatches(t *testing.T) {
 			}
 		}
 	}
-	// The filter without ports takes all TCP, tagged or not, and nothing else.
+	// The filter without ports takes all TCP, with no tag, one or two, and nothing else.
 	all := Filter(nil)
-	for _, frame := range []string{"ether", "vlan"} {
+	for _, frame := range []string{"ether", "vlan", "qinq"} {
 		bpf, err := pcap.NewBPF(layers.LinkTypeEthernet, 262144, all)
 		if err != nil {
 			t.Fatal(err)
