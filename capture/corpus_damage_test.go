@@ -23,8 +23,8 @@ func damagedCallKey(c *model.Call) string {
 // (some with another IP id and TTL, some with an 802.1Q tag), for several seeds. Nothing is
 // lost, so every complete call of the clean capture must come out again, the same, and no
 // other: a reordered or duplicated segment never adds bytes or calls, nor pairs a request
-// with another's response. A call missing is logged as a known defect (28 of 1,485 at
-// present); a call changed or added fails the test.
+// with another's response. A call changed, added or missing fails the test, except in the
+// captures of knownMissing, where a missing call is logged as a known defect (4 of 1,485).
 func TestCorpusDamaged(t *testing.T) {
 	dir := corpusDir()
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
@@ -93,14 +93,31 @@ func TestCorpusDamaged(t *testing.T) {
 					t.Errorf("%s, damage %d (%+v): %d calls not in the clean capture's calls: %s",
 						row.file, ki, k, len(extra), strings.Join(extra, "; "))
 				}
-				if missing > 0 {
-					// Known defect: some reordered captures still lose calls (none wrong).
-					t.Logf("known defect: %s, damage %d (%+v): %d of %d calls missing", row.file, ki, k, missing, len(calls))
+				if why, known := knownMissing[row.file]; missing > 0 && known {
+					t.Logf("known defect: %s, damage %d (%+v): %d of %d calls missing (%s)", row.file, ki, k, missing, len(calls), why)
+				} else if missing > 0 {
+					t.Errorf("%s, damage %d (%+v): %d of %d calls missing", row.file, ki, k, missing, len(calls))
 				}
 			}
 		}
 	}
 	t.Logf("%d calls of the clean captures over all damages and seeds: %d missing, %d changed or extra", total, lost, wrong)
+}
+
+// knownMissing are the captures that may lose calls when reordered, and why (none may
+// print a wrong one). Fixed: 19 calls of http-methods-mixed.pcap and 5 of
+// http1-noint-status.pcap, whose shuffles put a bare ACK before the handshake: the
+// connection opened with no roles, and request lines read leniently when the client is
+// known ("GET /HTTP/1.1", a status line without a number) were not taken mid-stream; the
+// handshake that follows now names the client and the server.
+var knownMissing = map[string]string{
+	// An evasion trace: before the real handshake, the server answers the SYN with a RST
+	// and a FIN of sequence number 0 and the client resets; the second SYN-ACK then opens
+	// the connection the call is on. Shuffled, the client's RST (in window: its sequence
+	// number is where the request starts) comes after the handshake or the request and
+	// ends the connection, as it would have in a stack that received it there. Capture
+	// order cannot tell the two apart: 4 of the 9 damaged copies lose the call.
+	"http-tcp-overlap-evasion-linux.pcap": "a reset reordered into the connection ends it",
 }
 
 func copyCounts(m map[string]int) map[string]int {

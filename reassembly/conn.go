@@ -71,6 +71,8 @@ type conn struct {
 	// (detect.go); sawData tells an empty connection from one that carried no HTTP.
 	kind    verdict
 	sawData bool
+	// fed is set once either direction's parser was given bytes.
+	fed     bool
 	scanned int // bytes searched for a start line while undecided (midstream)
 	// ackOf is the first sequence number of each direction as the other side's SYN-ACK
 	// named it; held describes a direction whose data came before its start was known
@@ -330,6 +332,18 @@ func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDir
 	if dir == tcp.TCPDirServerToClient {
 		d, r = 1, 0
 	}
+	if t.SYN && !c.fed && c.halves[d].role() == http1.Unknown {
+		// The connection was opened by a segment the capture shows before the handshake
+		// (reordered): the SYN names the client, the SYN-ACK the server, as when the
+		// handshake comes first, and the parsers read the first bytes as start lines
+		// rather than looking for one (a lenient request line is not taken mid-stream).
+		roles := [2]http1.Role{http1.Client, http1.Server}
+		if t.ACK {
+			roles[0], roles[1] = http1.Server, http1.Client
+		}
+		c.halves[d].p.Init(&c.halves[d], roles[0], &c.a.limits, &c.a.stats.Counters)
+		c.halves[r].p.Init(&c.halves[r], roles[1], &c.a.limits, &c.a.stats.Counters)
+	}
 	if t.SYN && t.ACK {
 		// A SYN-ACK names the first sequence number of the other direction: bytes
 		// there start it, and nothing comes before them.
@@ -446,6 +460,7 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 	}
 	h.p.SetOffset(0)
 	if n > 0 {
+		c.fed = true
 		c.lastAt = sg.CaptureInfo(n - 1).Timestamp
 		h.feed(sg.Fetch(n))
 	} else if ac != nil {

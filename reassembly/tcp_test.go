@@ -507,3 +507,25 @@ func TestFlowKeyCollision(t *testing.T) {
 		t.Errorf("complete calls %v, want /a and /b2: %v", got, summaries(r.calls))
 	}
 }
+
+// TestHandshakeAfterACK: the capture shows the client's ACK of the handshake before the
+// SYN (reordered). The connection opens on that ACK with no roles; the SYN that follows
+// names the client, so a request line only read leniently (no space before the version,
+// as in the corpus's http-methods-mixed.pcap) is taken as when the SYN comes first.
+// Before, the parser looked for a start line as on a connection seen mid-stream, skipped
+// the request and left its response without one.
+func TestHandshakeAfterACK(t *testing.T) {
+	for _, ackFirst := range []bool{false, true} {
+		c := defaultConv().handshake()
+		c.req("GET /HTTP/1.1\r\nHost: api.test\r\n\r\n")
+		c.resp(ok(`{"a":1}`))
+		c.close()
+		if ackFirst {
+			c.segs[0], c.segs[1], c.segs[2] = c.segs[2], c.segs[0], c.segs[1]
+		}
+		r := c.run(t)
+		if got := summaries(r.complete()); len(got) != 1 || !strings.Contains(got[0], `resp="{\"a\":1}"`) {
+			t.Errorf("ACK first %v: complete calls %v, want the GET with its response", ackFirst, summaries(r.calls))
+		}
+	}
+}
