@@ -60,16 +60,6 @@ func TestPortSet(t *testing.T) {
 	}
 }
 
-// linkFilter is the expression Source.setFilter installs on a handle of link type lt.
-func linkFilter(expr string, lt layers.LinkType) string {
-	if lt != layers.LinkTypeEthernet {
-		if base, ok := withoutVLAN(expr); ok {
-			return base
-		}
-	}
-	return expr
-}
-
 // TestFilterMatches compiles the generated filter with libpcap for each link type and
 // runs it over built packets: TCP on the ports in both directions, IPv4 and IPv6,
 // with and without a VLAN tag, and not other ports, UDP or non-IP.

@@ -15,7 +15,13 @@ const CompilesFilters = true
 
 // openFileHandle reads a capture file with libpcap. libpcap reads a descriptor of its own,
 // a copy of f's that shares its offset (Source.Position).
+// Classic pcap files that fastFile reads as libpcap would are read by it instead.
 func openFileHandle(f *os.File, path string) (handle, error) {
+	if g, err := openFastFile(f); err != nil {
+		return nil, err
+	} else if g != nil {
+		return g, nil
+	}
 	h, err := pcap.OpenOfflineFile(f)
 	if err != nil {
 		return nil, fileError(path, err)

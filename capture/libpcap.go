@@ -48,15 +48,19 @@ func openLiveHandle(dev string, cfg Config) (handle, error) {
 func (p *pcapHandle) LinkType() layers.LinkType { return p.h.LinkType() }
 
 func (p *pcapHandle) setFilter(expr string) error {
-	if p.h.LinkType() != layers.LinkTypeEthernet {
-		// libpcap knows VLAN tags on Ethernet only ("no VLAN support for Linux
-		// cooked v1" on the any device, raw IP, loopback): the generated filter
-		// keeps its untagged half there.
+	return p.h.SetBPFFilter(linkFilter(expr, p.h.LinkType()))
+}
+
+// linkFilter is the expression installed on a handle of link type lt. libpcap knows VLAN
+// tags on Ethernet only ("no VLAN support for Linux cooked v1" on the any device, raw IP,
+// loopback): the generated filter keeps its untagged half elsewhere.
+func linkFilter(expr string, lt layers.LinkType) string {
+	if lt != layers.LinkTypeEthernet {
 		if base, ok := withoutVLAN(expr); ok {
-			expr = base
+			return base
 		}
 	}
-	return p.h.SetBPFFilter(expr)
+	return expr
 }
 
 func (p *pcapHandle) next() ([]byte, gopacket.CaptureInfo, error) {
