@@ -60,12 +60,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	slog.SetDefault(logger)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// The Go runtime's share of the budget (the rest: libpcap's or AF_PACKET's ring,
-		// C allocations, the binary): past it the collector runs more often rather than
-		// letting GOGC's headroom grow the heap.
-		debug.SetMemoryLimit(cfg.MemoryBudget * 5 / 8)
-	}
 	ports, anyPort, err := cfg.appPorts()
 	if err != nil {
 		fmt.Fprintln(stderr, "sniffer: APP_PORTS/-ports:", err)
@@ -193,12 +187,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// Decoding, rules and sinks run on the pipeline's workers: the packet reader only queues
 	// finished calls. A file waits for room (nothing lost, same output every run); a live
-	// capture never waits, the pipeline sheds work instead.
-	// The Go heap may grow to half the budget (SetMemoryLimit above); what is queued must stay
-	// well under that, or the collector runs all the time.
-	queue := cfg.MemoryBudget / 8 // live: room for bursts while the workers catch up
-	if !live {
-		queue = cfg.MemoryBudget / 32 // a file waits instead: enough to keep the workers busy
+	// capture never waits, the pipeline sheds work instead. The budget is split now that the
+	// capture's ring is mapped (memory.go).
+	_, queue, warning := memoryShares(cfg.MemoryBudget, live)
+	if warning != "" {
+		fmt.Fprintln(stderr, "sniffer: warning:", warning)
 	}
 	dl := pipeline.New(pipeline.Config{Decode: cfg.Decode, BodyLimit: cfg.BodyLimit, RealIPHeader: cfg.RealIPHeader, Rules: rls,
 		Wait: !live, QueueBytes: queue}, sinks)

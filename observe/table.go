@@ -133,7 +133,7 @@ var (
 	fMirrorConnsOpen    = &family{name: "mirror_connections_open", gauge: true, help: "Proxy mirror connections open now."}
 	fMirrorConnsRefused = &family{name: "mirror_connections_refused_total", help: "Proxy mirror connections over SNIFFER_MIRROR_MAX_CONNS, answered 503 and closed."}
 	fMirrorCalls        = &family{name: "mirror_calls_total", help: "Mirrored requests received whole and handed on as calls (without response)."}
-	fMirrorDropped      = &family{name: "mirror_calls_dropped_total", help: "Of those, calls dropped because the pipeline had no room for a second (a sink stalled), or sniffer was stopping."}
+	fMirrorDropped      = &family{name: "mirror_calls_dropped_total", help: "Of those, calls dropped because sniffer was stopping (the pipeline never makes the listener wait: what it has no room for it sheds or drops and counts, see pipeline_calls_dropped_total)."}
 	fMirrorTruncated    = &family{name: "mirror_bodies_truncated_total", help: "Mirrored request bodies cut at USAGE_LOGGERS_BODY_LIMIT (kept, marked truncated)."}
 	fMirrorRefused      = &family{name: "mirror_requests_refused_total", label: "reason", help: "Mirrored requests refused, by reason: malformed (answered 400), head_too_large (SNIFFER_MIRROR_MAX_HEADER_BYTES, 431), timeout (SNIFFER_MIRROR_READ_TIMEOUT, 408), cut (the connection ended inside the request)."}
 )

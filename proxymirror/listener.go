@@ -54,7 +54,7 @@ type Stats struct {
 	ConnsOpen    atomic.Int64 // connections open now
 	ConnsRefused atomic.Int64 // connections over MaxConns: answered 503 and closed
 	Calls        atomic.Int64 // requests received whole and handed on as calls
-	Dropped      atomic.Int64 // of those, dropped: the pipeline had no room, or sniffer was stopping
+	Dropped      atomic.Int64 // of those, dropped: emit refused them, or sniffer was stopping
 	Truncated    atomic.Int64 // calls whose body was cut at the body limit (kept and marked)
 	Malformed    atomic.Int64 // requests that are not HTTP/1.x as fasthttp reads it: answered 400
 	HeadTooLarge atomic.Int64 // request line and headers over MaxHeaderBytes: answered 431
@@ -345,25 +345,4 @@ type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug("proxy mirror: " + fmt.Sprintf(format, args...))
-}
-
-// Channel returns an emit function for Listen that sends calls on ch, waiting at most wait for
-// room: the pipeline is slower than the proxy only while a sink stalls, and then a mirrored call
-// is dropped and counted rather than kept waiting in memory, or the proxy kept waiting.
-func Channel(ch chan<- *model.Call, wait time.Duration) func(*model.Call) bool {
-	return func(c *model.Call) bool {
-		select {
-		case ch <- c:
-			return true
-		default:
-		}
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case ch <- c:
-			return true
-		case <-t.C:
-			return false
-		}
-	}
 }
