@@ -130,8 +130,10 @@ func (g *gzipMembers) Read(p []byte) (int, error) {
 	}
 }
 
-// gzipReaders keeps gzip readers (and their 32 KiB windows) between bodies.
-var gzipReaders sync.Pool
+// The decoders are kept between bodies (a 32 KiB window each for gzip and deflate, larger
+// tables and buffers for brotli and zstd): making one per body cost more than many a
+// small body's decoding.
+var gzipReaders, zlibReaders, flateReaders, brotliReaders, zstdReaders sync.Pool
 
 // decodeOne undoes one content coding. odd names an anomaly of a stream that decoded.
 func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, odd string, err error) {
@@ -159,23 +161,51 @@ func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, odd 
 		// "deflate" is meant to be zlib-wrapped (RFC 9110 8.4.1.2), but some servers
 		// send raw deflate: take the wrapper when it is there.
 		if len(b) >= 2 && (uint16(b[0])<<8|uint16(b[1]))%31 == 0 && b[0]&0x0f == 8 {
-			zr, err := zlib.NewReader(bytes.NewReader(b))
-			if err != nil {
+			zr, _ := zlibReaders.Get().(io.ReadCloser)
+			if zr == nil {
+				var err error
+				if zr, err = zlib.NewReader(bytes.NewReader(b)); err != nil {
+					return nil, false, "", err
+				}
+			} else if err := zr.(zlib.Resetter).Reset(bytes.NewReader(b), nil); err != nil {
+				zlibReaders.Put(zr)
 				return nil, false, "", err
 			}
+			defer zlibReaders.Put(zr)
 			r = zr
 		} else {
-			r = flate.NewReader(bytes.NewReader(b))
+			fr, _ := flateReaders.Get().(io.ReadCloser)
+			if fr == nil {
+				fr = flate.NewReader(bytes.NewReader(b))
+			} else {
+				_ = fr.(flate.Resetter).Reset(bytes.NewReader(b), nil) // never fails without a dictionary
+			}
+			defer flateReaders.Put(fr)
+			r = fr
 			odd = RawDeflate
 		}
 	case "br":
-		r = brotli.NewReader(bytes.NewReader(b))
-	case "zstd":
-		zr, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(8<<20))
-		if err != nil {
+		br, _ := brotliReaders.Get().(*brotli.Reader)
+		if br == nil {
+			br = brotli.NewReader(bytes.NewReader(b))
+		} else if err := br.Reset(bytes.NewReader(b)); err != nil {
 			return nil, false, "", err
 		}
-		defer zr.Close()
+		defer brotliReaders.Put(br)
+		r = br
+	case "zstd":
+		zr, _ := zstdReaders.Get().(*zstd.Decoder)
+		if zr == nil {
+			var err error
+			zr, err = zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(8<<20))
+			if err != nil {
+				return nil, false, "", err
+			}
+		} else if err := zr.Reset(bytes.NewReader(b)); err != nil {
+			zstdReaders.Put(zr)
+			return nil, false, "", err
+		}
+		defer zstdReaders.Put(zr)
 		r = zr
 	default:
 		return nil, false, "", fmt.Errorf("%w %q", errUnknownCoding, coding)

@@ -131,3 +131,25 @@ func decodedBody(t *testing.T, enc string, body []byte, limit int64) *Message {
 	m.Decode(limit)
 	return m
 }
+
+// BenchmarkDecodeCodings decodes a small JSON body in each coding, one after another on
+// the same goroutine, as a pipeline worker does (the decoders are pooled).
+func BenchmarkDecodeCodings(b *testing.B) {
+	body := bytes.Repeat([]byte(`{"id":1,"name":"user00001","email":"user00001@example.com"},`), 30)
+	for _, enc := range []string{"gzip", "deflate", "raw-deflate", "br", "zstd"} {
+		coding, wire := enc, compress(b, enc, body)
+		if enc == "raw-deflate" {
+			coding = "deflate"
+		}
+		b.Run(enc, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				m := Message{Headers: []Header{{Name: "Content-Encoding", Value: coding}}, Body: wire}
+				if a := m.Decode(1 << 20); len(a) > 1 || !bytes.Equal(m.Body, body) {
+					b.Fatalf("%s: anomalies %v, %d bytes", coding, a, len(m.Body))
+				}
+			}
+		})
+	}
+}
