@@ -260,6 +260,18 @@ func TestMetricsLive(t *testing.T) {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
+// scrapeOnce serves obs's metrics and scrapes them once.
+func scrapeOnce(t *testing.T, obs Sources) map[string]float64 {
+	t.Helper()
+	addr := freeAddr(t)
+	stop, err := Serve(addr, obs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	return scrape(t, "http://"+addr+"/metrics")
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -297,13 +309,7 @@ func TestAnomalyCounters(t *testing.T) {
 	var st reassembly.Stats
 	st.Unemitted.Add([]string{"request:te-and-cl", "request:conflicting-length"}) // an attempt never answered
 	obs := Sources{Anomalies: &counts, Reassembly: &st}
-	addr := freeAddr(t)
-	stop, err := Serve(addr, obs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	m := scrape(t, "http://"+addr+"/metrics")
+	m := scrapeOnce(t, obs)
 	if m[`sniffer_call_anomalies_total{anomaly="response:obs-fold"}`] != 2 || m[`sniffer_call_anomalies_total{anomaly="request:te-and-cl"}`] != 2 ||
 		m[`sniffer_call_anomalies_total{anomaly="request:conflicting-length"}`] != 1 {
 		t.Errorf("metrics: %v", m)
@@ -328,13 +334,7 @@ func TestProxyMirrorCounters(t *testing.T) {
 	st.Timeouts.Add(5)
 	st.Cut.Add(6)
 	obs := Sources{ProxyMirror: &st}
-	addr := freeAddr(t)
-	stop, err := Serve(addr, obs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	m := scrape(t, "http://"+addr+"/metrics")
+	m := scrapeOnce(t, obs)
 	if m["sniffer_mirror_calls_total"] != 7 || m["sniffer_mirror_calls_dropped_total"] != 1 || m["sniffer_mirror_bodies_truncated_total"] != 2 ||
 		m["sniffer_mirror_connections_refused_total"] != 4 || m[`sniffer_mirror_requests_refused_total{reason="timeout"}`] != 5 ||
 		m[`sniffer_mirror_requests_refused_total{reason="cut"}`] != 6 || m[`sniffer_mirror_requests_refused_total{reason="malformed"}`] != 0 {

@@ -31,9 +31,11 @@ func Summary(w io.Writer, src Sources, took time.Duration) {
 	if n := v.get(fIncompleteOut, ""); n > 0 {
 		fmt.Fprintf(w, "sniffer:   incomplete calls emitted: %d\n", n)
 	}
-	for _, d := range drops {
-		if n := v.get(d.f, d.label); n > 0 {
-			fmt.Fprintf(w, "sniffer:   %s: %d\n", d.text, n)
+	for _, f := range families { // things lost or skipped, in the table's order
+		for _, l := range f.lines {
+			if n := v.get(f, l.label); n > 0 {
+				fmt.Fprintf(w, "sniffer:   %s: %d\n", l.text, n)
+			}
 		}
 	}
 	anomalies := make([]string, 0, len(v[fAnomalies]))
