@@ -65,7 +65,7 @@ type Config struct {
 	OutFile        string        `envconfig:"SNIFFER_OUTPUT_FILE" flag:"o" desc:"write NDJSON calls to this file (- for standard output), rotated at SNIFFER_OUTPUT_MAX_BYTES"`
 	OutMaxBytes    int64         `envconfig:"SNIFFER_OUTPUT_MAX_BYTES" flag:"o-max-bytes" desc:"rotate the -o file at this size (0: never)"`
 	HARFile        string        `envconfig:"SNIFFER_HAR_FILE" flag:"har" desc:"write an HTTP Archive (HAR 1.2) of the calls to this file at exit"`
-	Workers        int           `envconfig:"SNIFFER_WORKERS" flag:"workers" desc:"reassembly workers, connections split by flow hash; 0: one per CPU live, one for files (calls then come out in the same order on every run)"`
+	Workers        int           `envconfig:"SNIFFER_WORKERS" flag:"workers" desc:"reassembly workers, connections split by flow hash (with -engine afpacket live, one AF_PACKET fanout member each, the kernel splitting); 0: one per CPU live, one for files (calls then come out in the same order on every run)"`
 	CPUProfile     string        `envconfig:"SNIFFER_CPUPROFILE" flag:"cpuprofile" desc:"write a Go CPU profile to this file (for performance work)"`
 	Quiet          bool          `envconfig:"SNIFFER_QUIET" flag:"q" desc:"no summary or progress on standard error"`
 	MetricsAddr    string        `envconfig:"SNIFFER_METRICS_ADDR" flag:"metrics-addr" desc:"serve Prometheus /metrics and /healthz on this host:port, e.g. :9090; unset: off"`
