@@ -6,7 +6,7 @@ GO       ?= go
 FUZZTIME ?= 5m
 TIMEOUT  ?= 30m
 
-.PHONY: all build vet fmt test e2e bench live-bench mirror-bench fuzz stress run setup clean dist
+.PHONY: all build vet fmt test e2e bench live-bench mirror-bench collector-bench fuzz stress run setup clean dist
 
 all: build
 
@@ -63,6 +63,11 @@ live-bench: build
 # sizes (BENCH_ARGS="SECONDS CONNECTIONS", default 20 64).
 mirror-bench: build
 	scripts/mirror-bench.sh $(BENCH_ARGS)
+
+# The whole job to a loopback Resurface collector, sniffer side by side with Resurface's
+# network-sniffer engine (../shared/anchors): right calls per CPU-second (BENCH_ARGS="8 16").
+collector-bench: build
+	scripts/collector-bench.sh $(BENCH_ARGS)
 
 # Every Fuzz target in the repository, each for FUZZTIME.
 fuzz:

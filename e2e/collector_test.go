@@ -118,37 +118,6 @@ func startCollector(t *testing.T) *resurfacetest.Collector {
 	return c
 }
 
-// messageKey is the completeness key of one Resurface message: method, path and query as
-// sent, status. The message carries the URL without its query and the query's parameters
-// as request_param:NAME pairs (in order), together with those of a form body; the target
-// is rebuilt from the URL and, unless the body is a form, those parameters.
-func messageKey(m [][2]string) callset.Key {
-	var k callset.Key
-	var u string
-	var params []string
-	form := false
-	for _, kv := range m {
-		name, value := kv[0], kv[1]
-		switch {
-		case name == "request_method":
-			k.Method = value
-		case name == "request_url":
-			u = value
-		case name == "response_code":
-			k.Status, _ = strconv.Atoi(value)
-		case name == "request_header:content-type":
-			form = form || strings.Contains(strings.ToLower(value), "application/x-www-form-urlencoded")
-		case strings.HasPrefix(name, "request_param:"):
-			params = append(params, url.QueryEscape(strings.TrimPrefix(name, "request_param:"))+"="+url.QueryEscape(value))
-		}
-	}
-	k.Target = callset.Target(u)
-	if len(params) > 0 && !form {
-		k.Target += "?" + strings.Join(params, "&")
-	}
-	return k
-}
-
 // pathOnly drops the query from every key: for runs whose rules may mask parameters.
 func pathOnly(s callset.Set) callset.Set {
 	out := callset.Set{}
@@ -163,7 +132,7 @@ func pathOnly(s callset.Set) callset.Set {
 func received(c *resurfacetest.Collector) callset.Set {
 	got := callset.Set{}
 	for _, m := range c.Messages() {
-		got.Add(messageKey(m))
+		got.Add(callset.MessageKey(m))
 	}
 	return got
 }

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -276,4 +277,35 @@ func clip(b []byte, n int) string {
 		b = b[:n]
 	}
 	return string(b)
+}
+
+// MessageKey is the completeness key of one Resurface message: method, path and query as
+// sent, status. The message carries the URL without its query and the query's parameters
+// as request_param:NAME pairs (in order), together with those of a form body; the target
+// is rebuilt from the URL and, unless the body is a form, those parameters.
+func MessageKey(m [][2]string) Key {
+	var k Key
+	var u string
+	var params []string
+	form := false
+	for _, kv := range m {
+		name, value := kv[0], kv[1]
+		switch {
+		case name == "request_method":
+			k.Method = value
+		case name == "request_url":
+			u = value
+		case name == "response_code":
+			k.Status, _ = strconv.Atoi(value)
+		case name == "request_header:content-type":
+			form = form || strings.Contains(strings.ToLower(value), "application/x-www-form-urlencoded")
+		case strings.HasPrefix(name, "request_param:"):
+			params = append(params, url.QueryEscape(strings.TrimPrefix(name, "request_param:"))+"="+url.QueryEscape(value))
+		}
+	}
+	k.Target = Target(u)
+	if len(params) > 0 && !form {
+		k.Target += "?" + strings.Join(params, "&")
+	}
+	return k
 }
