@@ -393,10 +393,19 @@ func (a *Assembler) skipStart(at time.Time) {
 	}
 }
 
+// reorderPatience bounds the reorder window on a quiet link, where ReorderPackets packets
+// may take many seconds to come (a few keep-alive connections): mirror sessions and NIC
+// queues reorder by milliseconds, not by a second. Without it a capture started on idle
+// keep-alive connections showed nothing until the gap timeout (5 s and more; e2e
+// TestComposeDemo saw no captured call 7 s after the start).
+const reorderPatience = time.Second
+
 // reorderOver tells whether a hole that opened at packet pkt and capture time at has
-// waited out the reorder window.
+// waited out the reorder window: ReorderWindow of capture time and ReorderPackets
+// packets, or reorderPatience of capture time when the packets are slow to come.
 func (a *Assembler) reorderOver(pkt uint64, at time.Time) bool {
-	return a.packets-pkt >= uint64(a.cfg.ReorderPackets) && a.now.Sub(at) >= a.cfg.ReorderWindow
+	waited := a.now.Sub(at)
+	return waited >= a.cfg.ReorderWindow && (a.packets-pkt >= uint64(a.cfg.ReorderPackets) || waited >= reorderPatience)
 }
 
 // Tick flushes by the clock when no packets come (live capture): holes older than the

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPipelinedLostFirstResponse: three pipelined GETs whose first response the capture
@@ -178,4 +179,37 @@ func TestManyWaitingBehindHole(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestQuietMidstream: a capture started on a keep-alive connection that carries a call
+// every 400 ms. Far fewer than ReorderPackets packets come, so the start is taken once
+// reorderPatience of capture time has passed, without waiting for the gap timeout or the
+// end of the capture; every call from the first whole one is complete and right.
+func TestQuietMidstream(t *testing.T) {
+	c := defaultConv().handshake()
+	c.req(get("/before"))
+	c.resp(ok(`{"b":0}`))
+	seen := len(c.segs) // the capture starts after these
+	const calls = 8
+	for i := 1; i <= calls; i++ {
+		q := c.req(get(fmt.Sprintf("/q%d", i)))
+		c.segs[q[0]].pause = 400 * time.Millisecond
+		c.resp(ok(fmt.Sprintf(`{"q":%d}`, i)))
+	}
+	c.segs = c.segs[seen:]
+	cfg := DefaultConfig()
+	cfg.KeepIncomplete = true
+	pkts := c.packets(linkEthernet)
+	r := feed(cfg, linkEthernet.linkType(), pkts, false)
+	span := pkts[len(pkts)-1].ci.Timestamp.Sub(pkts[0].ci.Timestamp)
+	// The last call or two may wait for a later packet; the rest must be out.
+	if got := len(r.complete()); got < calls-2 {
+		t.Errorf("%d complete calls after %v of capture (%d packets), want at least %d: %v", got, span, len(pkts), calls-2, summaries(r.calls))
+	}
+	r.asm.Close()
+	var want []string
+	for i := 1; i <= calls; i++ {
+		want = append(want, fmt.Sprintf(`GET http://api.test/q%d -> 200 req="" resp="{\"q\":%d}"`, i, i))
+	}
+	r.want(t, want...)
 }
