@@ -60,7 +60,7 @@ func TestCorpusDamaged(t *testing.T) {
 					if len(k.VLANs) == 0 {
 						t.Fatalf("%s: %v", row.file, err)
 					}
-					// A link type without an Ethernet equivalent (Cisco HDLC): no tag.
+					// A link type without an Ethernet equivalent: no tag.
 					c.Packets = append([]damage.Packet(nil), clean.Packets...)
 					k.VLANs = nil
 					if err := damage.Apply(&c, k); err != nil {

@@ -46,10 +46,9 @@ var corpus = []corpusRow{
 	{file: "bug-2491-02__simple_http_download.onesided.nosyn.pcap", tsharkReq: 3, tsharkResp: 0, incomplete: map[string]int64{reassembly.NoResponse: 3}},
 	{file: "bug-4810__pppoe-session-http.pcap", tsharkReq: 1, tsharkResp: 1, calls: 1}, // PPPoE: gopacket's full decoder
 	{file: "bug-7199__TLPW-curl-http-suricata.pcap", tsharkReq: 1, tsharkResp: 1, calls: 1},
-	// Cisco HDLC (link type 104): gopacket v1.7.7 names LinkTypeC_HDLC but has no decoder
-	// for it, so all 17 packets are counted undecodable. tshark is right (1 call); a
-	// 4-byte header (address, control, EtherType) in front of IP would be easy to add.
-	{file: "decode-chdlc-01__hdlc-http_1tx.pcap", tsharkReq: 1, tsharkResp: 1, calls: 0},
+	// Cisco HDLC (link type 104): gopacket names LinkTypeC_HDLC but has no decoder for it;
+	// capture's chdlcPayload strips the 4-byte header (address, control, EtherType).
+	{file: "decode-chdlc-01__hdlc-http_1tx.pcap", tsharkReq: 1, tsharkResp: 1, calls: 1},
 	{file: "detect-absent-http-request-body.pcap", tsharkReq: 1, tsharkResp: 1, calls: 1},
 	{file: "exception-policy-midstream-06__input-http-ACK.pcap", tsharkReq: 1, tsharkResp: 1, calls: 1}, // no handshake
 	{file: "file-match-crossed__http-multipart-post.pcap", tsharkReq: 1, tsharkResp: 1, calls: 1},

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 
 	"github.com/gopacket/gopacket"
@@ -127,6 +128,18 @@ func (d *Decoder) decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 		ip, ok := nflogPayload(data)
 		if !ok {
 			d.counts.Undecoded.Add(1)
+			return
+		}
+		data, lt = ip, layers.LinkTypeRaw
+	}
+	if lt == layers.LinkTypeC_HDLC {
+		ip, et, ok := chdlcPayload(data)
+		switch {
+		case !ok:
+			d.counts.Undecoded.Add(1)
+			return
+		case et != layers.EthernetTypeIPv4 && et != layers.EthernetTypeIPv6:
+			d.counts.NotTCP.Add(1) // SLARP keepalives, CDP
 			return
 		}
 		data, lt = ip, layers.LinkTypeRaw
@@ -321,4 +334,15 @@ func firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerType, bool) {
 		return layers.LayerTypeIPv4, true
 	}
 	return 0, false
+}
+
+// chdlcPayload returns the IPv4 or IPv6 packet of a Cisco HDLC frame (link type 104, as
+// captured on serial WAN links and routers' span ports): an address byte (0x0f unicast,
+// 0x8f broadcast), a control byte (0) and the payload's Ethernet type. gopacket has no
+// decoder for it.
+func chdlcPayload(data []byte) ([]byte, layers.EthernetType, bool) {
+	if len(data) < 4 || data[0]&0x7f != 0x0f || data[1] != 0 {
+		return nil, 0, false
+	}
+	return data[4:], layers.EthernetType(binary.BigEndian.Uint16(data[2:4])), true
 }

@@ -81,9 +81,29 @@ func TestDecodeSkips(t *testing.T) {
 	if d.Stats.Undecoded.Load() != und || d.Stats.NotTCP.Load() != not+1 {
 		t.Errorf("ARP: undecoded %d->%d, not TCP %d->%d", und, d.Stats.Undecoded.Load(), not, d.Stats.NotTCP.Load())
 	}
-	// A link type with no decoder at all (Cisco HDLC) is counted, not a panic.
-	if s := decodeOne(d, []byte{0x0f, 0, 8, 0, 0x45}, layers.LinkTypeC_HDLC); s.n != 0 {
-		t.Error("C_HDLC decoded")
+	// Cisco HDLC: IPv4 and IPv6 decoded; a cut IPv4 header, a bad address byte and a
+	// SLARP keepalive (not IP) are counted, not a panic.
+	for _, src := range []netip.AddrPort{a, netip.MustParseAddrPort("[fd00::1]:40000")} {
+		dst := b
+		if src.Addr().Is6() {
+			dst = netip.MustParseAddrPort("[fd00::2]:80")
+		}
+		if s := decodeOne(d, pkt{src: src, dst: dst, frame: "chdlc", payload: "GET"}.bytes(), layers.LinkTypeC_HDLC); s.n != 1 {
+			t.Errorf("C_HDLC %v: %d segments, want 1", src, s.n)
+		}
+	}
+	und, not = d.Stats.Undecoded.Load(), d.Stats.NotTCP.Load()
+	for _, f := range [][]byte{{0x0f, 0, 8, 0, 0x45}, {0x0e, 0, 8, 0, 0x45, 0}, {0x8f, 0, 0x80, 0x35, 0, 0, 0, 1}} {
+		if s := decodeOne(d, f, layers.LinkTypeC_HDLC); s.n != 0 {
+			t.Errorf("C_HDLC % x decoded", f)
+		}
+	}
+	if d.Stats.Undecoded.Load()+d.Stats.NotTCP.Load() != und+not+3 {
+		t.Errorf("C_HDLC junk: undecoded %d->%d, not TCP %d->%d, want 3 more", und, d.Stats.Undecoded.Load(), not, d.Stats.NotTCP.Load())
+	}
+	// A link type with no decoder at all is counted, not a panic.
+	if s := decodeOne(d, []byte{0x0f, 0, 8, 0, 0x45}, layers.LinkType(0xfff0)); s.n != 0 {
+		t.Error("link type 0xfff0 decoded")
 	}
 	// A frame cut by the snap length is counted as truncated.
 	full := pkt{src: a, dst: b, frame: "ether", payload: "0123456789"}.bytes()

@@ -19,7 +19,7 @@ type pkt struct {
 	src, dst netip.AddrPort
 	udp      bool
 	payload  string
-	frame    string // "ether", "vlan", "qinq", "sll", "sll2", "raw", "null", "mpls", "pppoe", "hopbyhop"
+	frame    string // "ether", "vlan", "qinq", "sll", "sll2", "raw", "null", "mpls", "pppoe", "hopbyhop", "chdlc"
 	frag     bool   // IPv4 "more fragments"
 	id       uint16 // IPv4 identification (fragments of one datagram share it)
 }
@@ -34,6 +34,8 @@ func (p pkt) lt() layers.LinkType {
 		return layers.LinkTypeRaw
 	case "null":
 		return layers.LinkTypeNull
+	case "chdlc":
+		return layers.LinkTypeC_HDLC
 	}
 	return layers.LinkTypeEthernet
 }
@@ -104,6 +106,8 @@ func (p pkt) bytes() []byte {
 	}
 	out := buf.Bytes()
 	switch p.frame {
+	case "chdlc":
+		out = append([]byte{0x0f, 0, byte(et >> 8), byte(et)}, out...)
 	case "sll":
 		h := make([]byte, 16)
 		binary.BigEndian.PutUint16(h[2:], 1)

@@ -54,6 +54,11 @@ func networkLayer(lt layers.LinkType, data []byte) (off int, etherType uint16, o
 		return 4, ipEtherType(data[4:]), true
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
 		return 0, ipEtherType(data), true
+	case layers.LinkTypeC_HDLC: // address, control, ethertype
+		if len(data) < 4 {
+			return 0, 0, false
+		}
+		return 4, binary.BigEndian.Uint16(data[2:]), true
 	}
 	return 0, 0, false
 }
@@ -79,7 +84,7 @@ var (
 )
 
 // ToEthernet rewrites every frame of c with an Ethernet header in place of its own link layer
-// (Linux cooked, BSD loopback, raw IP), so tags can be pushed and tunnels can carry it.
+// (Linux cooked, BSD loopback, raw IP, Cisco HDLC), so tags can be pushed and tunnels can carry it.
 func ToEthernet(c *Capture) error {
 	if c.LinkType == layers.LinkTypeEthernet {
 		return nil
