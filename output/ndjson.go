@@ -102,7 +102,7 @@ func appendMessage(dst []byte, m *model.Message) []byte {
 	if len(m.Body) > 0 {
 		dst = append(dst, `,"body":`...)
 		if utf8.Valid(m.Body) {
-			dst = appendString(dst, m.Body)
+			dst = appendValidString(dst, m.Body)
 		} else {
 			dst = append(dst, '"')
 			dst = base64.StdEncoding.AppendEncode(dst, m.Body)
@@ -134,58 +134,6 @@ func appendHeaders(dst []byte, hs []model.Header) []byte {
 		dst = append(dst, ']')
 	}
 	return append(dst, ']')
-}
-
-// escape holds, for each byte, 0 when it goes into a JSON string as it is, the
-// character to write after a backslash for the short escapes, 'u' for the \u00XX
-// ones, and 1 for the first byte of a multi-byte UTF-8 sequence (checked by
-// utf8.DecodeRune).
-var escape = func() (t [256]byte) {
-	for i := 0; i < 0x20; i++ {
-		t[i] = 'u'
-	}
-	t['"'], t['\\'], t['\n'], t['\r'], t['\t'] = '"', '\\', 'n', 'r', 't'
-	for i := 0x80; i < 0x100; i++ {
-		t[i] = 1
-	}
-	return
-}()
-
-const hex = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json does. Bodies dominate the output, so this loop is hand-tuned: one
-// table lookup a byte, runs of plain bytes copied at once, no allocation.
-func appendString[S string | []byte](dst []byte, s S) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		e := escape[s[i]]
-		if e == 0 {
-			i++
-			continue
-		}
-		if e == 1 {
-			r, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
-			if r != utf8.RuneError || size != 1 {
-				i += size
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[start:i]...)
-			if e == 'u' {
-				dst = append(dst, '\\', 'u', '0', '0', hex[s[i]>>4], hex[s[i]&0xF])
-			} else {
-				dst = append(dst, '\\', e)
-			}
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // Writer writes calls as NDJSON to a stream (standard output). Calls are encoded

@@ -27,15 +27,30 @@ func FuzzAppendString(f *testing.F) {
 	})
 }
 
-func BenchmarkAppendStringJSONBody(b *testing.B) {
-	body := []byte(`{"id":1,"name":"user00001","email":"user00001@example.com","ssn":"001-01-0001","score":0.5}`)
-	for len(body) < 64<<10 {
-		body = append(body, body...)
-	}
-	b.SetBytes(int64(len(body)))
-	dst := make([]byte, 0, 2*len(body))
-	for i := 0; i < b.N; i++ {
-		dst = appendString(dst[:0], body)
+// BenchmarkAppendStringBody encodes a decoded JSON body (the bench workload's kind: a '"'
+// every few bytes) and a text body (an escape now and then) as sniffer does (words) and
+// with the byte-at-a-time loop it replaced (bytewise), side by side.
+func BenchmarkAppendStringBody(b *testing.B) {
+	for _, kind := range []struct{ name, unit string }{
+		{"json", `{"id":1,"name":"user00001","email":"user00001@example.com","ssn":"001-01-0001","score":0.5}`},
+		{"text", "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\n"},
+	} {
+		body := []byte(kind.unit)
+		for len(body) < 64<<10 {
+			body = append(body, body...)
+		}
+		for _, enc := range []struct {
+			name string
+			f    func([]byte, []byte) []byte
+		}{{"words", appendValidString}, {"bytewise", func(dst, s []byte) []byte { return appendStringBytewise(dst, string(s)) }}} {
+			b.Run(kind.name+"/"+enc.name, func(b *testing.B) {
+				b.SetBytes(int64(len(body)))
+				dst := make([]byte, 0, 2*len(body))
+				for b.Loop() {
+					dst = enc.f(dst[:0], body)
+				}
+			})
+		}
 	}
 }
 
