@@ -109,6 +109,7 @@ func (p *Parser) chunkSize(data []byte) int {
 		p.st = sTrailer
 	} else {
 		p.st, p.remaining = sChunkData, size
+		p.reserve(size)
 	}
 	return nl + 1
 }

@@ -308,3 +308,49 @@ func subsequence(sub, data []byte) bool {
 	}
 	return i == len(sub)
 }
+
+// A chunked body grows by its chunks' sizes, not segment by segment: a body of one chunk
+// fed in 1448-byte pieces ends in the one buffer its size reserved; a chunk size larger
+// than the body limit reserves the limit, and the body is cut there.
+func TestChunkReservesBody(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1066) // 17,056 bytes
+	chunked := func(sizes ...int) []byte {
+		out := []byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+		rest := body
+		for _, n := range sizes {
+			out = fmt.Appendf(out, "%x\r\n%s\r\n", n, rest[:n])
+			rest = rest[n:]
+		}
+		return append(out, "0\r\n\r\n"...)
+	}
+	for _, tc := range []struct {
+		name    string
+		limit   int64
+		sizes   []int
+		wantCap int
+	}{
+		{"one chunk", 1 << 20, []int{len(body)}, len(body)},
+		{"two chunks", 1 << 20, []int{1000, len(body) - 1000}, len(body)},
+		{"chunk over the limit", 4096, []int{len(body)}, 4096},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lim := DefaultLimits()
+			lim.MaxBodyBytes = tc.limit
+			c := newTestConn(lim, true)
+			c.feed(0, []byte("GET /large.json HTTP/1.1\r\n\r\n"), 1448)
+			c.feed(1, chunked(tc.sizes...), 1448)
+			c.end()
+			if len(c.calls) != 1 || c.calls[0].Response == nil {
+				t.Fatalf("calls %+v", c.calls)
+			}
+			m := &c.calls[0].Response.Message
+			want := body[:min(int64(len(body)), tc.limit)]
+			if !bytes.Equal(m.Body, want) || m.BodySize != int64(len(body)) || m.Truncated != (tc.limit < int64(len(body))) {
+				t.Fatalf("body of %d bytes (size %d, truncated %v), want %d", len(m.Body), m.BodySize, m.Truncated, len(want))
+			}
+			if want := cap(slices.Grow([]byte(nil), tc.wantCap)); cap(m.Body) != want { // the allocator rounds up
+				t.Errorf("body buffer of %d bytes, want %d: grown other than by the chunk sizes", cap(m.Body), want)
+			}
+		})
+	}
+}
