@@ -4,7 +4,6 @@ package output
 
 import (
 	"context"
-	"encoding/base64"
 	"io"
 	"strconv"
 	"time"
@@ -105,7 +104,7 @@ func appendMessage(dst []byte, m *model.Message) []byte {
 			dst = appendValidString(dst, m.Body)
 		} else {
 			dst = append(dst, '"')
-			dst = base64.StdEncoding.AppendEncode(dst, m.Body)
+			dst = appendBase64(dst, m.Body)
 			dst = append(dst, `","body_encoding":"base64"`...)
 		}
 	}
