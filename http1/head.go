@@ -288,10 +288,10 @@ func parseHead(b []byte, maxHeaders int, lenient bool, odd *oddities) (startLine
 //     marked: both browsers ignore such a field, and here no framing or decoding
 //     decision reads it either, since it names no known field.
 func parseFields(b []byte, maxHeaders int, lenient bool, odd *oddities) ([]model.Header, error) {
-	hs := make([]model.Header, 0, bytes.Count(b, []byte("\n")))
-	var pending []byte // the logical line being gathered
-	folded := false    // pending is a copy with continuations appended
-	first := 0         // length of pending's first line
+	var hs []model.Header // made at the first field, with room for the lines after it
+	var pending []byte    // the logical line being gathered
+	folded := false       // pending is a copy with continuations appended
+	first := 0            // length of pending's first line
 	flush := func() error {
 		if pending == nil {
 			return nil
@@ -303,6 +303,9 @@ func parseFields(b []byte, maxHeaders int, lenient bool, odd *oddities) ([]model
 		}
 		if len(hs) >= maxHeaders {
 			return errTooManyHeaders
+		}
+		if hs == nil {
+			hs = make([]model.Header, 0, 1+lines(b, maxHeaders-1))
 		}
 		hs = append(hs, h)
 		return nil
@@ -349,6 +352,9 @@ func parseFields(b []byte, maxHeaders int, lenient bool, odd *oddities) ([]model
 	}
 	if err := flush(); err != nil {
 		return nil, err
+	}
+	if hs == nil {
+		hs = []model.Header{} // no fields: an empty list, not a missing one
 	}
 	return hs, nil
 }
@@ -415,6 +421,24 @@ func fieldLine(line []byte, first int, lenient bool, odd *oddities) (h model.Hea
 }
 
 var errTooManyHeaders = errors.New("too many header lines")
+
+// lines counts the LFs in b, up to most: room for the fields of a head or trailer
+// section without reading all of it. Resynchronisation parses the head after each
+// start-like line it meets; counting every LF to the blank line (bytes.Count) and
+// making room for them all before the first field line was read made that quadratic in
+// the lines before the blank line, whatever the error on the first field line.
+func lines(b []byte, most int) int {
+	n := 0
+	for n < most {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			break
+		}
+		n++
+		b = b[i+1:]
+	}
+	return n
+}
 
 // maxMethod is the longest method token taken for a request line's first word.
 const maxMethod = 32

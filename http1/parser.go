@@ -253,6 +253,7 @@ func (p *Parser) sync(data []byte) int {
 		p.buf = append(p.buf, data...)
 		b = p.buf
 	}
+	var blank blankLine
 	for start := 0; start < len(b); {
 		nl := bytes.IndexByte(b[start:], '\n')
 		if nl < 0 {
@@ -267,7 +268,7 @@ func (p *Parser) sync(data []byte) int {
 			return len(data)
 		}
 		k := startIn(TrimEOL(b[start:start+nl+1]), wantReq, wantResp)
-		if k < 0 || !p.plausibleHead(b[start+k:], k > 0) {
+		if k < 0 || !p.plausibleHead(b, start+k, k > 0, &blank) {
 			start += nl + 1
 			continue
 		}
@@ -288,18 +289,43 @@ func (p *Parser) sync(data []byte) int {
 	return len(data)
 }
 
-// plausibleHead tells whether b, which starts with a start line, holds a head that
+// plausibleHead tells whether b[at:], which starts with a start line, holds a head that
 // parses, or (unless whole is asked for) not all of it yet: resynchronisation must not
 // take body content that looks like a start line (a JSON value "HTTP/1.1 200 OK") when
 // what follows is not a head. A start line found inside a line (after the tail of a
 // body) must come with its whole head.
-func (p *Parser) plausibleHead(b []byte, whole bool) bool {
-	end := headEnd(b, 0)
+//
+// sync asks this of every start-like line of what it searches, at growing offsets, and
+// blank remembers where the first blank line after them is: looking for it from each
+// line again read the rest of b once a line (and parseFields counted the lines to it
+// again), so that a segment of 64 KiB of start-like lines ("A B HTTP/1.1\n", then a
+// blank line) took 0.4-0.5 s to search; 1.5 ms now (TestSyncLinear).
+func (p *Parser) plausibleHead(b []byte, at int, whole bool, blank *blankLine) bool {
+	end := blank.find(b, at)
 	if end < 0 {
 		return !whole
 	}
-	_, _, err := parseHead(b[:end], p.lim.MaxHeaders, false, nil)
+	_, _, err := parseHead(b[at:end], p.lim.MaxHeaders, false, nil)
 	return err == nil
+}
+
+// blankLine is where headEnd found the end of a head in one buffer, searching from
+// from: the first blank line after from ends at end (-1: there is none). A head starting
+// further on, but before that blank line, ends there too.
+type blankLine struct {
+	from, end int
+	known     bool
+}
+
+// find returns headEnd(b, at): the end of the head that starts at at, or -1. It reads b
+// again only past the blank line, or for an offset before the last one.
+func (bl *blankLine) find(b []byte, at int) int {
+	// The blank line's LF pair begins at end-3 ("\n\r\n") or end-2 ("\n\n"): a head
+	// that starts before end-3 holds its first LF.
+	if !bl.known || at < bl.from || bl.end >= 0 && at >= bl.end-3 {
+		bl.from, bl.end, bl.known = at, headEnd(b, at), true
+	}
+	return bl.end
 }
 
 // head gathers a message head and acts on it once the blank line is there.
