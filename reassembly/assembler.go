@@ -5,7 +5,9 @@
 package reassembly
 
 import (
+	"cmp"
 	"encoding/binary"
+	"slices"
 	"time"
 
 	"sniffer/http1"
@@ -107,6 +109,21 @@ type Assembler struct {
 	// last packet), to count each once.
 	tracked map[connKey]struct{}
 	refused map[connKey]time.Time
+	// conns numbers the connections in the order they open. gopacket's flushes visit the
+	// connections in the order of a Go map, which differs from run to run: the calls that
+	// several connections complete in one flush (or one round of checkWaiters, whose order
+	// follows the flushes') are held in held while batch is open and emitted by that
+	// number, each connection's in the order it completed them, so that a capture file
+	// gives the same output on every run.
+	conns uint64
+	batch bool
+	held  []heldCall
+}
+
+// heldCall is a call completed inside a batch, with the number of its connection.
+type heldCall struct {
+	conn uint64
+	call *model.Call
 }
 
 // ended is what is remembered of a connection that ended: when, and the sequence
@@ -273,6 +290,8 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, t *layers.TCP, ac tcp.Assem
 	a.stats.Streams.Add(1)
 	a.stats.StreamsOpen.Add(1)
 	c := newConn(a, netFlow, tcpFlow, t, f.vni)
+	a.conns++
+	c.id = a.conns
 	c.key, c.syn.hash = flowKey(netFlow, tcpFlow, f.vni), flowHash(netFlow, tcpFlow, f.vni)
 	a.tracked[c.key] = struct{}{}
 	return c
@@ -337,7 +356,9 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 		a.now = ci.Timestamp
 	}
 	if a.now.Sub(a.lastFlush) >= time.Second {
+		a.startBatch()
 		a.flush(a.now)
+		a.endBatch()
 	}
 	// Over MaxStreams (after the flush, which may have freed some), a packet of a
 	// connection not tracked is counted and dropped here, before gopacket makes a
@@ -357,6 +378,7 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 		}
 	}
 	a.packets++
+	a.startBatch()
 	as.AssembleWithContext(netFlow, t, a.context(ci, t))
 	if since := a.skipHole; !since.IsZero() {
 		// A segment acknowledged bytes its connection lost to the capture: skip that
@@ -368,6 +390,7 @@ func (a *Assembler) Packet(netFlow gopacket.Flow, t *layers.TCP, ci gopacket.Cap
 		as.FlushWithOptions(tcp.FlushOptions{T: since.Add(time.Nanosecond)})
 	}
 	a.checkWaiters()
+	a.endBatch()
 }
 
 // rememberClosed notes a connection that ended (see closed).
@@ -412,7 +435,9 @@ func (a *Assembler) reorderOver(pkt uint64, at time.Time) bool {
 // gap timeout are skipped and connections idle past the idle timeout are closed.
 func (a *Assembler) Tick(now time.Time) {
 	if now.Sub(a.lastFlush) >= time.Second {
+		a.startBatch()
 		a.flush(now)
+		a.endBatch()
 	}
 }
 
@@ -440,7 +465,38 @@ func (a *Assembler) flush(now time.Time) {
 // Close flushes every connection: buffered bytes are delivered (holes skipped) and
 // every pending call is completed or counted as incomplete.
 func (a *Assembler) Close() {
+	a.startBatch()
 	for _, as := range a.asm {
 		as.FlushAll()
 	}
+	a.endBatch()
+}
+
+// out hands a completed call on, or holds it while a batch is open.
+func (a *Assembler) out(c *conn, call *model.Call) {
+	if a.batch {
+		a.held = append(a.held, heldCall{c.id, call})
+		return
+	}
+	a.emit(call)
+}
+
+// startBatch holds the calls completed from now on until endBatch.
+func (a *Assembler) startBatch() { a.batch = true }
+
+// endBatch emits the calls held since startBatch by connection number; a connection's
+// calls keep the order it completed them in (the sort is stable).
+func (a *Assembler) endBatch() {
+	a.batch = false
+	if len(a.held) == 0 {
+		return
+	}
+	if len(a.held) > 1 {
+		slices.SortStableFunc(a.held, func(x, y heldCall) int { return cmp.Compare(x.conn, y.conn) })
+	}
+	for _, h := range a.held {
+		a.emit(h.call)
+	}
+	clear(a.held)
+	a.held = a.held[:0]
 }

@@ -53,6 +53,7 @@ type conn struct {
 	lastAt time.Time
 	closed bool
 	key    connKey
+	id     uint64 // the Assembler's number for it, in the order connections open
 	// syn holds the sequence numbers of the SYN and the SYN-ACK, when seen: copies of
 	// them after the connection ended are not a new connection.
 	syn ended
@@ -307,13 +308,13 @@ func (c *conn) finish(x *exchange) {
 	}
 	if call.Incomplete == "" {
 		c.a.stats.Calls.Add(1)
-		c.a.emit(call)
+		c.a.out(c, call)
 		return
 	}
 	c.a.stats.countIncomplete(call.Incomplete)
 	if c.a.cfg.KeepIncomplete {
 		c.a.stats.IncompleteOut.Add(1)
-		c.a.emit(call)
+		c.a.out(c, call)
 		return
 	}
 	c.a.stats.Unemitted.Add(call.Anomalies)
