@@ -48,12 +48,19 @@ type conn struct {
 	// owed counts the requests given up because of MaxPending whose responses have not
 	// come yet: the next that many responses answer them and are discarded, not paired
 	// with later requests.
-	owed   int
-	src    source // where the bytes being parsed came from
-	lastAt time.Time
-	closed bool
-	key    connKey
-	id     uint64 // the Assembler's number for it, in the order connections open
+	owed int
+	// late is set once a response was parsed without a request to answer while the
+	// client half had not parsed every byte the response acknowledged (it was held
+	// behind a hole, or the response could wait no longer): the request it answered may
+	// come later, and lateAck is the furthest such acknowledgement. A request that
+	// starts before it may have had its response go by, so it is not paired.
+	late    bool
+	lateAck tcp.Sequence
+	src     source // where the bytes being parsed came from
+	lastAt  time.Time
+	closed  bool
+	key     connKey
+	id      uint64 // the Assembler's number for it, in the order connections open
 	// syn holds the sequence numbers of the SYN and the SYN-ACK, when seen: copies of
 	// them after the connection ended are not a new connection.
 	syn ended
@@ -258,12 +265,7 @@ func (c *conn) responseDone(x *exchange, at time.Time, end tcp.Sequence, endOK b
 		// The server answered before the request ended (an early error, say): the
 		// rest of the request body is not kept.
 		x.call.Request.Truncated = true
-		for i := range c.halves {
-			if h := &c.halves[i]; h.x == x {
-				h.x = nil
-				h.p.Detach()
-			}
-		}
+		c.detach(x)
 	}
 	c.finish(x)
 }
@@ -274,13 +276,28 @@ func (c *conn) responseBroken(x *exchange, reason string) {
 	}
 	x.call.Response, x.call.End = x.resp, c.lastAt
 	c.remove(x)
+	c.detach(x)
+	c.finish(x)
+}
+
+// detach stops the parsers reading into x's call, which is about to be handed on.
+func (c *conn) detach(x *exchange) {
 	for i := range c.halves {
 		if h := &c.halves[i]; h.x == x {
 			h.x = nil
 			h.p.Detach()
 		}
 	}
-	c.finish(x)
+}
+
+// client is the half whose role is the client's, or nil while neither is known.
+func (c *conn) client() *half {
+	for i := range c.halves {
+		if h := &c.halves[i]; h.role() == http1.Client {
+			return h
+		}
+	}
+	return nil
 }
 
 func (c *conn) remove(x *exchange) {

@@ -118,6 +118,7 @@ func (h *half) Response(r *model.Response) *model.Call {
 	m := respMeta{seq: h.headSeq, seqOK: h.seqOK}
 	if g := h.headSeg; g != nil && g.ackOK {
 		m.ack, m.ackOK = g.ack, true
+		m.behind = h.other().behind(g.ack)
 	}
 	x := c.pairResponse(h.headAt, m)
 	if r != nil { // a final response

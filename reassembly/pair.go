@@ -28,10 +28,19 @@ import (
 // incomplete ("pairing unproven") rather than paired by position, and so are the calls
 // after them on that connection.
 
+// A response parsed while the client half is behind (it has not parsed every byte the
+// response acknowledges: the server half could not wait longer, see half.stall) may
+// answer a request parsed only later. When it finds no request to answer, the requests
+// that start before its acknowledgement are not paired with later responses: their own
+// may be the one that went by (see conn.late). When it finds some, it answers the oldest
+// one as ever, unless response bytes were lost, where the newest it may answer could be
+// a request not parsed yet.
+
 // respMeta is what a response head carries for pairing.
 type respMeta struct {
 	seq, ack     tcp.Sequence // its first byte; the acknowledgement sent with it
 	seqOK, ackOK bool
+	behind       bool // the client half has yet to parse bytes before ack
 }
 
 // mayAnswer tells whether a response that started at t with m can answer x.
@@ -55,6 +64,7 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 		c.owed--
 		return nil
 	}
+	c.dropLate()
 	n := 0 // the waiting requests this response may answer (a prefix: they are in order)
 	for _, x := range c.pending {
 		if !c.mayAnswer(x, t, m) {
@@ -63,6 +73,9 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 		n++
 	}
 	if n == 0 {
+		if m.behind {
+			c.noteLate(m.ack)
+		}
 		c.a.stats.Orphans.Add(1)
 		if c.pipelined {
 			// Its request was not seen: on a pipelining connection the responses that
@@ -84,12 +97,16 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 		// wait for the responses in the hole, so it pipelines.
 		c.pipelined = true
 	}
-	if (c.pipelined || c.unproven) && !c.sentForIt(x, m) {
+	if (c.pipelined || c.unproven || m.behind) && !c.sentForIt(x, m) {
+		if m.behind {
+			c.noteLate(m.ack)
+		}
 		c.unproven = true
 		for _, x := range c.pending[:n] {
 			if x.call.Incomplete == "" {
 				x.call.Incomplete = Unproven
 			}
+			c.detach(x)
 			c.finish(x)
 		}
 		c.pending = c.pending[n:]
@@ -105,6 +122,41 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 	c.pending = c.pending[k:]
 	c.respGap, c.unproven = false, false
 	return x
+}
+
+// noteLate notes a response that may answer a request not parsed yet: the requests
+// that start before ack are not paired from now on.
+func (c *conn) noteLate(ack tcp.Sequence) {
+	if !c.late || c.lateAck.Difference(ack) > 0 {
+		c.late, c.lateAck = true, ack
+	}
+}
+
+// dropLate gives up the waiting requests that start before lateAck (or where unknown):
+// their response may have gone by unpaired. They are the oldest, pending being in order.
+func (c *conn) dropLate() {
+	if !c.late {
+		return
+	}
+	n := 0
+	for _, x := range c.pending {
+		if x.seqOK && x.reqSeq.Difference(c.lateAck) <= 0 {
+			break
+		}
+		n++
+	}
+	for _, x := range c.pending[:n] {
+		if x.call.Incomplete == "" {
+			x.call.Incomplete = Unproven
+		}
+		c.detach(x)
+		c.finish(x)
+	}
+	c.pending = c.pending[n:]
+	if cl := c.client(); cl != nil && !cl.behind(c.lateAck) {
+		// Every request from here on starts at or after lateAck.
+		c.late = false
+	}
 }
 
 // sentForIt tells whether the numbers single out x as the request a response with m

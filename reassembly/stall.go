@@ -148,6 +148,16 @@ func (h *half) reached(seq tcp.Sequence) bool {
 	return h.ended || !ok || seq.Difference(next) >= 0
 }
 
+// behind tells whether this (client) half has yet to parse bytes before seq: it has
+// not reached seq and will parse more (unknown counts as behind).
+func (h *half) behind(seq tcp.Sequence) bool {
+	next, ok := h.next, h.seqOK
+	if d := h.dirIndex(); !ok && h.c.startOK[d] {
+		next, ok = h.c.start[d], true
+	}
+	return !h.ended && (!ok || seq.Difference(next) < 0)
+}
+
 // stall holds data (from offset off of the current source on) until resume.
 func (h *half) stall(off int, data []byte) {
 	if h.waiting == nil {
