@@ -30,14 +30,23 @@ type mark struct {
 	ci  gopacket.CaptureInfo
 }
 
-type backlogSource []mark
+// backlogSource is a piece's marks; the piece's byte at offset 0 is the one marked at
+// offset base (a piece taken over from another one's tail, see half.stall).
+type backlogSource struct {
+	marks []mark
+	base  int
+}
 
 func (b backlogSource) captureInfo(off int) (gopacket.CaptureInfo, bool) {
-	i := sort.Search(len(b), func(i int) bool { return b[i].off > off }) - 1
-	if i < 0 || off < 0 {
+	if off < 0 {
 		return gopacket.CaptureInfo{}, false
 	}
-	return b[i].ci, true
+	off += b.base
+	i := sort.Search(len(b.marks), func(i int) bool { return b.marks[i].off > off }) - 1
+	if i < 0 {
+		return gopacket.CaptureInfo{}, false
+	}
+	return b.marks[i].ci, true
 }
 
 // backlog is what a server half holds while it waits for the request side (see
@@ -52,12 +61,17 @@ type backlog struct {
 	at  time.Time
 }
 
+// pieceBytes is the size past which a backlog's bytes go on in a new piece rather than
+// growing the last one.
+const pieceBytes = 64 << 10
+
 // piece is a run of contiguous bytes that follows skip lost bytes (0: none).
 type piece struct {
 	skip  int
 	data  []byte
 	marks backlogSource
 	seq   tcp.Sequence // of data[0]
+	taken bool         // data and marks are another piece's tail (see half.stall)
 }
 
 // gap notes skip lost bytes; the bytes after them start at seq.
@@ -69,11 +83,19 @@ func (b *backlog) gap(skip int, seq tcp.Sequence) {
 // number seq, keeping where each packet's bytes start (found by bisection on the packet
 // each offset leads back to).
 func (b *backlog) add(src source, from int, data []byte, seq tcp.Sequence) {
-	if len(b.pieces) == 0 {
-		b.pieces = append(b.pieces, piece{seq: seq})
+	if n := len(b.pieces); n == 0 || b.pieces[n-1].taken || len(b.pieces[n-1].data) >= pieceBytes && len(b.pieces[n-1].data)+len(data) > cap(b.pieces[n-1].data) {
+		// A piece taken over from an earlier backlog is not grown, nor one that is
+		// big and full: appending would copy what it holds again (a backlog of
+		// megabytes grown by append copied each byte four times over). The bytes
+		// go on in a piece of their own.
+		var buf []byte
+		if n > 0 && len(b.pieces[n-1].data) >= pieceBytes {
+			buf = make([]byte, 0, max(pieceBytes, len(data))) // a big backlog: room for more
+		}
+		b.pieces = append(b.pieces, piece{seq: seq, data: buf})
 	}
 	p := &b.pieces[len(b.pieces)-1]
-	base := len(p.data)
+	base := len(p.data) + p.marks.base
 	p.data = append(p.data, data...)
 	b.size += len(data)
 	for off := 0; off < len(data); {
@@ -81,7 +103,7 @@ func (b *backlog) add(src source, from int, data []byte, seq tcp.Sequence) {
 		if !ok {
 			break
 		}
-		p.marks = append(p.marks, mark{base + off, ci})
+		p.marks.marks = append(p.marks.marks, mark{base + off, ci})
 		seg := segmentOf(ci)
 		// Find the first offset that came in another packet.
 		lo, hi := off+1, len(data)
@@ -164,8 +186,25 @@ func (h *half) stall(off int, data []byte) {
 		h.waiting = &backlog{pkt: h.c.a.packets, at: h.c.a.now}
 		h.c.a.stats.Stalls.Add(1)
 		h.c.a.waiters = append(h.c.a.waiters, h)
+		if src, ok := h.c.src.(backlogSource); ok && h.resuming {
+			// A response waits again while what waited is parsed: the rest of the
+			// piece being parsed is the new backlog's first, taken over with its
+			// marks instead of copied (resume drops the old backlog). Copying it
+			// made each response let go cost the bytes still held: quadratic when
+			// many wait behind a request side far behind.
+			src.base += off
+			h.waiting.pieces = append(h.waiting.pieces, piece{data: data, marks: src, seq: h.seq.Add(off), taken: true})
+			h.waiting.size = len(data)
+			h.stallCap()
+			return
+		}
 	}
 	h.waiting.add(h.c.src, off, data, h.seq.Add(off))
+	h.stallCap()
+}
+
+// stallCap lets the held bytes go when they are more than a connection may buffer.
+func (h *half) stallCap() {
 	if max := h.c.a.cfg.MaxConnBuffered; max > 0 && int64(h.waiting.size) > max {
 		// The request side is too far behind: parse on; the pairing checks still hold.
 		h.resume(true)
