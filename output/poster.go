@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,6 @@ import (
 
 	"sniffer/model"
 
-	"github.com/klauspost/compress/zlib"
 	"github.com/valyala/fasthttp"
 )
 
@@ -47,6 +47,7 @@ type Poster struct {
 	abort       chan struct{} // closed when Close's ctx ends: stop now
 	abortAt     atomic.Int64  // Close's deadline in UnixNano, 0 when none
 	bundles     chan *bundle
+	zlib        *compressors
 	bundlerDone chan struct{}
 	senders     sync.WaitGroup
 	seq         atomic.Int64
@@ -98,6 +99,7 @@ func NewPoster(cfg PostConfig) (*Poster, error) {
 		drain:       make(chan struct{}),
 		abort:       make(chan struct{}),
 		bundles:     make(chan *bundle),
+		zlib:        newCompressors(cfg.CompressLevel, min(cfg.Concurrency, runtime.GOMAXPROCS(0))),
 		bundlerDone: make(chan struct{}),
 		dropped:     map[string]int64{},
 		dropWarn:    map[string]*warnLimiter{},
@@ -473,11 +475,10 @@ func (p *Poster) keep(b *bundle, carry []byte) {
 func (p *Poster) sender() {
 	defer p.senders.Done()
 	var zbuf bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&zbuf, p.cfg.CompressLevel)
 	req, resp := &fasthttp.Request{}, &fasthttp.Response{}
 	var raw []byte
 	for b := range p.bundles {
-		if !p.send(b, req, resp, &raw, &zbuf, zw) {
+		if !p.send(b, req, resp, &raw, &zbuf) {
 			return // abandoned a request that still owns req and resp: no release, no reuse
 		}
 	}
@@ -485,7 +486,7 @@ func (p *Poster) sender() {
 
 // send posts one bundle until it is delivered, dropped or set aside by Close's abort. It
 // returns false when it abandoned a request still in progress.
-func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer, zw *zlib.Writer) bool {
+func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer) bool {
 	*raw = (*raw)[:0]
 	for _, m := range b.msgs {
 		*raw = append(*raw, m...)
@@ -493,10 +494,7 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 	}
 	body := *raw
 	if p.cfg.Compress {
-		zbuf.Reset()
-		zw.Reset(zbuf)
-		zw.Write(body)
-		zw.Close()
+		p.zlib.compress(zbuf, body)
 		body = zbuf.Bytes()
 	}
 	req.Reset()
@@ -546,7 +544,7 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 		p.postFailures.Add(1)
 		if err == nil {
 			if status == fasthttp.StatusRequestEntityTooLarge && len(b.msgs) > 1 {
-				return p.split(b, req, resp, raw, zbuf, zw)
+				return p.split(b, req, resp, raw, zbuf)
 			}
 			if status >= 400 && status < 500 && status != 408 && status != 429 {
 				p.drop(DropRejected, int64(len(b.msgs)), "status", status, "url", p.uri)
@@ -574,15 +572,15 @@ func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response,
 }
 
 // split answers a 413 by sending each half of the bundle on its own.
-func (p *Poster) split(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer, zw *zlib.Writer) bool {
+func (p *Poster) split(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer) bool {
 	h := len(b.msgs) / 2
 	first := &bundle{seq: b.seq, msgs: b.msgs[:h]}
 	second := &bundle{seq: b.seq, msgs: b.msgs[h:]}
-	if !p.send(first, req, resp, raw, zbuf, zw) {
+	if !p.send(first, req, resp, raw, zbuf) {
 		p.keep(second, nil)
 		return false
 	}
-	return p.send(second, req, resp, raw, zbuf, zw)
+	return p.send(second, req, resp, raw, zbuf)
 }
 
 // Stats is a live account, for metrics; Close returns the final one.
