@@ -102,14 +102,7 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 			c.noteLate(m.ack)
 		}
 		c.unproven = true
-		for _, x := range c.pending[:n] {
-			if x.call.Incomplete == "" {
-				x.call.Incomplete = Unproven
-			}
-			c.detach(x)
-			c.finish(x)
-		}
-		c.pending = c.pending[n:]
+		c.giveUpUnproven(n)
 		c.a.stats.Orphans.Add(1)
 		return nil
 	}
@@ -122,6 +115,19 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 	c.pending = c.pending[k:]
 	c.respGap, c.unproven = false, false
 	return x
+}
+
+// giveUpUnproven finishes the n oldest waiting requests as "pairing unproven", detached
+// from the parser first: no response may be paired with them any more.
+func (c *conn) giveUpUnproven(n int) {
+	for _, x := range c.pending[:n] {
+		if x.call.Incomplete == "" {
+			x.call.Incomplete = Unproven
+		}
+		c.detach(x)
+		c.finish(x)
+	}
+	c.pending = c.pending[n:]
 }
 
 // noteLate notes a response that may answer a request not parsed yet: the requests
@@ -145,14 +151,7 @@ func (c *conn) dropLate() {
 		}
 		n++
 	}
-	for _, x := range c.pending[:n] {
-		if x.call.Incomplete == "" {
-			x.call.Incomplete = Unproven
-		}
-		c.detach(x)
-		c.finish(x)
-	}
-	c.pending = c.pending[n:]
+	c.giveUpUnproven(n)
 	if cl := c.client(); cl != nil && !cl.behind(c.lateAck) {
 		// Every request from here on starts at or after lateAck.
 		c.late = false
