@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/flate"
@@ -61,6 +62,9 @@ func (m *Message) Decode(limit int64) (anomalies []string) {
 		}
 		if odd != "" {
 			add(odd)
+		}
+		if unsafe.SliceData(body) != unsafe.SliceData(m.Body) {
+			RecycleBody(body) // a stacked coding's inner stream, decoded: the last step's input
 		}
 		body, truncated = out, truncated || cut
 	}
@@ -213,9 +217,8 @@ func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, odd 
 	if size <= 0 {
 		size = 4*int64(len(b)) + 512
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(min(limit+1, size)) + bytes.MinRead) // ReadFrom wants MinRead spare bytes
-	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
+	buf := bytes.NewBuffer(bodyBuffer(int(min(limit+1, size)) + bytes.MinRead)) // ReadFrom wants MinRead spare bytes
+	n, err := io.Copy(buf, io.LimitReader(r, limit+1))
 	if n > limit {
 		return buf.Bytes()[:limit], true, odd, nil
 	}

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"sniffer/model"
 	"sniffer/output"
@@ -211,11 +212,15 @@ func (p *Pipeline) worker() {
 
 func (p *Pipeline) prepare(j *job) {
 	c := j.call
+	var captured []byte // the response body as captured, when it is decoded
 	if p.cfg.Decode {
 		if !p.cfg.Wait && (p.behind.Load() || p.fuller(p.qbytes.Load(), 2)) && hasBody(c) {
 			c.Shed = model.ShedDecoding
 			p.undecoded.Add(1)
 		} else {
+			if c.Response != nil {
+				captured = c.Response.Body
+			}
 			c.Decode(p.cfg.BodyLimit)
 		}
 	}
@@ -226,10 +231,39 @@ func (p *Pipeline) prepare(j *job) {
 	details, keep := p.cfg.Rules.Apply(output.ResurfaceDetails(c))
 	if !keep {
 		p.filtered.Add(1)
+		recycleDecoded(c, captured, nil)
 		return
 	}
+	recycleDecoded(c, captured, details)
 	j.rec = output.NewRecord(c, details)
 	p.out.Prepare(j.rec)
+}
+
+// recycleDecoded hands the buffer of a decoded response body back to the decoders
+// (model.RecycleBody) when no detail refers to its bytes any more: the rules masked the
+// body into a new value, or removed it. The sinks read bodies from the details (the
+// collector) or from the masked call built from them (output.Mask, which only compares
+// the captured body's address with the detail's), so the call's body is emptied, and
+// what they write is the same. captured is the body before decoding.
+func recycleDecoded(c *model.Call, captured []byte, details [][2]string) {
+	if c.Response == nil {
+		return
+	}
+	b := c.Response.DecodedBody(captured)
+	if b == nil {
+		return
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	hi := lo + uintptr(cap(b))
+	for _, d := range details {
+		for _, s := range d {
+			if at := uintptr(unsafe.Pointer(unsafe.StringData(s))); len(s) > 0 && at >= lo && at < hi {
+				return // still read through this detail
+			}
+		}
+	}
+	c.Response.Body = nil
+	model.RecycleBody(b)
 }
 
 // sender hands the records to the sinks in the order the calls were put.
