@@ -46,15 +46,14 @@ func (h *half) sniff(data []byte) bool {
 		// The direction's start was not seen: whatever comes first may be the tail of
 		// a body. The normal resynchronisation looks for a start line, within a bound.
 		h.midstream = true
-		c.scanned += len(data)
-		if c.scanned > maxMidstreamScan {
+		if c.scanned >= maxMidstreamScan {
 			h.giveUp()
 			if o := h.other(); o.kind != notHTTP {
 				o.giveUp()
 			}
 			return false
 		}
-		return true
+		return true // counted as searched by half.feed
 	}
 	wantReq, wantResp := h.role() != http1.Server, h.role() != http1.Client
 	for _, b := range data {

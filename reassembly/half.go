@@ -59,14 +59,35 @@ func (h *half) role() http1.Role { return h.p.Role() }
 
 // feed parses data, the next contiguous bytes of this direction.
 func (h *half) feed(data []byte) {
-	if h.c.kind != isHTTP && !h.sniff(data) {
+	undecided := h.c.kind != isHTTP
+	if undecided && !h.sniff(data) {
 		return
 	}
 	if h.waiting != nil {
 		h.stall(h.p.Offset(), data) // a response before these bytes waits: keep the order
 		return
 	}
-	if n := h.p.Feed(data); n < len(data) {
+	if room := maxMidstreamScan - h.c.scanned; undecided && h.midstream && room > 0 && len(data) > room {
+		// Search no further than the bound: the rest is fed once what comes before
+		// it has decided (or given up on) the connection.
+		off := h.p.Offset()
+		h.feed(data[:room])
+		h.p.SetOffset(off + room)
+		h.feed(data[room:])
+		return
+	}
+	n := h.p.Feed(data)
+	if undecided && h.midstream {
+		// What the parser searched for a start line (detect.go). Bytes held for a
+		// response that waits are not searched yet: they count when they are parsed,
+		// once. A direction whose start was held back (a capture filter cut the
+		// handshake) comes in one delivery of all that was held, and its first
+		// response waits for the request side: counting all of it then, and again
+		// when it was parsed, took connections with a status line at their first
+		// byte for something else.
+		h.c.scanned += n
+	}
+	if n < len(data) {
 		h.stall(h.p.Offset(), data[n:])
 	}
 }
