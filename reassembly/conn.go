@@ -24,6 +24,9 @@ type exchange struct {
 	// space, and the server sequence number the client had acknowledged when it sent it.
 	reqSeq, sentAck, reqEndSeq tcp.Sequence
 	seqOK, sentAckOK, endOK    bool
+	// nextSeq is where the request parsed after this one starts, once there is one.
+	nextSeq tcp.Sequence
+	nextOK  bool
 }
 
 // conn is one TCP connection: two half-stream parsers and the FIFO of requests waiting
@@ -35,11 +38,8 @@ type conn struct {
 	vni     int
 	pending []*exchange
 	// respGap is set when response bytes were lost (or skipped as malformed): the next
-	// response may belong to a later request than the oldest pending one. respGapEnd is
-	// where the server's bytes resumed after the latest hole.
-	respGap      bool
-	respGapEnd   tcp.Sequence
-	respGapEndOK bool
+	// response may belong to a later request than the oldest pending one.
+	respGap bool
 	// pipelined is set once the client is seen sending a request before it had all of
 	// the previous response; unproven once a response could not be proven to answer any
 	// one request (see pair.go). lastReq is the latest request parsed.

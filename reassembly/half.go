@@ -193,9 +193,8 @@ func (h *half) Abandon(why http1.Cause) {
 	switch {
 	case why == http1.Gap && h.role() != http1.Client:
 		h.c.respGap = true
-		h.c.respGapEnd, h.c.respGapEndOK = h.seq, h.seqOK
 	case why == http1.Malformed && h.role() == http1.Server:
-		h.c.respGap, h.c.respGapEndOK = true, false
+		h.c.respGap = true
 	}
 	if x == nil {
 		return

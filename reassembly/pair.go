@@ -26,15 +26,23 @@ import (
 // request it can answer and the older ones lost theirs. On a pipelined connection the
 // numbers cannot tell how many responses a hole held: the waiting requests are then
 // incomplete ("pairing unproven") rather than paired by position, and so are the calls
-// after them on that connection.
+// after them on that connection. A connection is taken for a pipelining one only on a
+// request's own numbers (sentAfter, answered), never because of where a hole fell: a
+// hole across the end of one response and the start of the next looks like a request
+// sent before the client had the bytes lost, and on a client that waits for each
+// response that made the responses be counted off by position.
+//
+// On a client that waits for each response, a response whose acknowledgement is past the
+// end of the request it would answer (the server had received more of the client's bytes
+// when it sent it) answers a later request: one the capture lost, gave up or has not
+// parsed yet (answersLater).
 
 // A response parsed while the client half is behind (it has not parsed every byte the
 // response acknowledges: the server half could not wait longer, see half.stall) may
 // answer a request parsed only later. When it finds no request to answer, the requests
 // that start before its acknowledgement are not paired with later responses: their own
-// may be the one that went by (see conn.late). When it finds some, it answers the oldest
-// one as ever, unless response bytes were lost, where the newest it may answer could be
-// a request not parsed yet.
+// may be the one that went by (see conn.late). When it finds some, it answers the newest
+// it may answer only if its acknowledgement goes no further than that request's end.
 
 // respMeta is what a response head carries for pairing.
 type respMeta struct {
@@ -80,11 +88,14 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 		if c.pipelined {
 			// Its request was not seen: on a pipelining connection the responses that
 			// follow can no longer be counted off against the requests.
-			c.respGap, c.respGapEndOK = true, false
+			c.respGap = true
 		}
 		return nil
 	}
 	if !c.respGap && !c.unproven && (n == 1 || c.pipelined) {
+		if !c.pipelined && c.answersLater(c.pending[0], m) {
+			return c.laterAnswered(1, m)
+		}
 		return c.pending[0]
 	}
 	// More than one request it may answer from a client that waits for each response
@@ -92,11 +103,6 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 	// response bytes were lost.
 	k := n - 1
 	x := c.pending[k]
-	if !c.pipelined && c.respGap && c.respGapEndOK && x.sentAckOK && x.sentAck.Difference(c.respGapEnd) > 0 {
-		// The client sent it before it had the bytes the capture lost: it did not
-		// wait for the responses in the hole, so it pipelines.
-		c.pipelined = true
-	}
 	if (c.pipelined || c.unproven || m.behind) && !c.sentForIt(x, m) {
 		if m.behind {
 			c.noteLate(m.ack)
@@ -105,6 +111,9 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 		c.giveUpUnproven(n)
 		c.a.stats.Orphans.Add(1)
 		return nil
+	}
+	if !c.pipelined && c.answersLater(x, m) {
+		return c.laterAnswered(n, m)
 	}
 	for _, x := range c.pending[:k] {
 		if x.call.Incomplete == "" {
@@ -115,6 +124,38 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 	c.pending = c.pending[k:]
 	c.respGap, c.unproven = false, false
 	return x
+}
+
+// answersLater tells whether a response with m, from a client that waits for each
+// response, answers a request after x: the server had received bytes the client sent
+// after x when it sent the response (more than the CR LF some clients send after a body;
+// the next request's start, or bytes the capture lost or the client half has not parsed
+// yet, which may hold one), and such a client sends the next request only once it has all
+// of x's response. Without this a response whose own request was lost, given up
+// (-max-pending) or not parsed yet went to the oldest request waiting.
+func (c *conn) answersLater(x *exchange, m respMeta) bool {
+	switch {
+	case !m.ackOK:
+		return false
+	case x.nextOK && x.nextSeq.Difference(m.ack) > 0:
+		return true
+	case x.endOK:
+		return x.reqEndSeq.Add(2).Difference(m.ack) > 0
+	}
+	return m.behind
+}
+
+// laterAnswered handles a response that answers a request after the n oldest waiting:
+// their responses went by unpaired (or may have), so they are given up, and while the
+// request it answers is not parsed yet no request starting before its acknowledgement is
+// paired with a later response.
+func (c *conn) laterAnswered(n int, m respMeta) *exchange {
+	if m.behind {
+		c.noteLate(m.ack)
+	}
+	c.giveUpUnproven(n)
+	c.a.stats.Orphans.Add(1)
+	return nil
 }
 
 // giveUpUnproven finishes the n oldest waiting requests as "pairing unproven", detached
@@ -171,6 +212,9 @@ func (c *conn) sentForIt(x *exchange, m respMeta) bool {
 func (c *conn) sentAfter(x *exchange) {
 	if p := c.lastReq; p != nil && p.sentAckOK && x.sentAckOK && x.sentAck.Difference(p.sentAck) >= 0 {
 		c.pipelined = true
+	}
+	if p := c.lastReq; p != nil && x.seqOK {
+		p.nextSeq, p.nextOK = x.reqSeq, true
 	}
 	c.lastReq = x
 }
