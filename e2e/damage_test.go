@@ -82,13 +82,10 @@ func TestDamagedWorkload(t *testing.T) {
 		flags []string
 		// rate, when set, is the calls per second of capture time the packets are brought to
 		// (the capture's time divided, never stretched), so that a reorder window (50 ms by
-		// default) spans as many calls whatever rate this machine recorded at. It was five
-		// times the recorded rate: an idle machine records about 11,000 calls/s with 4
-		// connections, and at 56,000 calls/s with 0.3% of the packets lost the requests that
-		// wait behind a hole pass -max-pending (thousands given up, counted as "too many
-		// pending requests") and one call in two runs came out with another's response: a
-		// defect left open (README, "What is not proven yet"), not something this test may depend on
-		// the machine's speed to show.
+		// default) spans as many calls whatever rate this machine recorded at. At such rates
+		// the requests that wait behind a hole pass -max-pending and many calls are lost
+		// (printed, not asserted); none may be wrong. Before 4751ebe, at 56,000-100,000
+		// calls/s, 1 to 278 calls per run came out with another request's response.
 		rate float64
 	}{
 		{"shuffle 3, dup 5%", damage.Options{ShuffleWindow: 3, DupFraction: 0.05}, nil, 0},
@@ -100,6 +97,9 @@ func TestDamagedWorkload(t *testing.T) {
 		// Before, at the rate of a fast recording, the requests that waited while a hole
 		// held their responses passed -max-pending and the oldest were given up.
 		{"drop 0.3%, shuffle 3, 20k calls/s", damage.Options{DropFraction: 0.003, ShuffleWindow: 3}, nil, 20000},
+		// Far past what the window and -max-pending were sized for: thousands of requests
+		// given up, pairing must still hold.
+		{"drop 0.3%, shuffle 3, 100k calls/s", damage.Options{DropFraction: 0.003, ShuffleWindow: 3}, nil, 100000},
 	}
 	for _, k := range kinds {
 		for seed := uint64(1); seed <= uint64(damageSeeds(t)); seed++ {
@@ -154,8 +154,8 @@ func TestDamagedWorkload(t *testing.T) {
 						// At a rate brought up from the recording, the requests waiting behind
 						// a hole can pass -max-pending (given up, counted): how many depends on
 						// where the holes fall and on the recorded rate (0 to 9 untouched calls
-						// at 20,000 calls/s here, 3,000+ at 56,000). Printed, not asserted;
-						// that none is wrong is.
+						// at 20,000 calls/s here, thousands at 56,000-100,000). Printed, not
+						// asserted; that none is wrong is.
 						t.Log(msg)
 					} else {
 						t.Error(msg)
