@@ -25,8 +25,9 @@ import (
 // one before, and all of a response seen before it), the response answers the newest
 // request it can answer and the older ones lost theirs. On a pipelined connection the
 // numbers cannot tell how many responses a hole held: the waiting requests are then
-// incomplete ("pairing unproven") rather than paired by position, and so are the calls
-// after them on that connection. A connection is taken for a pipelining one only on a
+// incomplete ("pairing unproven") rather than paired by position, and so is every later
+// call on that connection, since no later request's numbers prove which response is its
+// own either (see sentForIt). A connection is taken for a pipelining one only on a
 // request's own numbers (sentAfter, answered), never because of where a hole fell: a
 // hole across the end of one response and the start of the next looks like a request
 // sent before the client had the bytes lost, and on a client that waits for each
@@ -103,7 +104,7 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 	// response bytes were lost.
 	k := n - 1
 	x := c.pending[k]
-	if (c.pipelined || c.unproven || m.behind) && !c.sentForIt(x, m) {
+	if c.pipelined || ((c.unproven || m.behind) && !c.sentForIt(x, m)) {
 		if m.behind {
 			c.noteLate(m.ack)
 		}
@@ -112,7 +113,7 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 		c.a.stats.Orphans.Add(1)
 		return nil
 	}
-	if !c.pipelined && c.answersLater(x, m) {
+	if c.answersLater(x, m) {
 		return c.laterAnswered(n, m)
 	}
 	for _, x := range c.pending[:k] {
@@ -200,9 +201,12 @@ func (c *conn) dropLate() {
 }
 
 // sentForIt tells whether the numbers single out x as the request a response with m
-// answers on a pipelining connection: the client sent x once it had every byte the
-// server sent before the response, and the server had all of x before it answered.
-// Then the older requests' responses were all sent before this one, so they are lost.
+// answers on a connection whose client waits for each response, after a response that
+// could not be paired or while the client half is behind: the client sent x once it had
+// every byte the server sent before the response, and the server had all of x before it
+// answered. Then the older requests' responses were all sent before this one, so they
+// are lost. On a pipelining connection they single out nothing: the client may have sent
+// x while the response to an earlier request was still to come, at exactly that byte.
 func (c *conn) sentForIt(x *exchange, m respMeta) bool {
 	return x.sentAckOK && m.seqOK && x.sentAck == m.seq && x.endOK && m.ackOK && x.reqEndSeq.Difference(m.ack) >= 0
 }

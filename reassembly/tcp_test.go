@@ -327,48 +327,54 @@ func TestLostSegments(t *testing.T) {
 		want  []string
 		// bug, when set, names the known bug that breaks the prompt variant.
 		bug string
+		// wLast, when set, is what the last call comes out as instead of complete.
+		wLast string
 	}{
 		{"request body", func(c *conv) int {
 			m := post("/up", body)
 			seg := c.req(m, headLen(m)+20, headLen(m)+30)
 			c.drop(seg[1])
 			return c.resp(ok(`{"up":1}`))[0]
-		}, []string{`POST http://api.test/up -> 200 [gap in request] req="abcdefghijabcdefghij" resp="{\"up\":1}"`}, ""},
+		}, []string{`POST http://api.test/up -> 200 [gap in request] req="abcdefghijabcdefghij" resp="{\"up\":1}"`}, "", ""},
 		{"response body", func(c *conv) int {
 			c.req(get("/down"))
 			m := ok(body)
 			seg := c.resp(m, headLen(m)+20, headLen(m)+30)
 			c.drop(seg[1])
 			return -1
-		}, []string{`GET http://api.test/down -> 200 [gap in response] req="" resp="abcdefghijabcdefghij"`}, ""},
+		}, []string{`GET http://api.test/down -> 200 [gap in response] req="" resp="abcdefghijabcdefghij"`}, "", ""},
 		{"chunk data", func(c *conv) int {
 			c.req(get("/chunks"))
 			h := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 			seg := c.resp(h+string(chunked([]byte(body), 16)), len(h)+10, len(h)+16)
 			c.drop(seg[1])
 			return -1
-		}, []string{`GET http://api.test/chunks -> 200 [gap in response] req="" resp="abcdef"`}, ""},
+		}, []string{`GET http://api.test/chunks -> 200 [gap in response] req="" resp="abcdef"`}, "", ""},
 		{"close-delimited body", func(c *conv) int {
 			c.req(get("/close"))
 			seg := c.resp("HTTP/1.0 200 OK\r\n\r\n"+body, 25, 30)
 			c.drop(seg[1])
 			c.fin(false)
 			return -1
-		}, []string{`GET http://api.test/close -> 200 [gap in response] req="" resp="abcdef"`}, ""},
+		}, []string{`GET http://api.test/close -> 200 [gap in response] req="" resp="abcdef"`}, "", ""},
 		{"request head", func(c *conv) int {
 			seg := c.req(get("/lost-head"), 10)
 			c.drop(seg[0])
 			return c.resp(ok(`{"x":1}`))[0]
-		}, nil, ""},
+		}, nil, "", ""},
 		{"response head", func(c *conv) int {
 			c.req(get("/lost-head"))
 			seg := c.resp(ok(`{"x":1}`), 10)
 			c.drop(seg[0])
 			return -1
-		}, []string{`GET http://api.test/lost-head [response lost] req=""`}, ""},
+		}, []string{`GET http://api.test/lost-head [response lost] req=""`}, "", ""},
 		{"response across a message boundary", func(c *conv) int {
 			// The segment holding the end of one response and the start of the next is
-			// lost: both calls it touches are incomplete.
+			// lost: both calls it touches are incomplete. The client pipelines (p1 and
+			// p2 in one segment), so nothing proves how many responses the hole held:
+			// /last, sent once the client had every byte before its response, may as
+			// well have been sent while /p2's response was still to come, and its
+			// response could be /p2's. It is not printed as complete.
 			c.req(get("/p1") + get("/p2"))
 			r1, r2 := ok(`{"p":1,"pad":"`+body+`"}`), ok(`{"p":2}`)
 			seg := c.resp(r1+r2, len(r1)-10, len(r1)+10)
@@ -376,7 +382,7 @@ func TestLostSegments(t *testing.T) {
 			return -1
 		}, []string{
 			`GET http://api.test/p1 -> 200 [gap in response] req="" resp="{\"p\":1,\"pad\":\"abcdefghijabcdefghijabcdefghijabcdefghijab"`,
-			`GET http://api.test/p2 [response lost] req=""`}, ""},
+			`GET http://api.test/p2 [pairing unproven] req=""`}, "", `GET http://api.test/last [pairing unproven] req=""`},
 		{"request across a message boundary", func(c *conv) int {
 			q1, q2 := post("/q1", body), get("/q2")
 			seg := c.req(q1+q2, len(q1)-5, len(q1)+5)
@@ -384,7 +390,7 @@ func TestLostSegments(t *testing.T) {
 			i := c.resp(ok(`{"q":1}`))[0]
 			c.resp(ok(`{"q":2}`))
 			return i
-		}, []string{`POST http://api.test/q1 -> 200 [gap in request] req="abcdefghijabcdefghijabcdefghijabcdefghijabcde" resp="{\"q\":1}"`}, ""},
+		}, []string{`POST http://api.test/q1 -> 200 [gap in request] req="abcdefghijabcdefghijabcdefghijabcdefghijabcde" resp="{\"q\":1}"`}, "", ""},
 		{"response body and bytes past it", func(c *conv) int {
 			// As in http-gap-whole-body.pcap: a body lost with two stray bytes after it,
 			// while the next requests go on; the next responses pair by capture time.
@@ -395,12 +401,12 @@ func TestLostSegments(t *testing.T) {
 			c.req(get("/r2"))
 			c.resp(ok("two"))
 			return -1
-		}, []string{`GET http://api.test/r1 -> 200 [gap in response] req="" resp=""`, `GET http://api.test/r2 -> 200 req="" resp="two"`}, ""},
+		}, []string{`GET http://api.test/r1 -> 200 [gap in response] req="" resp=""`, `GET http://api.test/r2 -> 200 req="" resp="two"`}, "", ""},
 		{"whole response", func(c *conv) int {
 			c.req(get("/gone"))
 			c.drop(c.resp(ok(`{"g":1}`))...)
 			return -1
-		}, []string{`GET http://api.test/gone [response lost] req=""`}, ""},
+		}, []string{`GET http://api.test/gone [response lost] req=""`}, "", ""},
 	}
 	for _, k := range cases {
 		for _, late := range []bool{false, true} {
@@ -424,7 +430,11 @@ func TestLostSegments(t *testing.T) {
 				want := append([]string{wFirst}, k.want...)
 				if !strings.HasPrefix(k.name, "close") {
 					last(c)
-					want = append(want, wLast)
+					if k.wLast != "" {
+						want = append(want, k.wLast)
+					} else {
+						want = append(want, wLast)
+					}
 				}
 				c.close()
 				r := c.run(t)
@@ -433,7 +443,7 @@ func TestLostSegments(t *testing.T) {
 					t.Error("gap not counted")
 				}
 				w := int64(0)
-				for _, s := range k.want {
+				for _, s := range append(k.want, k.wLast) {
 					if strings.Contains(s, " [") {
 						w++
 					}
