@@ -15,6 +15,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
+
+	"sniffer/internal/bufpool"
 )
 
 // Decode replaces the body with its content-decoded form when Content-Encoding names
@@ -217,7 +219,7 @@ func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, odd 
 	if size <= 0 {
 		size = 4*int64(len(b)) + 512
 	}
-	buf := bytes.NewBuffer(bodyBuffer(int(min(limit+1, size)) + bytes.MinRead)) // ReadFrom wants MinRead spare bytes
+	buf := bytes.NewBuffer(bufpool.Get(int(min(limit+1, size)) + bytes.MinRead)) // ReadFrom wants MinRead spare bytes
 	n, err := io.Copy(buf, io.LimitReader(r, limit+1))
 	if n > limit {
 		return buf.Bytes()[:limit], true, odd, nil

@@ -14,6 +14,25 @@ func (f *Fanout) Add(name string, s Sink) {
 	f.sinks, f.names = append(f.sinks, s), append(f.names, name)
 }
 
+// DoneOnSend is a sink that has written all it needs of a record by the time its Send
+// returns (the NDJSON writers, HAR): it keeps no reference to the record, its call or its
+// details after.
+type DoneOnSend interface {
+	Sink
+	DoneOnSend()
+}
+
+// DoneOnSend tells whether every sink is a DoneOnSend one: then nothing reads a record
+// after Send returns, and buffers its values lie in may be reused.
+func (f *Fanout) DoneOnSend() bool {
+	for _, s := range f.sinks {
+		if _, ok := s.(DoneOnSend); !ok {
+			return false
+		}
+	}
+	return len(f.sinks) > 0
+}
+
 // Len is the number of sinks.
 func (f *Fanout) Len() int { return len(f.sinks) }
 

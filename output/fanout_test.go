@@ -2,6 +2,7 @@ package output
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -90,5 +91,34 @@ func TestSummaryAdd(t *testing.T) {
 		Dropped: map[string]int64{DropRetries: 3, DropEncode: 1}}
 	if !reflect.DeepEqual(a, want) {
 		t.Errorf("Add gave %+v, want %+v", a, want)
+	}
+}
+
+// TestFanoutDoneOnSend: only when every sink has written what it needs of a record by the
+// time Send returns may the record's buffers be reused.
+func TestFanoutDoneOnSend(t *testing.T) {
+	var f Fanout
+	if f.DoneOnSend() {
+		t.Error("no sink: done on send")
+	}
+	f.Add("ndjson", NewWriter(io.Discard))
+	har, err := NewHAR(filepath.Join(t.TempDir(), "calls.har"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer har.Close(context.Background())
+	f.Add("har", har)
+	nd, err := NewNDJSONFile(filepath.Join(t.TempDir(), "calls.ndjson"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Close(context.Background())
+	f.Add("ndjson file", nd)
+	if !f.DoneOnSend() {
+		t.Error("NDJSON writer, HAR and NDJSON file: not done on send")
+	}
+	f.Add("kafka", &Kafka{})
+	if f.DoneOnSend() {
+		t.Error("with Kafka, which produces asynchronously: done on send")
 	}
 }

@@ -157,6 +157,10 @@ func NewWriter(w io.Writer) *Writer {
 // Send writes the record's masked call.
 func (w *Writer) Send(r *Record) error { return w.Write(r.Call()) }
 
+// DoneOnSend marks Writer as done with a record once Send returns: the call is encoded
+// into its buffer.
+func (w *Writer) DoneOnSend() {}
+
 // Write encodes one call.
 func (w *Writer) Write(c *model.Call) error {
 	w.buf = EncodeNDJSON(w.buf, c)

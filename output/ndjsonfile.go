@@ -74,6 +74,10 @@ func (s *NDJSONFile) rotate() error {
 // Send writes the record's masked call.
 func (s *NDJSONFile) Send(r *Record) error { return s.Write(r.Call()) }
 
+// DoneOnSend marks NDJSONFile as done with a record once Send returns: the call is encoded
+// and written.
+func (s *NDJSONFile) DoneOnSend() {}
+
 // Write appends one call. After a disk error every later call is counted as dropped.
 func (s *NDJSONFile) Write(c *model.Call) error {
 	s.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"sniffer/internal/bufpool"
 	"sniffer/model"
 	"sniffer/output"
 	"sniffer/rules"
@@ -60,6 +61,9 @@ type job struct {
 	rec  *output.Record // nil when the rules dropped the call
 	size int64
 	done chan struct{} // closed by the worker
+	// bufs: the internal/bufpool buffers the rules made the record's new values in, handed
+	// back once the sinks have written it (rules.ApplyPooled).
+	bufs [][]byte
 }
 
 // Pipeline delivers calls. Put queues them; Close drains the queue and flushes the sinks.
@@ -228,15 +232,30 @@ func (p *Pipeline) prepare(j *job) {
 	if h := p.cfg.RealIPHeader; h != "" && c.Client.IsValid() && !hasClientAddress(&c.Request) {
 		c.Request.Headers = append(c.Request.Headers, model.Header{Name: h, Value: c.Client.Addr().Unmap().String()})
 	}
-	details, keep := p.cfg.Rules.Apply(output.ResurfaceDetails(c))
+	var details [][2]string
+	var keep bool
+	if p.out.DoneOnSend() {
+		details, keep = p.cfg.Rules.ApplyPooled(output.ResurfaceDetails(c), &j.bufs)
+	} else {
+		details, keep = p.cfg.Rules.Apply(output.ResurfaceDetails(c))
+	}
 	if !keep {
 		p.filtered.Add(1)
 		recycleDecoded(c, captured, nil)
+		j.recycle()
 		return
 	}
 	recycleDecoded(c, captured, details)
 	j.rec = output.NewRecord(c, details)
 	p.out.Prepare(j.rec)
+}
+
+// recycle hands the buffers of the record's new values back to internal/bufpool.
+func (j *job) recycle() {
+	for _, b := range j.bufs {
+		bufpool.Put(b)
+	}
+	j.bufs = nil
 }
 
 // recycleDecoded hands the buffer of a decoded response body back to the decoders
@@ -273,6 +292,10 @@ func (p *Pipeline) sender() {
 		<-j.done
 		if j.rec != nil {
 			p.out.Send(j.rec)
+			if p.out.DoneOnSend() {
+				j.rec = nil
+				j.recycle() // nothing reads the record's values any more
+			}
 		}
 		p.release(j.size)
 	}

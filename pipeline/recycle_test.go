@@ -13,10 +13,11 @@ import (
 )
 
 // TestRecycledBodiesKeepOutput: decoded bodies the default rules mask (an e-mail address)
-// are handed back to the decoders once masked, and later bodies are decoded into their
-// buffers, while bodies the rules leave as they are stay with their calls. Every line
-// written, through two workers, still carries its own call's body: a buffer recycled while
-// a sink could still read it would show another call's bytes.
+// are handed back to the decoders once masked, and the masked values once the NDJSON
+// writer has written them, and later bodies are decoded and masked into their buffers,
+// while bodies the rules leave as they are stay with their calls. Every line written,
+// through two workers, still carries its own call's body: a buffer recycled while a sink
+// could still read it would show another call's bytes.
 func TestRecycledBodiesKeepOutput(t *testing.T) {
 	const n = 400
 	pad := strings.Repeat("p", 6000) // decoded bodies large enough to be pooled

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"sniffer/internal/bufpool"
 )
 
 // Apply runs the rules on one call's details, the [name, value] pairs of a Resurface
@@ -33,11 +35,24 @@ import (
 //
 // Apply is safe for concurrent use.
 func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
+	return r.apply(details, nil)
+}
+
+// ApplyPooled is Apply, and appends to *bufs the buffers of internal/bufpool it made new
+// values in (masked bodies, from bufpool.Min bytes up): once nothing reads those values
+// any more (the sinks have written the call), the caller may hand the buffers back with
+// bufpool.Put. Apply makes such values with strings.Clone and leaves them to the garbage
+// collector.
+func (r *Rules) ApplyPooled(details [][2]string, bufs *[][]byte) (out [][2]string, keep bool) {
+	return r.apply(details, bufs)
+}
+
+func (r *Rules) apply(details [][2]string, bufs *[][]byte) (out [][2]string, keep bool) {
 	if len(details) == 0 {
 		return nil, false
 	}
 	lowerNames(details)
-	st := &callState{r: r}
+	st := &callState{r: r, bufs: bufs}
 	details = st.filterSessionFields(details)
 	if len(r.copySession) > 0 {
 		details = st.addCookieFields(details)
@@ -85,6 +100,7 @@ type callState struct {
 	r        *Rules
 	gaveUp   bool
 	deadline time.Time // set at the call's first backtracking match
+	bufs     *[][]byte // ApplyPooled's: where the pooled buffers of new values go
 }
 
 // cachedAt is scopes[i], or nothing when no scope is cached.
@@ -338,7 +354,13 @@ func (st *callState) replace(details [][2]string, scopes []uint64) {
 			}
 		}
 		if cur >= 0 {
-			v = strings.Clone(v)
+			if st.bufs != nil && len(v) >= bufpool.Min {
+				b := append(bufpool.Get(len(v)), v...)
+				*st.bufs = append(*st.bufs, b)
+				v = unsafe.String(unsafe.SliceData(b), len(b))
+			} else {
+				v = strings.Clone(v)
+			}
 		}
 		d[1] = v
 	}
