@@ -217,12 +217,17 @@ func targets(out string) string {
 //     waits for the request side. The bytes searched for a start line were counted before
 //     the parser had seen them, and again when the waiting response was parsed, and the
 //     connection was taken for something else past 256 KiB: no call at all.
+//   - "paced": the request side has a hole before every POST. Nothing proved them lost
+//     (the request side had never shown bytes in order), so the answers waited for it
+//     until they outgrew the per-connection buffer and were parsed without their
+//     requests, and the POSTs went out as "pairing unproven".
 func TestFilterCutsPacketsCallsKept(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		shape cutShape
 	}{
 		{"held start", cutShape{conns: 2, rounds: 40, every: 3 * time.Millisecond, pad: 16000, mss: 1448}},
+		{"paced", cutShape{conns: 1, rounds: 400, every: 3 * time.Millisecond, pad: 6000, mss: 1448}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path, posts := writeCutShape(t, tc.shape)

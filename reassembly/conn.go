@@ -64,14 +64,12 @@ type conn struct {
 	// syn holds the sequence numbers of the SYN and the SYN-ACK, when seen: copies of
 	// them after the connection ended are not a new connection.
 	syn ended
-	// holes tracks, per direction, whether segments arrived ahead of a hole, and the
-	// sequence number the direction is known to have reached: when the other side
-	// acknowledges bytes past it, the receiver got them and the capture missed them,
-	// so waiting for them past the reorder window is pointless (see watchHoles).
+	// hole tracks, per direction, whether segments arrived ahead of a hole, and since
+	// when (see watchHoles); lost keeps each hole's mark, to skip it once the other
+	// side's acknowledgement proves the capture lost it (holes.go).
 	hole      [2]bool
 	holeSince [2]time.Time
-	holePkt   [2]uint64 // Assembler.packets when the hole opened
-	next      [2]tcp.Sequence
+	lost      [2]holeMarks
 	// start is the sequence number of each direction's first byte, once known.
 	start   [2]tcp.Sequence
 	startOK [2]bool
@@ -217,7 +215,8 @@ func (c *conn) newExchange(start time.Time) *exchange {
 //     bytes held behind a hole at once). Every request before the one starting now has
 //     been parsed: the response goes on if it waited for no more.
 //   - The server's bytes may wait behind a hole (a segment lost or late) while the
-//     client, which had every response, goes on sending. The hole is skipped once the
+//     client, which had every response, goes on sending. The first hole (the first the
+//     client acknowledged past, by its mark, when there is one) is skipped once the
 //     packet being assembled is in (the reorder window cut short: a segment later than
 //     max requests is taken for lost), and up to max more requests wait until then.
 func (c *conn) makeRoom(max int) bool {
@@ -230,7 +229,16 @@ func (c *conn) makeRoom(max int) bool {
 		}
 	}
 	d := s.dirIndex()
-	if !c.hole[d] || c.holeSince[d].IsZero() || len(c.pending) >= 2*max {
+	if len(c.pending) >= 2*max {
+		return false
+	}
+	if c.skipLost(d, true) {
+		// The first hole the client acknowledged past: after one is skipped, the
+		// next is found by its mark (one clock for the direction found none until
+		// another segment came, and gave the requests waiting behind it up).
+		return true
+	}
+	if !c.hole[d] || c.holeSince[d].IsZero() {
 		return false
 	}
 	c.a.skipStart(c.holeSince[d])
@@ -379,10 +387,30 @@ func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDir
 			c.start[d] = c.start[d].Add(1)
 		}
 	}
-	if c.watchHoles(t, ci, dir, nextSeq) {
-		if since := c.holeSince[r]; !since.IsZero() && c.a.skipHole.IsZero() && c.a.reorderOver(c.holePkt[r], since) {
-			c.a.skipHole = since // skipped once this segment is assembled
-		}
+	c.watchHoles(t, ci, dir, nextSeq)
+	if !t.SYN {
+		c.lost[d].seen(tcp.Sequence(t.Seq), len(t.Payload), nextSeq, c.a.packets, ci.Timestamp)
+	}
+	if t.ACK {
+		c.lost[r].ack(tcp.Sequence(t.Ack))
+	}
+	c.skipLost(0, false)
+	c.skipLost(1, false)
+	return true
+}
+
+// skipLost asks for the holes of direction d that the other side's acknowledgement proves
+// lost to be skipped once the packet being assembled is in: those that have waited out the
+// reorder window, or the first one at once when now is set. It tells whether there were
+// any.
+func (c *conn) skipLost(d int, now bool) bool {
+	at, n := c.lost[d].lost(c.a, now)
+	if n == 0 {
+		return false
+	}
+	c.a.skipStart(at)
+	if !c.a.skipHole.Before(at) {
+		c.lost[d].forget(n) // else an earlier hole is skipped first, and these wait
 	}
 	return true
 }
@@ -419,17 +447,13 @@ func (c *conn) mayStart(t *layers.TCP, ci gopacket.CaptureInfo, d int) bool {
 	return false
 }
 
-// watchHoles notices holes the capture will never fill. A segment past nextSeq means
-// a hole in its direction; an acknowledgement from the other side past the bytes that
-// direction has shown means the receiver has the missing bytes, so they were lost by
-// the capture, not the network, and no retransmission will come. It reports such a
-// lost hole in the other direction, which the Assembler skips once the reorder window
-// has passed (before that the segment may only be late). A response this segment
-// starts waits for the request side meanwhile (see half.WaitForRequest).
-func (c *conn) watchHoles(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDirection, nextSeq tcp.Sequence) bool {
-	d, r := 0, 1
+// watchHoles notes, per direction, whether segments arrived ahead of a hole and since
+// when (makeRoom skips a response-side hole early with it). Holes the other side's
+// acknowledgement proves lost are skipped by their marks (holes.go, c.lost).
+func (c *conn) watchHoles(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDirection, nextSeq tcp.Sequence) {
+	d := 0
 	if dir == tcp.TCPDirServerToClient {
-		d, r = 1, 0
+		d = 1
 	}
 	if nextSeq != tcp.Sequence(-1) && !t.SYN {
 		seq := tcp.Sequence(t.Seq)
@@ -440,18 +464,14 @@ func (c *conn) watchHoles(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlo
 			if !c.hole[d] || c.holeSince[d].IsZero() && len(t.Payload) > 0 {
 				c.hole[d], c.holeSince[d] = true, time.Time{}
 				if len(t.Payload) > 0 {
-					c.holeSince[d], c.holePkt[d] = ci.Timestamp, c.a.packets
+					c.holeSince[d] = ci.Timestamp
 				}
 			}
 		case diff == 0 || diff > -len(t.Payload):
 			// In order (or overlapping the edge): the direction reaches past it.
 			c.hole[d] = false
-			if end := seq.Add(len(t.Payload)); c.next[d] == 0 || c.next[d].Difference(end) > 0 {
-				c.next[d] = end
-			}
 		}
 	}
-	return t.ACK && c.hole[r] && c.next[r] != 0 && c.next[r].Difference(tcp.Sequence(t.Ack)) > 0
 }
 
 // ReassembledSG receives the next contiguous bytes of one direction.
@@ -485,6 +505,9 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 		c.lastAt = ac.GetCaptureInfo().Timestamp
 	}
 	h.next = h.seq.Add(n)
+	if h.seqOK {
+		c.lost[h.dirIndex()].drop(h.next)
+	}
 	c.src = nil
 	if end && !h.ended {
 		if h.waiting != nil {
