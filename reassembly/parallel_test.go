@@ -116,3 +116,40 @@ func BenchmarkParallel(b *testing.B) {
 		})
 	}
 }
+
+// MaxBufferedBytes bounds the out-of-order bytes over all connections: the workers of a
+// Parallel or of a fanout group share it, each with its part, and the gopacket assemblers
+// they make hold no more pages than that part. Each had the whole bound before.
+func TestWorkersShareBufferBound(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxBufferedBytes = 8 << 20
+	check := func(name string, asms []*Assembler) {
+		var total int64
+		for _, a := range asms {
+			total += a.cfg.MaxBufferedBytes
+			if a.cfg.MaxBufferedBytes <= 0 {
+				t.Errorf("%s: a worker's bound is %d (0 means none)", name, a.cfg.MaxBufferedBytes)
+			}
+		}
+		if total > cfg.MaxBufferedBytes || total < cfg.MaxBufferedBytes-int64(len(asms)) {
+			t.Errorf("%s: %d workers buffer up to %d bytes in all, want the %d bound shared", name, len(asms), total, cfg.MaxBufferedBytes)
+		}
+	}
+	for _, n := range []int{1, 2, 3} {
+		p := NewParallel(cfg, n, func(*model.Call) {})
+		var asms []*Assembler
+		for _, w := range p.workers {
+			asms = append(asms, w.asm)
+		}
+		check(fmt.Sprintf("NewParallel(%d)", n), asms)
+		p.Close()
+		check(fmt.Sprintf("NewGroup(%d)", n), NewGroup(cfg, n, func(*model.Call) {}))
+	}
+	tiny := cfg
+	tiny.MaxBufferedBytes = 1
+	if got := NewParallel(tiny, 4, func(*model.Call) {}); got.workers[3].asm.cfg.MaxBufferedBytes != pageBytes {
+		t.Errorf("a 1-byte bound over 4 workers: a worker's part is %d, want one page (%d)", got.workers[3].asm.cfg.MaxBufferedBytes, pageBytes)
+	} else {
+		got.Close()
+	}
+}
