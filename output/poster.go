@@ -182,7 +182,18 @@ func (p *Poster) WriteDetailsWait(ctx context.Context, patience time.Duration, d
 	for _, kv := range d {
 		size += len(kv[0]) + len(kv[1]) + 8
 	}
-	return p.enqueue(ctx, patience, AppendResurfaceJSON(make([]byte, 0, size+size/16+2), d))
+	return p.enqueue(ctx, patience, fitted(AppendResurfaceJSON(make([]byte, 0, size+size/16+2), d)))
+}
+
+// fitted returns msg in a buffer of its length when escapes (quotes in JSON bodies, control
+// bytes) outgrew the encoder's estimate and append grew the buffer (by a quarter for large
+// messages, double for small ones): the queue and the bundles count a message's length
+// against PostConfig.MemoryBytes, so the slack was memory the share did not count.
+func fitted(msg []byte) []byte {
+	if cap(msg)-len(msg) <= len(msg)/16 {
+		return msg
+	}
+	return append(make([]byte, 0, len(msg)), msg...)
 }
 
 // enqueue places one encoded message: memory while it has room and nothing is spooled (so

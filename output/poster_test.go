@@ -530,3 +530,36 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(b)
 }
+
+// The queue counts a message's length against QueueBytes (MemoryBytes): the buffers it holds
+// are no longer than that, even for calls whose escapes (JSON, control bytes) outgrow the
+// encoder's estimate. Before, such a message kept the buffer append had doubled, and a
+// collector that was down made the queue hold up to twice its share.
+func TestPosterQueuedBuffersFitTheirLength(t *testing.T) {
+	col := newCollector(t, "")
+	col.SetHang(true)
+	p := newTestPoster(t, PostConfig{URL: col.URL(), Compress: true, QueueSize: 1000, MemoryBytes: 4 << 20, BundleCount: 1,
+		Concurrency: 1, Timeout: 300 * time.Millisecond, BackoffMin: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
+	bodies := []string{strings.Repeat(`{"a":"\"q\""}`, 500), strings.Repeat("\x01\x02<>&", 800), strings.Repeat("plain ", 1000)}
+	for i := 0; i < 60; i++ {
+		c := testCall(i)
+		c.Response.Body = []byte(bodies[i%len(bodies)])
+		p.Write(c)
+	}
+	waitFor(t, 5*time.Second, "calls queued", func() bool { return p.Stats().Queued > 0 })
+	p.mu.Lock()
+	var held, counted int
+	for i := 0; i < p.q.size; i++ {
+		m := p.q.buf[(p.q.head+i)%len(p.q.buf)]
+		held, counted = held+cap(m), counted+len(m)
+	}
+	queued := p.q.size
+	p.mu.Unlock()
+	if held > counted+counted/16 {
+		t.Errorf("%d queued messages counted as %d bytes hold %d bytes of buffers", queued, counted, held)
+	}
+	col.SetHang(false)
+	if s, err := closeWithin(t, p, 10*time.Second); err != nil || s.Delivered != 60 {
+		t.Errorf("delivered %v, %v; want all 60", s, err)
+	}
+}
