@@ -187,15 +187,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// Decoding, rules and sinks run on the pipeline's workers: the packet reader only queues
 	// finished calls. A file waits for room (nothing lost, same output every run); a live
-	// capture never waits, the pipeline sheds work instead. The budget is split now that the
-	// capture's ring is mapped (memory.go).
-	_, queue, warning := memoryShares(cfg.MemoryBudget, live)
-	if warning != "" {
-		fmt.Fprintln(stderr, "sniffer: warning:", warning)
-	}
-	dl := pipeline.New(pipeline.Config{Decode: cfg.Decode, BodyLimit: cfg.BodyLimit, RealIPHeader: cfg.RealIPHeader, Rules: rls,
-		Wait: !live, QueueBytes: queue}, sinks)
-	obs.Delivery, obs.Pipeline, obs.Anomalies = dl, dl, dl.Anomalies()
+	// capture never waits, the pipeline sheds work instead. The pipeline is made once the
+	// reassembler is (its batch arenas allocated): the budget is split now that the capture's
+	// ring is mapped and the heap's fixed part is known (memory.go). No call is put before.
+	var dl *pipeline.Pipeline
+	put := func(c *model.Call) { dl.Put(c) }
+	behind := func(share float64) { dl.CaptureBacklog(share) }
 
 	rcfg := reassembly.DefaultConfig()
 	rcfg.MaxBodyBytes = cfg.BodyLimit
@@ -209,16 +206,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var members []*packets // a fanout group's: one per member, each on the member's goroutine
 	switch n := workers(cfg, live); {
 	case group != nil:
-		members = fanout(dec, reassembly.NewGroup(rcfg, len(group.Members), dl.Put), cfg.PcapBuffer, dl.CaptureBacklog)
+		members = fanout(dec, reassembly.NewGroup(rcfg, len(group.Members), put), cfg.PcapBuffer, behind)
 		asm = members[0].asm
 	case n > 1:
-		asm = reassembly.NewParallel(rcfg, n, dl.Put)
+		asm = reassembly.NewParallel(rcfg, n, put)
 	default:
-		asm = reassembly.New(rcfg, dl.Put)
+		asm = reassembly.New(rcfg, put)
 	}
+	var sinkShare int64
+	if poster != nil {
+		sinkShare = cfg.MemoryBudget / 16 // its PostConfig.MemoryBytes (sinks.go)
+	}
+	_, queue, warning := memoryShares(cfg.MemoryBudget, fixedHeap(), sinkShare, live)
+	if warning != "" {
+		fmt.Fprintln(stderr, "sniffer: warning:", warning)
+	}
+	dl = pipeline.New(pipeline.Config{Decode: cfg.Decode, BodyLimit: cfg.BodyLimit, RealIPHeader: cfg.RealIPHeader, Rules: rls,
+		Wait: !live, QueueBytes: queue}, sinks)
+	obs.Delivery, obs.Pipeline, obs.Anomalies = dl, dl, dl.Anomalies()
 	p := &packets{dec: dec, asm: asm}
 	if src != nil && live {
-		p.backlog, p.behind = capture.NewBacklog(cfg.PcapBuffer), dl.CaptureBacklog
+		p.backlog, p.behind = capture.NewBacklog(cfg.PcapBuffer), behind
 	}
 	obs.Reassembly = asm.Stats()
 	// The pipeline counts what it sheds or drops, so the listener is told every call was taken.

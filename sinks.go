@@ -43,7 +43,7 @@ func newSinks(cfg *Config, r *rules.Rules, stdout io.Writer) (*output.Fanout, *o
 		p, err := output.NewPoster(output.PostConfig{
 			URL: cfg.URL, AllowHTTP: r.AllowHTTPURL(), QueueSize: cfg.QueueSize, BundleSize: cfg.BundleSize,
 			SpoolDir: cfg.SpoolDir, SpoolMax: cfg.SpoolMax, DropOldest: cfg.DropPolicy == "oldest",
-			Compress: !r.SkipCompression(), Agent: "sniffer", Version: version, MemoryBytes: cfg.MemoryBudget / 16,
+			Compress: !r.SkipCompression(), Agent: "sniffer", Version: version, MemoryBytes: cfg.MemoryBudget / 16, // taken off the pipeline's share (main.go, memoryShares)
 		})
 		if err != nil {
 			return nil, nil, err
