@@ -24,9 +24,12 @@ type exchange struct {
 	// space, and the server sequence number the client had acknowledged when it sent it.
 	reqSeq, sentAck, reqEndSeq tcp.Sequence
 	seqOK, sentAckOK, endOK    bool
-	// nextSeq is where the request parsed after this one starts, once there is one.
-	nextSeq tcp.Sequence
-	nextOK  bool
+	// nextSeq is where the request parsed after this one starts, once there is one;
+	// holeAfter is set when request bytes were lost before it (see answersLater).
+	nextSeq   tcp.Sequence
+	nextOK    bool
+	holeAfter bool
+	holes     int // conn.reqHoles when it was parsed
 }
 
 // conn is one TCP connection: two half-stream parsers and the FIFO of requests waiting
@@ -40,15 +43,24 @@ type conn struct {
 	// respGap is set when response bytes were lost (or skipped as malformed): the next
 	// response may belong to a later request than the oldest pending one.
 	respGap bool
+	// reqHoles counts the places where request bytes were lost (or skipped as
+	// malformed) where the parser could not keep the framing: each may have held
+	// requests the server answers. pairedHoles is its value when the request last paired
+	// was parsed. uncounted is set once a response went by without being attributed to
+	// a request (since the last pairing). See conn.counted.
+	reqHoles, pairedHoles int
+	uncounted             bool
 	// pipelined is set once the client is seen sending a request before it had all of
 	// the previous response; unproven once a response could not be proven to answer any
 	// one request (see pair.go). lastReq is the latest request parsed.
 	pipelined, unproven bool
 	lastReq             *exchange
-	// owed counts the requests given up because of MaxPending whose responses have not
-	// come yet: the next that many responses answer them and are discarded, not paired
-	// with later requests.
-	owed int
+	// owed holds where the requests given up because of MaxPending start, oldest first,
+	// while their responses have not come: the next that many responses answer them and
+	// are discarded, not paired with later requests. Once a later request is paired (or a
+	// response is proven to answer a later one) the older entries are dropped: their
+	// responses went by, or were lost in the hole that made the pairing needed.
+	owed []owedReq
 	// late is set once a response was parsed without a request to answer while the
 	// client half had not parsed every byte the response acknowledged (it was held
 	// behind a hole, or the response could wait no longer): the request it answered may
@@ -70,9 +82,12 @@ type conn struct {
 	hole      [2]bool
 	holeSince [2]time.Time
 	lost      [2]holeMarks
-	// start is the sequence number of each direction's first byte, once known.
-	start   [2]tcp.Sequence
-	startOK [2]bool
+	// start is the sequence number of each direction's first byte, once known;
+	// fromStart tells that the direction was read from there (its SYN, or where the
+	// SYN-ACK said it starts), not from wherever the capture first showed it.
+	start     [2]tcp.Sequence
+	startOK   [2]bool
+	fromStart [2]bool
 	// kind is isHTTP unless Config.Detect asks to decide it from the first bytes
 	// (detect.go); sawData tells an empty connection from one that carried no HTTP.
 	kind    verdict
@@ -86,6 +101,12 @@ type conn struct {
 	ackOf   [2]tcp.Sequence
 	ackOfOK [2]bool
 	held    [2]heldStart
+}
+
+// owedReq is where a request given up because of MaxPending starts (ok: known).
+type owedReq struct {
+	seq tcp.Sequence
+	ok  bool
 }
 
 // heldStart is a direction held back from starting: since when (packet count, capture
@@ -189,18 +210,21 @@ func (c *conn) url(r *model.Request) string {
 func (c *conn) newExchange(start time.Time) *exchange {
 	call := &model.Call{Start: start, VNI: c.vni}
 	call.Client, call.Server = c.clientServer()
-	x := &exchange{call: call}
+	x := &exchange{call: call, holes: c.reqHoles}
 	if max := c.a.cfg.MaxPending; max > 0 && len(c.pending) >= max && !c.makeRoom(max) {
-		// Pipelining with no answers: give up the oldest not being answered.
+		// Pipelining with no answers: give up the oldest not being answered (with
+		// -max-pending 1, none while that one is: one more waits).
 		i := 0
 		if c.server().x == c.pending[0] {
 			i = 1
 		}
-		old := c.pending[i]
-		c.pending = append(c.pending[:i], c.pending[i+1:]...)
-		old.call.Incomplete = TooManyPending
-		c.finish(old)
-		c.owed++
+		if i < len(c.pending) {
+			old := c.pending[i]
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			old.call.Incomplete = TooManyPending
+			c.finish(old)
+			c.owed = append(c.owed, owedReq{old.reqSeq, old.seqOK})
+		}
 	}
 	c.pending = append(c.pending, x)
 	return x
@@ -386,6 +410,7 @@ func (c *conn) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir tcp.TCPFlowDir
 		if t.SYN {
 			c.start[d] = c.start[d].Add(1)
 		}
+		c.fromStart[d] = t.SYN || c.ackOfOK[d] && c.ackOf[d] == tcp.Sequence(t.Seq)
 	}
 	c.watchHoles(t, ci, dir, nextSeq)
 	if !t.SYN {

@@ -193,8 +193,15 @@ func (h *half) Abandon(why http1.Cause) {
 	switch {
 	case why == http1.Gap && h.role() != http1.Client:
 		h.c.respGap = true
+	case why == http1.Gap:
+		h.c.reqHoles++
+		if r := h.c.lastReq; r != nil && !r.nextOK {
+			r.holeAfter = true
+		}
 	case why == http1.Malformed && h.role() == http1.Server:
 		h.c.respGap = true
+	case why == http1.Malformed:
+		h.c.reqHoles++ // the server answers what it makes of those bytes too
 	}
 	if x == nil {
 		return

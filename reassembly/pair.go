@@ -17,33 +17,34 @@ import (
 //   - the client sent the request before it received the response's first byte
 //     (the request's acknowledgement is not past the response's start).
 //
-// With nothing lost on either side since the last pairing, the response answers the
-// oldest request waiting (HTTP/1 answers in order) if it can by these numbers, and is
-// an orphan otherwise. After lost response bytes, the responses of some waiting requests
-// may have been lost: on a connection whose client waits for each response before it
-// sends the next request (every request acknowledges more of the server's bytes than the
-// one before, and all of a response seen before it), the response answers the newest
-// request it can answer and the older ones lost theirs. On a pipelined connection the
-// numbers cannot tell how many responses a hole held: the waiting requests are then
-// incomplete ("pairing unproven") rather than paired by position, and so is every later
-// call on that connection, since no later request's numbers prove which response is its
-// own either (see sentForIt). A connection is taken for a pipelining one only on a
-// request's own numbers (sentAfter, answered), never because of where a hole fell: a
-// hole across the end of one response and the start of the next looks like a request
-// sent before the client had the bytes lost, and on a client that waits for each
-// response that made the responses be counted off by position.
+// Beyond these bounds a response is paired on one of two proofs:
 //
-// On a client that waits for each response, a response whose acknowledgement is past the
-// end of the request it would answer (the server had received more of the client's bytes
-// when it sent it) answers a later request: one the capture lost, gave up or has not
-// parsed yet (answersLater).
-
+//   - Counting (conn.counted): HTTP/1 answers in order, so while both streams were read
+//     from their start and, since the last pairing, no response went by without a
+//     request (lost in a hole, skipped as malformed, unpaired) and no request bytes were
+//     lost or skipped before the oldest waiting request, the response answers that one,
+//     whether the client waits for each response or pipelines.
+//   - Numbers, on a client that waits for each response before it sends the next
+//     request (every request acknowledges more of the server's bytes than the one
+//     before, and all of a response seen before it): the response answers the newest
+//     request it may answer, the older ones lost theirs, unless the server had received
+//     more of the client's bytes than that request when it sent it, bytes that may hold
+//     a later request (answersLater). After a response that could not be paired, or
+//     while the client half is behind, the request must also have been sent exactly
+//     when the client had every byte before the response (sentForIt).
+//
+// On a pipelining connection the numbers prove nothing once the counting is lost: how
+// many responses a hole held, or which response a later request's is (see sentForIt).
+// Its waiting requests are then incomplete ("pairing unproven") rather than paired by
+// position, and so is every later call on that connection. A connection is taken for a
+// pipelining one only on a request's own numbers (sentAfter, answered), never because of
+// where a hole fell.
+//
 // A response parsed while the client half is behind (it has not parsed every byte the
 // response acknowledges: the server half could not wait longer, see half.stall) may
 // answer a request parsed only later. When it finds no request to answer, the requests
 // that start before its acknowledgement are not paired with later responses: their own
-// may be the one that went by (see conn.late). When it finds some, it answers the newest
-// it may answer only if its acknowledgement goes no further than that request's end.
+// may be the one that went by (see conn.late).
 
 // respMeta is what a response head carries for pairing.
 type respMeta struct {
@@ -69,8 +70,8 @@ func (c *conn) mayAnswer(x *exchange, t time.Time, m respMeta) bool {
 
 // pairResponse finds the request a response that started at t answers, or nil.
 func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
-	if c.owed > 0 && !c.respGap {
-		c.owed--
+	if len(c.owed) > 0 && !c.respGap {
+		c.owed = c.owed[1:]
 		return nil
 	}
 	c.dropLate()
@@ -86,29 +87,26 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 			c.noteLate(m.ack)
 		}
 		c.a.stats.Orphans.Add(1)
-		if c.pipelined {
-			// Its request was not seen: on a pipelining connection the responses that
-			// follow can no longer be counted off against the requests.
-			c.respGap = true
-		}
+		// Its request was not seen: the responses that follow can no longer be
+		// counted off against the requests.
+		c.uncounted = true
 		return nil
 	}
-	if !c.respGap && !c.unproven && (n == 1 || c.pipelined) {
-		if !c.pipelined && c.answersLater(c.pending[0], m) {
-			return c.laterAnswered(1, m)
-		}
-		return c.pending[0]
+	if x := c.pending[0]; c.counted(x) {
+		c.pairedHoles = x.holes
+		return x
 	}
-	// More than one request it may answer from a client that waits for each response
-	// (the older ones' responses were lost or came without their request parsed), or
-	// response bytes were lost.
+	// Responses or requests went by uncounted: on a client that waits for each response
+	// the numbers single out the request (the newest it may answer; the older ones'
+	// responses were lost or came without their request parsed); on a pipelining one
+	// nothing does.
 	k := n - 1
 	x := c.pending[k]
 	if c.pipelined || ((c.unproven || m.behind) && !c.sentForIt(x, m)) {
 		if m.behind {
 			c.noteLate(m.ack)
 		}
-		c.unproven = true
+		c.unproven, c.uncounted = true, true
 		c.giveUpUnproven(n)
 		c.a.stats.Orphans.Add(1)
 		return nil
@@ -123,27 +121,55 @@ func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
 		c.finish(x)
 	}
 	c.pending = c.pending[k:]
-	c.respGap, c.unproven = false, false
+	c.respGap, c.unproven, c.uncounted = false, false, false
+	c.pairedHoles = x.holes
+	c.settleOwed(x.reqSeq, x.seqOK)
 	return x
 }
 
+// counted tells whether the response being paired answers x, the oldest request
+// waiting, because the two streams have been counted off against each other since the
+// last pairing: both were read from their start, no response went by without a request
+// (lost, skipped, or unpaired), and no request bytes were lost or skipped before x.
+// HTTP/1 answers in order, so the response is then the next request's, whether the
+// client waits for each response or pipelines.
+func (c *conn) counted(x *exchange) bool {
+	return c.fromStart[0] && c.fromStart[1] && !c.respGap && !c.unproven && !c.uncounted && x.holes == c.pairedHoles
+}
+
+// settleOwed drops the requests given up because of MaxPending that start before seq:
+// their responses came before the one being handled, unpaired or lost. Where a request's
+// start is unknown, all are dropped.
+func (c *conn) settleOwed(seq tcp.Sequence, ok bool) {
+	n := 0
+	for _, o := range c.owed {
+		if ok && o.ok && o.seq.Difference(seq) <= 0 {
+			break
+		}
+		n++
+	}
+	c.owed = c.owed[n:]
+}
+
 // answersLater tells whether a response with m, from a client that waits for each
-// response, answers a request after x: the server had received bytes the client sent
-// after x when it sent the response (more than the CR LF some clients send after a body;
-// the next request's start, or bytes the capture lost or the client half has not parsed
-// yet, which may hold one), and such a client sends the next request only once it has all
-// of x's response. Without this a response whose own request was lost, given up
-// (-max-pending) or not parsed yet went to the oldest request waiting.
+// response, answers a request after x: the server had received the next request's first
+// byte when it sent it, or bytes after x's end (more than the CR LF some clients send
+// after a body) that the capture lost or the client half has not parsed yet, which may
+// hold a request; such a client sends the next request only once it has all of x's
+// response. Without this a response whose own request was lost, given up (-max-pending)
+// or not parsed yet went to the oldest request waiting. Bytes after x that were parsed and
+// are no request (a malformed one, which the server answers after x) do not count: the
+// client sent them before it had x's response.
 func (c *conn) answersLater(x *exchange, m respMeta) bool {
 	switch {
 	case !m.ackOK:
 		return false
 	case x.nextOK && x.nextSeq.Difference(m.ack) > 0:
 		return true
-	case x.endOK:
-		return x.reqEndSeq.Add(2).Difference(m.ack) > 0
+	case m.behind || x.holeAfter:
+		return !x.endOK || x.reqEndSeq.Add(2).Difference(m.ack) > 0
 	}
-	return m.behind
+	return false
 }
 
 // laterAnswered handles a response that answers a request after the n oldest waiting:
@@ -154,6 +180,8 @@ func (c *conn) laterAnswered(n int, m respMeta) *exchange {
 	if m.behind {
 		c.noteLate(m.ack)
 	}
+	c.settleOwed(m.ack, true)
+	c.uncounted = true
 	c.giveUpUnproven(n)
 	c.a.stats.Orphans.Add(1)
 	return nil

@@ -300,3 +300,74 @@ func TestDamagedSequentialNeverWrong(t *testing.T) {
 		t.Logf("loss %v, max pending %d, window %d packets: %d complete calls of %d, %d wrong", k.loss, k.maxPending, k.reorder, complete, seeds*calls, wrong)
 	}
 }
+
+// FuzzPairing: a connection whose client waits for each response or sends bursts of up to
+// burst requests at once, responses of varied size (Content-Length or chunked), with
+// segments lost, duplicated and reordered in windows, read with any MaxPending and reorder
+// window. Calls may be lost or incomplete; none may be printed complete with another
+// request's response.
+func FuzzPairing(f *testing.F) {
+	f.Add(uint64(1), uint8(3), uint8(5), uint8(3), uint8(1), uint8(0), uint8(0))
+	f.Add(uint64(2), uint8(10), uint8(5), uint8(4), uint8(3), uint8(4), uint8(20))
+	f.Add(uint64(3), uint8(30), uint8(0), uint8(8), uint8(1), uint8(4), uint8(30))
+	f.Add(uint64(4), uint8(0), uint8(10), uint8(8), uint8(4), uint8(0), uint8(0))
+	f.Fuzz(func(t *testing.T, seed uint64, loss, dup, win, burst, maxPending, reorder uint8) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		sizes := []int{10, 1500, 6000}
+		c := defaultConv().handshake()
+		c.mss = 1400
+		for i := 0; i < 60; {
+			n := 1
+			if burst > 1 && rng.IntN(3) == 0 {
+				n = 1 + rng.IntN(1+int(burst%8))
+			}
+			first := i + 1
+			var q strings.Builder
+			for range n {
+				i++
+				q.WriteString(get(fmt.Sprintf("/c%d", i)))
+			}
+			c.req(q.String())
+			for j := first; j <= i; j++ {
+				body := fmt.Sprintf(`{"c":%d,"pad":"%s"}`, j, strings.Repeat("x", sizes[rng.IntN(len(sizes))]))
+				if rng.IntN(4) == 0 {
+					c.resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + string(chunked([]byte(body), 700)))
+				} else {
+					c.resp(ok(body))
+				}
+			}
+		}
+		c.close()
+		var gone []int
+		for k := 3; k < len(c.segs)-3; k++ {
+			if rng.IntN(1000) < int(loss%100) {
+				gone = append(gone, k)
+			}
+		}
+		c.drop(gone...)
+		for k := 3; k < len(c.segs)-4; k++ {
+			if rng.IntN(100) < int(dup%20) {
+				c.dup(k, min(len(c.segs)-4, k+1+rng.IntN(4)))
+			}
+		}
+		if w := int(win % 10); w > 1 {
+			for k := 3; k+w < len(c.segs)-3; k += w {
+				rng.Shuffle(w, func(a, b int) { c.swap(k+a, k+b) })
+			}
+		}
+		cfg := DefaultConfig()
+		cfg.KeepIncomplete = true
+		if maxPending > 0 {
+			cfg.MaxPending = 1 + int(maxPending%32)
+		}
+		if reorder > 0 {
+			cfg.ReorderPackets, cfg.ReorderWindow = int(reorder), 0
+		}
+		r := feed(cfg, linkEthernet.linkType(), c.packets(linkEthernet), true)
+		for _, call := range r.complete() {
+			if want := fmt.Sprintf(`{"c":%s,`, strings.TrimPrefix(call.Request.Target, "/c")); !strings.HasPrefix(string(call.Response.Body), want) {
+				t.Fatalf("%s printed complete with the response %.12s", call.Request.Target, call.Response.Body)
+			}
+		}
+	})
+}
