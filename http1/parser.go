@@ -60,8 +60,10 @@ type Conn interface {
 	// Request takes a request head and returns the call it begins.
 	Request(r model.Request) *model.Call
 	// Response pairs a final response head (r), or an interim one (r nil), with its
-	// request: it returns that request's call, or nil when there is none.
-	Response(r *model.Response) *model.Call
+	// request: it returns that request's call, or nil when there is none, and the
+	// request's method when known even without a call (a response counted off against a
+	// request given up): a HEAD's response has no body whatever its headers say.
+	Response(r *model.Response) (*model.Call, string)
 	// WaitForRequest tells whether the response head at off (begun in bytes kept
 	// earlier when begun) must wait for the other direction: Feed then stops before it.
 	WaitForRequest(off int, begun bool) bool
@@ -428,7 +430,7 @@ func (p *Parser) onRequest(sl startLine, hs []model.Header, last int, odd odditi
 func (p *Parser) onResponse(sl startLine, hs []model.Header, last int, odd oddities) {
 	if interim(sl.status) {
 		// The final response is still to come.
-		if call := p.conn.Response(nil); call != nil {
+		if call, _ := p.conn.Response(nil); call != nil {
 			call.Interim = append(call.Interim, sl.status)
 			for _, a := range odd {
 				call.Mark("response", a)
@@ -437,12 +439,10 @@ func (p *Parser) onResponse(sl startLine, hs []model.Header, last int, odd oddit
 		return
 	}
 	resp := &model.Response{Status: sl.status, Reason: sl.reason, Message: model.Message{Proto: sl.proto, Headers: hs}}
-	call := p.conn.Response(resp)
+	call, method := p.conn.Response(resp)
 	p.call, p.msg = call, nil
-	method := ""
 	if call != nil {
 		p.msg = &resp.Message
-		method = call.Request.Method
 	}
 	fr, n := responseFraming(method, sl.status, sl.proto, hs, &odd)
 	p.mark(odd...)

@@ -90,15 +90,15 @@ func (d *testDir) Request(r model.Request) *model.Call {
 	return d.call
 }
 
-func (d *testDir) Response(r *model.Response) *model.Call {
+func (d *testDir) Response(r *model.Response) (*model.Call, string) {
 	d.other().p.SetRole(Client)
 	if len(d.c.pending) == 0 {
-		return nil
+		return nil, ""
 	}
 	if r != nil {
 		d.call, d.resp = d.c.pending[0], r
 	}
-	return d.c.pending[0]
+	return d.c.pending[0], d.c.pending[0].Request.Method
 }
 
 func (d *testDir) WaitForRequest(off int, begun bool) bool { return false }

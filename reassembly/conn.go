@@ -29,6 +29,9 @@ type exchange struct {
 	nextSeq   tcp.Sequence
 	nextOK    bool
 	holeAfter bool
+	// prevAck is the acknowledgement the client byte before it was sent with.
+	prevAck   tcp.Sequence
+	prevAckOK bool
 	holes     int // conn.reqHoles when it was parsed
 }
 
@@ -103,10 +106,12 @@ type conn struct {
 	held    [2]heldStart
 }
 
-// owedReq is where a request given up because of MaxPending starts (ok: known).
+// owedReq is a request given up because of MaxPending: where it starts (ok: known),
+// and its method, which frames its response.
 type owedReq struct {
-	seq tcp.Sequence
-	ok  bool
+	seq    tcp.Sequence
+	ok     bool
+	method string
 }
 
 // heldStart is a direction held back from starting: since when (packet count, capture
@@ -223,7 +228,7 @@ func (c *conn) newExchange(start time.Time) *exchange {
 			c.pending = append(c.pending[:i], c.pending[i+1:]...)
 			old.call.Incomplete = TooManyPending
 			c.finish(old)
-			c.owed = append(c.owed, owedReq{old.reqSeq, old.seqOK})
+			c.owed = append(c.owed, owedReq{old.reqSeq, old.seqOK, old.call.Request.Method})
 		}
 	}
 	c.pending = append(c.pending, x)
@@ -511,8 +516,13 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 	h.locate(skip, n)
 	if d := h.dirIndex(); !c.startOK[d] && h.seqOK {
 		c.start[d], c.startOK[d] = h.seq, true
+		// Held until the SYN-ACK named where it starts, it starts there.
+		c.fromStart[d] = c.ackOfOK[d] && c.ackOf[d] == h.seq
 	}
 	c.held[h.dirIndex()] = heldStart{}
+	if skip != 0 {
+		h.lastAckOK = false // the byte before these is lost (or not known)
+	}
 	if skip > 0 {
 		c.hole[h.dirIndex()] = false
 		if h.waiting != nil {
@@ -526,6 +536,10 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 		c.fed = true
 		c.lastAt = sg.CaptureInfo(n - 1).Timestamp
 		h.feed(sg.Fetch(n))
+		h.lastAckOK = false
+		if g := segmentOf(sg.CaptureInfo(n - 1)); g != nil && g.ackOK {
+			h.lastAck, h.lastAckOK = g.ack, true
+		}
 	} else if ac != nil {
 		c.lastAt = ac.GetCaptureInfo().Timestamp
 	}

@@ -111,8 +111,14 @@ func TestDetectLenientRequest(t *testing.T) {
 // maxMidstreamScan bytes and counted not HTTP.
 func TestDetectMidstream(t *testing.T) {
 	http := newConv("10.1.0.1:40001", "10.2.0.2:3000", 1000, 900000)
-	http.req(`tail of a body"}` + get("/next"))
-	http.resp("...more body\r\n" + ok("fine"))
+	// The capture starts in the middle of a call: the request's body, then its
+	// response's, end; the next call follows. (The tail and the next request in one
+	// segment would be a pipelining client, whose calls after a mid-stream start are
+	// unproven: pair.go.)
+	http.req(`tail of a body"}`)
+	http.resp("...more body\r\n")
+	http.req(get("/next"))
+	http.resp(ok("fine"))
 	http.close()
 	bin := newConv("10.1.0.9:40002", "10.2.0.2:3001", 1000, 900000)
 	block := bytes.Repeat([]byte{0xde, 0xad, '\n', 0xbe, 0xef}, 3000)

@@ -29,6 +29,11 @@ type half struct {
 	// segment that carried its first byte.
 	headSeq tcp.Sequence
 	headSeg *context
+	// prevAck is the acknowledgement the byte before the head being read was sent
+	// with, when known (see conn.sentAfter); lastAck that of the last byte delivered,
+	// when nothing was lost after it.
+	prevAck, lastAck     tcp.Sequence
+	prevAckOK, lastAckOK bool
 	// waiting is what a server half keeps while a response waits for its request (see
 	// WaitForRequest); resuming is set while it is parsed, noWait when it must not wait
 	// again.
@@ -107,6 +112,15 @@ func (h *half) gap(skip int) {
 func (h *half) HeadStart(off, first int) {
 	h.headAt = h.c.at(off)
 	h.headSeq, h.headSeg = h.seq.Add(first), h.c.seg(off)
+	h.prevAckOK = false
+	switch {
+	case first > 0:
+		if g := h.c.seg(first - 1); g != nil && g.ackOK {
+			h.prevAck, h.prevAckOK = g.ack, true
+		}
+	case first == 0:
+		h.prevAck, h.prevAckOK = h.lastAck, h.lastAckOK
+	}
 }
 
 // Request makes the exchange a request head begins.
@@ -121,6 +135,7 @@ func (h *half) Request(r model.Request) *model.Call {
 	if g := h.headSeg; g != nil && g.ackOK {
 		x.sentAck, x.sentAckOK = g.ack, true
 	}
+	x.prevAck, x.prevAckOK = h.prevAck, h.prevAckOK
 	c.sentAfter(x)
 	call := x.call
 	call.Request = r
@@ -130,18 +145,18 @@ func (h *half) Request(r model.Request) *model.Call {
 }
 
 // Response pairs a response head with its request (pair.go).
-func (h *half) Response(r *model.Response) *model.Call {
+func (h *half) Response(r *model.Response) (*model.Call, string) {
 	c := h.c
 	h.other().p.SetRole(http1.Client)
 	if h.kind != maybeHTTP {
 		c.kind = isHTTP
 	}
-	m := respMeta{seq: h.headSeq, seqOK: h.seqOK}
+	m := respMeta{seq: h.headSeq, seqOK: h.seqOK, interim: r == nil}
 	if g := h.headSeg; g != nil && g.ackOK {
 		m.ack, m.ackOK = g.ack, true
 		m.behind = h.other().behind(g.ack)
 	}
-	x := c.pairResponse(h.headAt, m)
+	x, method := c.pairResponse(h.headAt, m)
 	if r != nil { // a final response
 		h.x = x
 		if x != nil {
@@ -149,9 +164,9 @@ func (h *half) Response(r *model.Response) *model.Call {
 		}
 	}
 	if x == nil {
-		return nil
+		return nil, method
 	}
-	return x.call
+	return x.call, x.call.Request.Method
 }
 
 // Done ends the exchange's request or response; last is the offset of its final byte.

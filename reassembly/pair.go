@@ -51,6 +51,7 @@ type respMeta struct {
 	seq, ack     tcp.Sequence // its first byte; the acknowledgement sent with it
 	seqOK, ackOK bool
 	behind       bool // the client half has yet to parse bytes before ack
+	interim      bool // a 1xx: the final response to the same request is still to come
 }
 
 // mayAnswer tells whether a response that started at t with m can answer x.
@@ -68,12 +69,22 @@ func (c *conn) mayAnswer(x *exchange, t time.Time, m respMeta) bool {
 	return true
 }
 
-// pairResponse finds the request a response that started at t answers, or nil.
-func (c *conn) pairResponse(t time.Time, m respMeta) *exchange {
+// pairResponse finds the request a response that started at t answers, or nil; a
+// response counted off against a request given up (-max-pending) comes with that
+// request's method, which frames it.
+func (c *conn) pairResponse(t time.Time, m respMeta) (*exchange, string) {
 	if len(c.owed) > 0 && !c.respGap {
-		c.owed = c.owed[1:]
-		return nil
+		o := c.owed[0]
+		if !m.interim {
+			c.owed = c.owed[1:]
+		}
+		return nil, o.method
 	}
+	return c.pair(t, m), ""
+}
+
+// pair finds the request a response that started at t answers, or nil.
+func (c *conn) pair(t time.Time, m respMeta) *exchange {
 	c.dropLate()
 	n := 0 // the waiting requests this response may answer (a prefix: they are in order)
 	for _, x := range c.pending {
@@ -240,9 +251,16 @@ func (c *conn) sentForIt(x *exchange, m respMeta) bool {
 }
 
 // sentAfter notes a new request x: one sent before the client received anything more
-// from the server than with the previous request shows a pipelining client.
+// from the server than with the previous request, or with the byte before it, shows a
+// pipelining client.
 func (c *conn) sentAfter(x *exchange) {
 	if p := c.lastReq; p != nil && p.sentAckOK && x.sentAckOK && x.sentAck.Difference(p.sentAck) >= 0 {
+		c.pipelined = true
+	}
+	if x.prevAckOK && x.sentAckOK && x.sentAck.Difference(x.prevAck) >= 0 {
+		// The bytes before it (a request the capture lost in part, or one not parsed)
+		// went with no more of the server's bytes received: a client that waits has a
+		// whole response between them.
 		c.pipelined = true
 	}
 	if p := c.lastReq; p != nil && x.seqOK {
