@@ -203,7 +203,7 @@ func checkCall(c *callset.Call, p *netPair, rawBodies bool) []string {
 	if c.IsIncomplete() {
 		add("marked incomplete (%s) or has no response", string(c.Incomplete))
 	}
-	if c.IsTruncated() {
+	if c.IsTruncated() && c.Shed == "" {
 		add("marked truncated")
 	}
 	if _, err := time.Parse(time.RFC3339Nano, c.Start); err != nil {
@@ -224,6 +224,12 @@ func checkCall(c *callset.Call, p *netPair, rawBodies bool) []string {
 	target := callset.Target(c.Request.URL)
 	if host, ok := c.Request.Header("Host"); !ok || c.Request.URL != "http://"+host+target {
 		add("url %q is not http:// + Host (%q) + target", c.Request.URL, host)
+	}
+	if c.Shed != "" {
+		// An overloaded pipeline left the bodies out and said so (counted in the
+		// summary, "shed" in the tally): the capture never waits, so a loaded machine
+		// may do this to any call; the bodies are checked on every other call.
+		return bad
 	}
 	e := expect(c.Request.Method, target)
 	if b, err := c.Request.BodyBytes(); err != nil || !bytes.Equal(b, e.reqBody) {

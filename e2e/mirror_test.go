@@ -354,6 +354,12 @@ func (l *mirrorLab) replay(t *testing.T, bin, pcap string, served callset.Set) (
 // packet when their own socket gets it.
 func sameCalls(t *testing.T, live, file []byte) {
 	t.Helper()
+	// An overloaded live sniffer may leave bodies out (each such call says "shed", and
+	// the summary counts them): the calls are then compared without their bodies.
+	shed := bytes.Contains(live, []byte(`"shed":`)) || bytes.Contains(file, []byte(`"shed":`))
+	if shed {
+		t.Logf("bodies were shed under load: calls compared without their bodies")
+	}
 	norm := func(out []byte) (lines []string, starts []string) {
 		for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
 			var m map[string]any
@@ -363,6 +369,18 @@ func sameCalls(t *testing.T, live, file []byte) {
 			starts = append(starts, fmt.Sprint(m["start"]))
 			delete(m, "start")
 			delete(m, "duration_ms")
+			if shed {
+				delete(m, "shed")
+				for _, k := range []string{"request", "response"} {
+					if msg, ok := m[k].(map[string]any); ok {
+						for f := range msg {
+							if strings.HasPrefix(f, "body") || f == "truncated" || strings.HasPrefix(f, "decode") {
+								delete(msg, f)
+							}
+						}
+					}
+				}
+			}
 			b, _ := json.Marshal(m) // map keys come out sorted
 			lines = append(lines, string(b))
 		}
