@@ -384,86 +384,122 @@ func FuzzPairingKinds(f *testing.F) {
 	f.Add(uint64(2), uint8(10), uint8(5), uint8(4), uint8(3), uint8(4), uint8(20), uint8(0x0f))
 	f.Add(uint64(3), uint8(30), uint8(0), uint8(8), uint8(4), uint8(4), uint8(30), uint8(0x12))
 	f.Fuzz(func(t *testing.T, seed uint64, loss, dup, win, burst, maxPending, reorder, kinds uint8) {
-		rng := rand.New(rand.NewPCG(seed, 13))
-		c := defaultConv().handshake()
-		c.mss = 1400
-		resp := func(code, i int, head string, body string) string {
-			return fmt.Sprintf("HTTP/1.1 %d X\r\nX-C: %d\r\n%s\r\n%s", code, i, head, body)
-		}
-		for i := 0; i < 50; {
-			kind := rng.IntN(6)
-			if kinds&(1<<kind) == 0 {
-				kind = 0
-			}
-			n := 1
-			if burst > 1 && kind != 4 && rng.IntN(3) == 0 {
-				n = 1 + rng.IntN(1+int(burst%8))
-			}
-			var q strings.Builder
-			var rs []string
-			for range n {
-				i++
-				body := fmt.Sprintf(`{"c":%d,"pad":"%s"}`, i, strings.Repeat("x", []int{10, 1500, 5000}[rng.IntN(3)]))
-				cl := fmt.Sprintf("Content-Length: %d\r\n", len(body))
-				switch kind {
-				case 1:
-					q.WriteString(fmt.Sprintf("HEAD /c%d HTTP/1.1\r\nHost: api.test\r\n\r\n", i))
-					rs = append(rs, resp(200, i, cl, ""))
-				case 2:
-					q.WriteString(get(fmt.Sprintf("/c%d", i)))
-					rs = append(rs, resp(304, i, "ETag: x\r\n", ""))
-				case 3:
-					q.WriteString(post(fmt.Sprintf("/c%d", i), body))
-					rs = append(rs, resp(201, i, cl, body))
-				case 4:
-					c.req(fmt.Sprintf("POST /c%d HTTP/1.1\r\nHost: api.test\r\nExpect: 100-continue\r\n%s\r\n", i, cl))
-					c.resp("HTTP/1.1 100 Continue\r\n\r\n")
-					q.WriteString(body)
-					rs = append(rs, resp(200, i, cl, body))
-				case 5:
-					q.WriteString(get(fmt.Sprintf("/c%d", i)))
-					rs = append(rs, resp(204, i, "", ""))
-				default:
-					q.WriteString(get(fmt.Sprintf("/c%d", i)))
-					rs = append(rs, resp(200, i, cl, body))
-				}
-			}
-			c.req(q.String())
-			for _, r := range rs {
-				c.resp(r)
-			}
-		}
-		c.close()
-		var gone []int
-		for k := 3; k < len(c.segs)-3; k++ {
-			if rng.IntN(1000) < int(loss%100) {
-				gone = append(gone, k)
-			}
-		}
-		c.drop(gone...)
-		for k := 3; k < len(c.segs)-4; k++ {
-			if rng.IntN(100) < int(dup%20) {
-				c.dup(k, min(len(c.segs)-4, k+1+rng.IntN(4)))
-			}
-		}
-		if w := int(win % 10); w > 1 {
-			for k := 3; k+w < len(c.segs)-3; k += w {
-				rng.Shuffle(w, func(a, b int) { c.swap(k+a, k+b) })
-			}
-		}
-		cfg := DefaultConfig()
-		cfg.KeepIncomplete = true
-		if maxPending > 0 {
-			cfg.MaxPending = 1 + int(maxPending%32)
-		}
-		if reorder > 0 {
-			cfg.ReorderPackets, cfg.ReorderWindow = int(reorder), 0
-		}
-		r := feed(cfg, linkEthernet.linkType(), c.packets(linkEthernet), true)
-		for _, call := range r.complete() {
-			if want := strings.TrimPrefix(call.Request.Target, "/c"); call.Response.Get("X-C") != want {
-				t.Fatalf("%s %s printed complete with the response of c%s (status %d)", call.Request.Method, call.Request.Target, call.Response.Get("X-C"), call.Response.Status)
-			}
-		}
+		pairingKinds(t, seed, loss, dup, win, burst, maxPending, reorder, kinds, 0, false)
 	})
+}
+
+// FuzzPairingSkew: FuzzPairingKinds with every client segment brought lag segments late,
+// and the capture started mid-connection.
+func FuzzPairingSkew(f *testing.F) {
+	f.Add(uint64(1), uint8(3), uint8(5), uint8(3), uint8(1), uint8(0), uint8(0), uint8(0xff), uint8(10), false)
+	f.Add(uint64(2), uint8(10), uint8(5), uint8(4), uint8(3), uint8(4), uint8(20), uint8(0x0f), uint8(30), true)
+	f.Fuzz(func(t *testing.T, seed uint64, loss, dup, win, burst, maxPending, reorder, kinds, lag uint8, midstream bool) {
+		pairingKinds(t, seed, loss, dup, win, burst, maxPending, reorder, kinds, int(lag%40), midstream)
+	})
+}
+
+// pairingKinds builds, damages and reads the connection of FuzzPairingKinds.
+func pairingKinds(t *testing.T, seed uint64, loss, dup, win, burst, maxPending, reorder, kinds uint8, lag int, midstream bool) {
+	rng := rand.New(rand.NewPCG(seed, 13))
+	c := defaultConv().handshake()
+	c.mss = 1400
+	resp := func(code, i int, head string, body string) string {
+		return fmt.Sprintf("HTTP/1.1 %d X\r\nX-C: %d\r\n%s\r\n%s", code, i, head, body)
+	}
+	for i := 0; i < 50; {
+		kind := rng.IntN(6)
+		if kinds&(1<<kind) == 0 {
+			kind = 0
+		}
+		n := 1
+		if burst > 1 && kind != 4 && rng.IntN(3) == 0 {
+			n = 1 + rng.IntN(1+int(burst%8))
+		}
+		var q strings.Builder
+		var rs []string
+		for range n {
+			i++
+			body := fmt.Sprintf(`{"c":%d,"pad":"%s"}`, i, strings.Repeat("x", []int{10, 1500, 5000}[rng.IntN(3)]))
+			cl := fmt.Sprintf("Content-Length: %d\r\n", len(body))
+			switch kind {
+			case 1:
+				q.WriteString(fmt.Sprintf("HEAD /c%d HTTP/1.1\r\nHost: api.test\r\n\r\n", i))
+				rs = append(rs, resp(200, i, cl, ""))
+			case 2:
+				q.WriteString(get(fmt.Sprintf("/c%d", i)))
+				rs = append(rs, resp(304, i, "ETag: x\r\n", ""))
+			case 3:
+				q.WriteString(post(fmt.Sprintf("/c%d", i), body))
+				rs = append(rs, resp(201, i, cl, body))
+			case 4:
+				c.req(fmt.Sprintf("POST /c%d HTTP/1.1\r\nHost: api.test\r\nExpect: 100-continue\r\n%s\r\n", i, cl))
+				c.resp("HTTP/1.1 100 Continue\r\n\r\n")
+				q.WriteString(body)
+				rs = append(rs, resp(200, i, cl, body))
+			case 5:
+				q.WriteString(get(fmt.Sprintf("/c%d", i)))
+				rs = append(rs, resp(204, i, "", ""))
+			default:
+				q.WriteString(get(fmt.Sprintf("/c%d", i)))
+				rs = append(rs, resp(200, i, cl, body))
+			}
+		}
+		c.req(q.String())
+		for _, r := range rs {
+			c.resp(r)
+		}
+	}
+	c.close()
+	var gone []int
+	for k := 3; k < len(c.segs)-3; k++ {
+		if rng.IntN(1000) < int(loss%100) {
+			gone = append(gone, k)
+		}
+	}
+	c.drop(gone...)
+	for k := 3; k < len(c.segs)-4; k++ {
+		if rng.IntN(100) < int(dup%20) {
+			c.dup(k, min(len(c.segs)-4, k+1+rng.IntN(4)))
+		}
+	}
+	if w := int(win % 10); w > 1 {
+		for k := 3; k+w < len(c.segs)-3; k += w {
+			rng.Shuffle(w, func(a, b int) { c.swap(k+a, k+b) })
+		}
+	}
+	if lag > 0 {
+		// Every client segment comes lag segments late (two ports of a mirror
+		// session merged late; a capture on a busy multi-queue NIC).
+		var out []segment
+		var held []segment
+		for _, sg := range c.segs {
+			if sg.fromClient && !sg.syn {
+				held = append(held, sg)
+				continue
+			}
+			out = append(out, sg)
+			if len(out) >= lag && len(held) > 0 {
+				out = append(out, held[0])
+				held = held[1:]
+			}
+		}
+		c.segs = append(out, held...)
+	}
+	if midstream && len(c.segs) > 3 {
+		c.segs = c.segs[3+int(seed%7):] // the capture starts after the handshake, mid-call
+	}
+	cfg := DefaultConfig()
+	cfg.KeepIncomplete = true
+	if maxPending > 0 {
+		cfg.MaxPending = 1 + int(maxPending%32)
+	}
+	if reorder > 0 {
+		cfg.ReorderPackets, cfg.ReorderWindow = int(reorder), 0
+	}
+	r := feed(cfg, linkEthernet.linkType(), c.packets(linkEthernet), true)
+	for _, call := range r.complete() {
+		if want := strings.TrimPrefix(call.Request.Target, "/c"); call.Response.Get("X-C") != want {
+			t.Fatalf("%s %s printed complete with the response of c%s (status %d)", call.Request.Method, call.Request.Target, call.Response.Get("X-C"), call.Response.Status)
+		}
+	}
 }
