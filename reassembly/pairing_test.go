@@ -341,32 +341,8 @@ func FuzzPairing(f *testing.F) {
 			}
 		}
 		c.close()
-		var gone []int
-		for k := 3; k < len(c.segs)-3; k++ {
-			if rng.IntN(1000) < int(loss%100) {
-				gone = append(gone, k)
-			}
-		}
-		c.drop(gone...)
-		for k := 3; k < len(c.segs)-4; k++ {
-			if rng.IntN(100) < int(dup%20) {
-				c.dup(k, min(len(c.segs)-4, k+1+rng.IntN(4)))
-			}
-		}
-		if w := int(win % 10); w > 1 {
-			for k := 3; k+w < len(c.segs)-3; k += w {
-				rng.Shuffle(w, func(a, b int) { c.swap(k+a, k+b) })
-			}
-		}
-		cfg := DefaultConfig()
-		cfg.KeepIncomplete = true
-		if maxPending > 0 {
-			cfg.MaxPending = 1 + int(maxPending%32)
-		}
-		if reorder > 0 {
-			cfg.ReorderPackets, cfg.ReorderWindow = int(reorder), 0
-		}
-		r := feed(cfg, linkEthernet.linkType(), c.packets(linkEthernet), true)
+		c.damage(rng, loss, dup, win)
+		r := feed(fuzzConfig(maxPending, reorder), linkEthernet.linkType(), c.packets(linkEthernet), true)
 		for _, call := range r.complete() {
 			if want := fmt.Sprintf(`{"c":%s,`, strings.TrimPrefix(call.Request.Target, "/c")); !strings.HasPrefix(string(call.Response.Body), want) {
 				t.Fatalf("%s printed complete with the response %.12s", call.Request.Target, call.Response.Body)
@@ -450,23 +426,7 @@ func pairingKinds(t *testing.T, seed uint64, loss, dup, win, burst, maxPending, 
 		}
 	}
 	c.close()
-	var gone []int
-	for k := 3; k < len(c.segs)-3; k++ {
-		if rng.IntN(1000) < int(loss%100) {
-			gone = append(gone, k)
-		}
-	}
-	c.drop(gone...)
-	for k := 3; k < len(c.segs)-4; k++ {
-		if rng.IntN(100) < int(dup%20) {
-			c.dup(k, min(len(c.segs)-4, k+1+rng.IntN(4)))
-		}
-	}
-	if w := int(win % 10); w > 1 {
-		for k := 3; k+w < len(c.segs)-3; k += w {
-			rng.Shuffle(w, func(a, b int) { c.swap(k+a, k+b) })
-		}
-	}
+	c.damage(rng, loss, dup, win)
 	if lag > 0 {
 		// Every client segment comes lag segments late (two ports of a mirror
 		// session merged late; a capture on a busy multi-queue NIC).
@@ -488,6 +448,42 @@ func pairingKinds(t *testing.T, seed uint64, loss, dup, win, burst, maxPending, 
 	if midstream && len(c.segs) > 3 {
 		c.segs = c.segs[3+int(seed%7):] // the capture starts after the handshake, mid-call
 	}
+	r := feed(fuzzConfig(maxPending, reorder), linkEthernet.linkType(), c.packets(linkEthernet), true)
+	for _, call := range r.complete() {
+		if want := strings.TrimPrefix(call.Request.Target, "/c"); call.Response.Get("X-C") != want {
+			t.Fatalf("%s %s printed complete with the response of c%s (status %d)", call.Request.Method, call.Request.Target, call.Response.Get("X-C"), call.Response.Status)
+		}
+	}
+}
+
+// damage loses (loss per mille, below 100), copies a few segments later (dup percent,
+// below 20) and reorders in windows (win, below 10) the segments of the conversation
+// past its handshake and before its close, drawing from rng: the pairing fuzz targets'
+// damage.
+func (c *conv) damage(rng *rand.Rand, loss, dup, win uint8) {
+	var gone []int
+	for k := 3; k < len(c.segs)-3; k++ {
+		if rng.IntN(1000) < int(loss%100) {
+			gone = append(gone, k)
+		}
+	}
+	c.drop(gone...)
+	for k := 3; k < len(c.segs)-4; k++ {
+		if rng.IntN(100) < int(dup%20) {
+			c.dup(k, min(len(c.segs)-4, k+1+rng.IntN(4)))
+		}
+	}
+	if w := int(win % 10); w > 1 {
+		for k := 3; k+w < len(c.segs)-3; k += w {
+			rng.Shuffle(w, func(a, b int) { c.swap(k+a, k+b) })
+		}
+	}
+}
+
+// fuzzConfig is how the pairing fuzz targets read: incomplete calls kept, any
+// MaxPending from 1 to 32 (0: the default) and reorder window in packets (0: the
+// default).
+func fuzzConfig(maxPending, reorder uint8) Config {
 	cfg := DefaultConfig()
 	cfg.KeepIncomplete = true
 	if maxPending > 0 {
@@ -496,10 +492,5 @@ func pairingKinds(t *testing.T, seed uint64, loss, dup, win, burst, maxPending, 
 	if reorder > 0 {
 		cfg.ReorderPackets, cfg.ReorderWindow = int(reorder), 0
 	}
-	r := feed(cfg, linkEthernet.linkType(), c.packets(linkEthernet), true)
-	for _, call := range r.complete() {
-		if want := strings.TrimPrefix(call.Request.Target, "/c"); call.Response.Get("X-C") != want {
-			t.Fatalf("%s %s printed complete with the response of c%s (status %d)", call.Request.Method, call.Request.Target, call.Response.Get("X-C"), call.Response.Status)
-		}
-	}
+	return cfg
 }
