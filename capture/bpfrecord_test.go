@@ -40,9 +40,10 @@ func bpfBuffers(pkts [][]byte, cis []gopacket.CaptureInfo, size int, hdrlen func
 // bpfRecord, the parser of bpf_darwin.go's reads, byte for byte with their capture times and
 // lengths. Only macOS has the device; the format is tested here.
 func TestBPFRecordCorpus(t *testing.T) {
+	dir := needCorpus(t)
 	total := 0
 	for _, row := range corpus {
-		src, err := OpenGoFile(filepath.Join(corpusDir(), row.file))
+		src, err := OpenGoFile(filepath.Join(dir, row.file))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package capture
 import (
 	"crypto/sha256"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,10 +25,7 @@ func damagedCallKey(c *model.Call) string {
 // with another's response. A call changed, added or missing fails the test, except in the
 // captures of knownMissing, where a missing call is logged as a known defect (4 of 1,485).
 func TestCorpusDamaged(t *testing.T) {
-	dir := corpusDir()
-	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		t.Skipf("skipped: no corpus at %s (set SNIFFER_CORPUS to its directory): %v", dir, err)
-	}
+	dir := needCorpus(t)
 	kinds := []damage.Options{
 		{ShuffleWindow: 4, ShuffleMaxGap: time.Second, DupFraction: 0.05},
 		{ShuffleWindow: 8, ShuffleMaxGap: time.Second, DupFraction: 0.1, DupRewriteIP: true},

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -23,10 +22,7 @@ func callKey(c *model.Call) string {
 // a random order (seeds 1 and 2): the same calls as the undamaged capture, one for one, and no IP
 // datagram given up.
 func TestCorpusFragmentedTunnels(t *testing.T) {
-	dir := corpusDir()
-	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		t.Fatalf("corpus not found at %s (set SNIFFER_CORPUS to its directory): %v", dir, err)
-	}
+	dir := needCorpus(t)
 	tmp := t.TempDir()
 	runs, calls, frags := 0, 0, int64(0)
 	for _, row := range corpus {

@@ -12,10 +12,7 @@ import (
 // TestGoFileCorpus reads every corpus capture with the Go reader the macOS build without
 // cgo uses and with libpcap: the same packets, bytes and calls, for pcap and pcapng alike.
 func TestGoFileCorpus(t *testing.T) {
-	dir := corpusDir()
-	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		t.Fatalf("corpus not found at %s (set SNIFFER_CORPUS to its directory): %v", dir, err)
-	}
+	dir := needCorpus(t)
 	calls := 0
 	for _, row := range corpus {
 		path := filepath.Join(dir, row.file)
@@ -54,7 +51,7 @@ func TestGoFileCorpus(t *testing.T) {
 // cut and ErrTruncated with both readers; a file that is no capture is refused with a
 // message saying what was expected.
 func TestGoFileTruncated(t *testing.T) {
-	src := filepath.Join(corpusDir(), "http-range-multiflows.pcap")
+	src := filepath.Join(needCorpus(t), "http-range-multiflows.pcap")
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)

@@ -111,7 +111,7 @@ func fastSameReads(t *testing.T, path, filter string) bool {
 // filter, the default one and filters on the wire length and the TCP flags: the same
 // packets, bytes, lengths and timestamps, and the same end.
 func TestFastFileAsLibpcap(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(corpusDir(), "*.pcap*"))
+	files, _ := filepath.Glob(filepath.Join(needCorpus(t), "*.pcap*"))
 	if len(files) == 0 {
 		t.Fatalf("no corpus at %s (SNIFFER_CORPUS)", corpusDir())
 	}

@@ -6,7 +6,6 @@
 package capture
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -24,10 +23,7 @@ import (
 // the capture as it was, read with the same filter. Before, the filter matched one tag at
 // most and QinQ captures needed -nofilter.
 func TestQinQFilter(t *testing.T) {
-	dir := corpusDir()
-	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		t.Fatalf("corpus not found at %s (set SNIFFER_CORPUS to its directory): %v", dir, err)
-	}
+	dir := needCorpus(t)
 	tmp := t.TempDir()
 	read := func(path, filter string) []string {
 		src, err := Open(Config{File: path, Filter: filter})
