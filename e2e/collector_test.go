@@ -534,22 +534,25 @@ type faultScenario struct {
 	injectedAt                time.Time
 	atInject, atLift          int   // messages accepted when the fault began and ended
 	postsAtInject, postsAtLft int   // posts received then
+	answeredAtInject          int   // messages whose post's answer was written out when it began
 	spoolPeak                 int64 // largest spool seen, bytes
 }
 
 // excused is how many duplicates the fault itself can cause with sniffer working as it
 // must. Stopping the collector closes the connections of posts in progress: one it had
 // already accepted loses its 204, and sniffer, never told, sends it again (at-least-once;
-// the Resurface protocol has no idempotency key). Those are the calls accepted after the
-// fault began, when no post can arrive. The other faults leave posts in progress alone.
+// the Resurface protocol has no idempotency key). Those are the calls whose post had not
+// been answered when the fault began: a second post can be in flight then on a loaded
+// machine (CI once kept 576 calls for 288 acknowledged, both posts accepted before the
+// stop). The other faults leave posts in progress alone.
 func (s *faultScenario) excused() int {
 	switch {
 	case !strings.Contains(s.name, "stopped"):
 		return 0
 	case s.lift == nil: // never restarted
-		return s.c.Count() - s.atInject
+		return s.c.Count() - s.answeredAtInject
 	default:
-		return s.atLift - s.atInject
+		return s.atLift - s.answeredAtInject
 	}
 }
 
@@ -594,6 +597,7 @@ func (s *faultScenario) drive(spoolDir string) {
 	// a fault then (a stop) would make sniffer resend it by design (at-least-once).
 	time.Sleep(100 * time.Millisecond)
 	s.injectedAt = time.Now()
+	s.answeredAtInject = s.c.Answered() // first: a post may be accepted between the two reads
 	s.atInject, s.postsAtInject = s.c.Count(), s.c.Posts()
 	s.inject(s.c)
 	select {

@@ -31,6 +31,10 @@ type Collector struct {
 	hang   atomic.Bool  // posts that arrive while set are never answered
 	posts  atomic.Int64
 	wire   atomic.Int64
+	// answered counts the messages of posts whose 204 was written out to the connection:
+	// a post accepted but not yet answered when Stop closes its connection is kept here
+	// and never acknowledged to sniffer, which then (rightly, at-least-once) sends it again.
+	answered atomic.Int64
 
 	mu     sync.Mutex
 	wantCE string
@@ -110,6 +114,11 @@ func (c *Collector) WantEncoding(ce string) {
 // Posts is how many requests arrived (answered or not); WireBytes their body bytes.
 func (c *Collector) Posts() int       { return int(c.posts.Load()) }
 func (c *Collector) WireBytes() int64 { return c.wire.Load() }
+
+// Answered is how many accepted messages had their post's answer written out (flushed to
+// the connection); Count minus Answered is what a Stop at that moment may leave kept but
+// unacknowledged.
+func (c *Collector) Answered() int { return int(c.answered.Load()) }
 
 // Count is how many messages were accepted.
 func (c *Collector) Count() int {
@@ -210,6 +219,10 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(204)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	c.answered.Add(int64(len(got)))
 }
 
 // parse checks the post's headers and body and returns its messages.
