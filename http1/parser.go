@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"sniffer/internal/bufpool"
 	"sniffer/model"
 )
 
@@ -457,7 +458,7 @@ func (p *Parser) startBody(fr framing, n int64, last int) {
 	case fixedBody:
 		p.st, p.remaining = sBody, n
 		if p.msg != nil {
-			p.msg.Body = make([]byte, 0, min(n, p.lim.MaxBodyBytes))
+			p.msg.Body = bufpool.Get(int(min(n, p.lim.MaxBodyBytes)))
 		}
 	case chunkedBody:
 		p.st, p.alt, p.lines = sChunkSize, n, 0
@@ -500,6 +501,10 @@ func (p *Parser) reserve(n int64) {
 		return
 	}
 	if room := min(n, p.lim.MaxBodyBytes-int64(len(m.Body))); room > int64(cap(m.Body)-len(m.Body)) {
+		if m.Body == nil {
+			m.Body = bufpool.Get(int(room))
+			return
+		}
 		m.Body = slices.Grow(m.Body, int(room))
 	}
 }

@@ -64,6 +64,9 @@ type job struct {
 	// bufs: the internal/bufpool buffers the rules made the record's new values in, handed
 	// back once the sinks have written it (rules.ApplyPooled).
 	bufs [][]byte
+	// raw: the call's bodies as http1 captured them (from internal/bufpool), handed back
+	// with bufs when bodies are not decoded and the call is complete (see keepRaw).
+	raw [2][]byte
 }
 
 // Pipeline delivers calls. Put queues them; Close drains the queue and flushes the sinks.
@@ -235,6 +238,7 @@ func (p *Pipeline) prepare(j *job) {
 	var details [][2]string
 	var keep bool
 	if p.out.DoneOnSend() {
+		j.keepRaw(c, p.cfg.Decode)
 		details, keep = p.cfg.Rules.ApplyPooled(output.ResurfaceDetails(c), &j.bufs)
 	} else {
 		details, keep = p.cfg.Rules.Apply(output.ResurfaceDetails(c))
@@ -250,12 +254,35 @@ func (p *Pipeline) prepare(j *job) {
 	p.out.Prepare(j.rec)
 }
 
-// recycle hands the buffers of the record's new values back to internal/bufpool.
+// recycle hands the buffers of the record's new values back to internal/bufpool, and the
+// call's captured bodies when keepRaw took them.
 func (j *job) recycle() {
 	for _, b := range j.bufs {
 		bufpool.Put(b)
 	}
 	j.bufs = nil
+	for i, b := range j.raw {
+		if b != nil {
+			bufpool.Put(b)
+		}
+		j.raw[i] = nil
+	}
+}
+
+// keepRaw notes the call's bodies, as http1 captured them in internal/bufpool buffers, to
+// be handed back with the record's values once every sink is done with it (only then is
+// it called: output.DoneOnSend). Only with bodies not decoded (decoding hands the
+// captured response body on in ways of its own) and only for a complete call: both of its
+// messages ended in their parsers (http1.Parser.done), so no parser appends to them any
+// more; an incomplete call may have been handed on while a parser still held its message.
+func (j *job) keepRaw(c *model.Call, decode bool) {
+	if decode || c.Incomplete != "" {
+		return
+	}
+	j.raw[0] = c.Request.Body
+	if c.Response != nil {
+		j.raw[1] = c.Response.Body
+	}
 }
 
 // recycleDecoded hands the buffer of a decoded response body back to the decoders
