@@ -143,6 +143,16 @@ var gzipReaders, zlibReaders, flateReaders, brotliReaders, zstdReaders sync.Pool
 
 // decodeOne undoes one content coding. odd names an anomaly of a stream that decoded.
 func decodeOne(coding string, b []byte, limit int64) (out []byte, cut bool, odd string, err error) {
+	if coding == "gzip" || coding == "x-gzip" {
+		if out, ok := inflateGzip(b, limit); ok {
+			return out, false, "", nil
+		}
+	}
+	return decodeStream(coding, b, limit)
+}
+
+// decodeStream is decodeOne with the streaming decoders, for any body.
+func decodeStream(coding string, b []byte, limit int64) (out []byte, cut bool, odd string, err error) {
 	var r io.Reader
 	var size int64 // expected decoded size, when the format tells
 	switch coding {
