@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"math/bits"
 	"sync"
+	"unsafe"
 
 	"sniffer/internal/bufpool"
 )
@@ -309,13 +310,15 @@ func (d *inflater) inflate(out, src []byte) (n, end int, ok bool) {
 }
 
 // codes decodes a compressed block's symbols into out from n up to its end of block, and
-// returns where out is written to. The reader is kept in locals (registers) here.
+// returns where out is written to. The reader is kept in locals (registers) here, and
+// out and src are read and written through pointers where the bounds were checked.
 func (d *inflater) codes(r *bitReader, out []byte, n int, lit *[litSize]uint32, dist *[distSize]uint32) (int, bool) {
 	bitbuf, bitsleft, in, src := r.buf, r.left, r.in, r.src
+	op, sp := unsafe.Pointer(unsafe.SliceData(out)), unsafe.Pointer(unsafe.SliceData(src))
 	for {
 		if bitsleft < 48 { // a length, a distance and their extra bits: 15+5+15+13
 			if in+8 <= len(src) {
-				bitbuf |= binary.LittleEndian.Uint64(src[in:]) << bitsleft
+				bitbuf |= load64(unsafe.Add(sp, in)) << bitsleft
 				in += int(63-bitsleft) >> 3
 				bitsleft |= 56
 			} else {
@@ -328,6 +331,29 @@ func (d *inflater) codes(r *bitReader, out []byte, n int, lit *[litSize]uint32, 
 			}
 		}
 		e := lit[bitbuf&(1<<litRoot-1)]
+		if e&kindMask == kindLit {
+			// A literal, and the next if it is one of the root table too: 10 bits
+			// at most, which leave plenty of the 48 there were.
+			bitbuf >>= e & entryBits
+			bitsleft -= uint(e & entryBits)
+			if uint(n) >= uint(len(out)) {
+				return 0, false
+			}
+			*(*byte)(unsafe.Add(op, n)) = byte(e >> valueShift)
+			n++
+			e = lit[bitbuf&(1<<litRoot-1)]
+			if e&kindMask != kindLit {
+				continue
+			}
+			bitbuf >>= e & entryBits
+			bitsleft -= uint(e & entryBits)
+			if uint(n) >= uint(len(out)) {
+				return 0, false
+			}
+			*(*byte)(unsafe.Add(op, n)) = byte(e >> valueShift)
+			n++
+			continue
+		}
 		if e&kindMask == kindSub {
 			e = lit[e>>valueShift+uint32(bitbuf>>litRoot&(1<<(e>>extraShift&0xf)-1))]
 			bitbuf >>= litRoot
@@ -337,10 +363,10 @@ func (d *inflater) codes(r *bitReader, out []byte, n int, lit *[litSize]uint32, 
 		bitsleft -= uint(e & entryBits)
 		switch e & kindMask {
 		case kindLit:
-			if n >= len(out) {
+			if uint(n) >= uint(len(out)) {
 				return 0, false
 			}
-			out[n] = byte(e >> valueShift)
+			*(*byte)(unsafe.Add(op, n)) = byte(e >> valueShift)
 			n++
 			continue
 		case kindBase:
@@ -372,24 +398,29 @@ func (d *inflater) codes(r *bitReader, out []byte, n int, lit *[litSize]uint32, 
 		if distance > n || length > len(out)-n {
 			return 0, false
 		}
-		from := n - distance
+		to, from := unsafe.Add(op, n), unsafe.Add(op, n-distance)
 		switch {
 		case distance >= 8 && n+length+8 <= len(out):
 			// Words, each read from bytes already written (8 or more back); the last
-			// store may run past the match into bytes written later.
+			// store may run past the match into bytes written later, within out.
 			for i := 0; i < length; i += 8 {
-				binary.LittleEndian.PutUint64(out[n+i:], binary.LittleEndian.Uint64(out[from+i:]))
+				store64(unsafe.Add(to, i), load64(unsafe.Add(from, i)))
 			}
 		case distance >= length:
-			copy(out[n:n+length], out[from:from+length])
+			copy(out[n:n+length], out[n-distance:n-distance+length])
 		default:
 			for i := range length {
-				out[n+i] = out[from+i]
+				*(*byte)(unsafe.Add(to, i)) = *(*byte)(unsafe.Add(from, i))
 			}
 		}
 		n += length
 	}
 }
+
+// load64 and store64 read and write the 8 bytes at p, little-endian.
+func load64(p unsafe.Pointer) uint64 { return binary.LittleEndian.Uint64((*[8]byte)(p)[:]) }
+
+func store64(p unsafe.Pointer, v uint64) { binary.LittleEndian.PutUint64((*[8]byte)(p)[:], v) }
 
 // dynamic reads a dynamic block's code lengths and builds its tables.
 func (d *inflater) dynamic(r *bitReader) bool {
