@@ -84,19 +84,33 @@ func maskBody(orig []byte) func(v string, ok bool) []byte {
 	}
 }
 
+// maskHeaders returns the headers the rules left, hs itself when they left every one as
+// it was (the sinks only read it).
 func maskHeaders(hs []model.Header, known map[string]string, prefix string, take func(string) (string, bool)) []model.Header {
 	if len(hs) == 0 {
 		return nil
 	}
-	out := make([]model.Header, 0, len(hs))
-	for _, h := range hs {
+	var out []model.Header // nil while every header so far is as in hs
+	for i, h := range hs {
 		if h.Value == "" { // never a detail, nothing to mask
-			out = append(out, h)
+			if out != nil {
+				out = append(out, h)
+			}
 			continue
 		}
-		if v, ok := take(headerKey(known, prefix, h.Name)); ok {
+		v, ok := take(headerKey(known, prefix, h.Name))
+		if ok && v == h.Value && out == nil {
+			continue
+		}
+		if out == nil {
+			out = append(make([]model.Header, 0, len(hs)), hs[:i]...)
+		}
+		if ok {
 			out = append(out, model.Header{Name: h.Name, Value: v})
 		}
+	}
+	if out == nil {
+		return hs
 	}
 	return out
 }
