@@ -71,7 +71,8 @@ type conn struct {
 	// starts before it may have had its response go by, so it is not paired.
 	late    bool
 	lateAck tcp.Sequence
-	src     source // where the bytes being parsed came from
+	src     source   // where the bytes being parsed came from
+	sgs     sgSource // src while ReassembledSG delivers a chunk
 	lastAt  time.Time
 	closed  bool
 	key     connKey
@@ -512,7 +513,8 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 		h = &c.halves[1]
 	}
 	n, _ := sg.Lengths()
-	c.src = sgSource{sg}
+	c.sgs = sgSource{sg: sg, n: n}
+	c.src = &c.sgs
 	h.locate(skip, n)
 	if d := h.dirIndex(); !c.startOK[d] && h.seqOK {
 		c.start[d], c.startOK[d] = h.seq, true
@@ -534,10 +536,11 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 	h.p.SetOffset(0)
 	if n > 0 {
 		c.fed = true
-		c.lastAt = sg.CaptureInfo(n - 1).Timestamp
+		last := sg.CaptureInfo(n - 1)
+		c.lastAt = last.Timestamp
 		h.feed(sg.Fetch(n))
 		h.lastAckOK = false
-		if g := segmentOf(sg.CaptureInfo(n - 1)); g != nil && g.ackOK {
+		if g := segmentOf(last); g != nil && g.ackOK {
 			h.lastAck, h.lastAckOK = g.ack, true
 		}
 	} else if ac != nil {
@@ -547,7 +550,7 @@ func (c *conn) ReassembledSG(sg tcp.ScatterGather, ac tcp.AssemblerContext) {
 	if h.seqOK {
 		c.lost[h.dirIndex()].drop(h.next)
 	}
-	c.src = nil
+	c.src, c.sgs = nil, sgSource{}
 	if end && !h.ended {
 		if h.waiting != nil {
 			h.waiting.fin = true

@@ -15,13 +15,26 @@ type source interface {
 	captureInfo(off int) (gopacket.CaptureInfo, bool)
 }
 
-type sgSource struct{ sg tcp.ScatterGather }
+// sgSource is gopacket's ScatterGather of the chunk being delivered, its length (n) and the
+// last offset asked for with what it gave: the parser asks for the same offset more than
+// once (a head's start: its segment, then its time), and each answer walks the chunk's
+// pieces (ScatterGather.CaptureInfo, Lengths).
+type sgSource struct {
+	sg  tcp.ScatterGather
+	n   int
+	off int
+	ci  gopacket.CaptureInfo
+	hit bool // ci is what off gave
+}
 
-func (s sgSource) captureInfo(off int) (gopacket.CaptureInfo, bool) {
-	if n, _ := s.sg.Lengths(); off >= 0 && off < n {
-		return s.sg.CaptureInfo(off), true
+func (s *sgSource) captureInfo(off int) (gopacket.CaptureInfo, bool) {
+	if off < 0 || off >= s.n {
+		return gopacket.CaptureInfo{}, false
 	}
-	return gopacket.CaptureInfo{}, false
+	if !s.hit || s.off != off {
+		s.off, s.ci, s.hit = off, s.sg.CaptureInfo(off), true
+	}
+	return s.ci, true
 }
 
 // mark says that the backlog bytes from off on came in the packet of ci.
