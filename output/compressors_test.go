@@ -22,8 +22,13 @@ func TestCompressorsShared(t *testing.T) {
 			defer wg.Done()
 			var dst bytes.Buffer
 			for i := range 50 {
-				src := bytes.Repeat([]byte(fmt.Sprintf(`{"sender":%d,"bundle":%d}`+"\n", g, i)), 100+i*7)
-				c.compress(&dst, src)
+				msgs := make([][]byte, 100+i*7)
+				var src []byte
+				for k := range msgs {
+					msgs[k] = []byte(fmt.Sprintf(`{"sender":%d,"bundle":%d,"message":%d}`, g, i, k))
+					src = append(append(src, msgs[k]...), '\n')
+				}
+				c.compress(&dst, msgs)
 				zr, err := zlib.NewReader(bytes.NewReader(dst.Bytes()))
 				if err != nil {
 					errs <- err

@@ -22,8 +22,9 @@ type PostConfig struct {
 	QueueBytes int64
 	// MemoryBytes, when set, bounds the queue and the bundles being filled or in flight
 	// together: half for the queue (QueueBytes no more than that), half for the
-	// Concurrency+1 bundles, each held twice while posted (its messages and the joined
-	// NDJSON), so BundleSize shrinks to fit. A slow or absent collector then costs no more
+	// Concurrency+1 bundles, each counted twice while posted (its messages and the body:
+	// the joined NDJSON, or, compressed, its zlib stream, about a fifth of that), so
+	// BundleSize shrinks to fit. A slow or absent collector then costs no more
 	// memory than this; what does not fit goes to the spool or is dropped and counted.
 	MemoryBytes int64
 	// A bundle is posted when it holds BundleSize bytes of NDJSON (USAGE_LOGGERS_BUNDLE_SIZE,
@@ -50,13 +51,16 @@ type PostConfig struct {
 	// Compress sends zlib (RFC 1950) bundles with Content-Encoding: deflated. Set it to
 	// !skip_compression: the zero value sends plain NDJSON.
 	Compress bool
-	// CompressLevel is the zlib level, 1 (fastest) to 9; 0 means 3. The loggers use zlib's
-	// default, 6; the collector reads any level. Level 3 was chosen by measuring bundles of
-	// the bench workload's calls (125 MB of NDJSON, mostly JSON bodies, klauspost zlib):
-	// level 3 takes 0.52x the CPU of level 6 for 1% more bytes on the wire (19.8% of the
-	// NDJSON against 19.6%); level 1 0.48x for 5% more. On a typical small API call
-	// (BenchmarkPosterLoopback, 1.6 KB of NDJSON) the whole Poster costs ~12 us of CPU and
-	// 185 bytes on the wire per call at level 6, ~9.3 us and 233 bytes at level 1.
+	// CompressLevel is the zlib level, 1 (fastest) to 9; 0 means 1. The loggers use zlib's
+	// default, 6; the collector reads any level. Level 1 was chosen by measuring sniffer
+	// posting the bench workload's calls (542 MB of NDJSON, mostly decoded JSON bodies,
+	// klauspost zlib, 27,643 calls, old and new binaries interleaved): level 1 took 0.72x
+	// the whole run's CPU of level 3 (compressing 1.76 CPU-s against 2.78 in the profiles)
+	// for 3.4% more bytes on the wire (21.1% of the NDJSON against 20.4%), level 2 0.82x
+	// for 1.6% more. Level 3 had been chosen over 6 the same way (0.52x the CPU of level 6
+	// for 1% more bytes). On a typical small API call (BenchmarkPosterLoopback, 1.6 KB of
+	// NDJSON) the whole Poster costs ~12 us of CPU and 185 bytes on the wire per call at
+	// level 6, ~9.3 us and 233 bytes at level 1.
 	CompressLevel int
 	Agent         string // the "agent" detail
 	Version       string // the "version" detail and the User-Agent's version
@@ -142,7 +146,7 @@ func (c *PostConfig) setDefaults() {
 		}
 	}
 	if c.CompressLevel <= 0 || c.CompressLevel > 9 {
-		c.CompressLevel = 3
+		c.CompressLevel = 1
 	}
 	if c.SpoolDir != "" && c.SpoolMax <= 0 {
 		c.SpoolMax = 1 << 30

@@ -178,22 +178,32 @@ func (p *Poster) WriteDetailsWait(ctx context.Context, patience time.Duration, d
 	}
 	p.written.Add(1)
 	d = AppendTrailer(d, p.cfg.Agent, p.cfg.Version)
-	size := 0
-	for _, kv := range d {
-		size += len(kv[0]) + len(kv[1]) + 8
-	}
-	return p.enqueue(ctx, patience, fitted(AppendResurfaceJSON(make([]byte, 0, size+size/16+2), d)))
+	return p.enqueue(ctx, patience, encodeMessage(d))
 }
 
-// fitted returns msg in a buffer of its length when escapes (quotes in JSON bodies, control
-// bytes) outgrew the encoder's estimate and append grew the buffer (by a quarter for large
-// messages, double for small ones): the queue and the bundles count a message's length
-// against PostConfig.MemoryBytes, so the slack was memory the share did not count.
-func fitted(msg []byte) []byte {
-	if cap(msg)-len(msg) <= len(msg)/16 {
-		return msg
+// scratch holds the buffers messages are encoded into before they are copied out at their
+// length; at most maxScratch bytes are kept in one.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxScratch = 1 << 20
+
+// encodeMessage returns the Resurface JSON of d in a buffer of its exact length: the queue
+// and the bundles count a message's length against PostConfig.MemoryBytes, so slack would
+// be memory the share did not count. The message is encoded into a pooled scratch buffer
+// and copied out once (make and copy: the runtime does not zero the new buffer first).
+// Encoding into a buffer of an estimated size instead cost three allocations and two
+// copies of every message whose escapes (a JSON body's quotes) outgrew the estimate:
+// the buffer, append's larger one, and one of the exact length.
+func encodeMessage(d [][2]string) []byte {
+	sp := scratch.Get().(*[]byte)
+	buf := AppendResurfaceJSON((*sp)[:0], d)
+	msg := make([]byte, len(buf))
+	copy(msg, buf)
+	if cap(buf) <= maxScratch {
+		*sp = buf
+		scratch.Put(sp)
 	}
-	return append(make([]byte, 0, len(msg)), msg...)
+	return msg
 }
 
 // enqueue places one encoded message: memory while it has room and nothing is spooled (so
@@ -498,15 +508,17 @@ func (p *Poster) sender() {
 // send posts one bundle until it is delivered, dropped or set aside by Close's abort. It
 // returns false when it abandoned a request still in progress.
 func (p *Poster) send(b *bundle, req *fasthttp.Request, resp *fasthttp.Response, raw *[]byte, zbuf *bytes.Buffer) bool {
-	*raw = (*raw)[:0]
-	for _, m := range b.msgs {
-		*raw = append(*raw, m...)
-		*raw = append(*raw, '\n')
-	}
-	body := *raw
+	var body []byte
 	if p.cfg.Compress {
-		p.zlib.compress(zbuf, body)
+		p.zlib.compress(zbuf, b.msgs)
 		body = zbuf.Bytes()
+	} else {
+		*raw = (*raw)[:0]
+		for _, m := range b.msgs {
+			*raw = append(*raw, m...)
+			*raw = append(*raw, '\n')
+		}
+		body = *raw
 	}
 	req.Reset()
 	req.SetRequestURI(p.uri)
