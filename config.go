@@ -27,7 +27,7 @@ type Config struct {
 	Immediate      bool          `envconfig:"SNIFFER_PCAP_IMMEDIATE" flag:"immediate" desc:"libpcap immediate mode: packets handed over at once, but on Linux one ring slot per packet of the 256 KiB snaplen, so bursts drop; off, they come in blocks within 200 ms"`
 	PcapBuffer     int           `envconfig:"SNIFFER_PCAP_BUFFER_SIZE" default:"16777216" flag:"pcap-buffer" desc:"kernel capture buffer in bytes"`
 	RealIPHeader   string        `envconfig:"SNIFFER_REALIP_HEADER" flag:"realip-header" desc:"header carrying the client address seen on the wire, e.g. X-Real-IP, added to requests that carry none (no X-Forwarded-For, X-Real-IP...)"`
-	Decode         bool          `envconfig:"SNIFFER_DECODE_BODIES" default:"true" flag:"decode" desc:"decode gzip/deflate/br/zstd bodies; false keeps bodies exactly as captured"`
+	Decode         bool          `envconfig:"SNIFFER_DECODE_BODIES" default:"true" flag:"decode" desc:"decode gzip/deflate/br/zstd bodies; false keeps bodies exactly as captured (and unmasked: see Logging rules)"`
 	BodyLimit      int64         `envconfig:"USAGE_LOGGERS_BODY_LIMIT" default:"1048576" flag:"body-limit" desc:"body bytes kept per message; longer bodies are cut and marked truncated"`
 	KeepIncomplete bool          `envconfig:"SNIFFER_KEEP_INCOMPLETE" flag:"keep-incomplete" desc:"also emit incomplete calls (no response, lost segments), marked with the reason"`
 	IdleTimeout    time.Duration `envconfig:"SNIFFER_IDLE_TIMEOUT" default:"2m" flag:"idle-timeout" desc:"close connections idle this long and flush their calls"`

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/andybalholm/brotli"
@@ -235,4 +237,32 @@ func decodeStream(coding string, b []byte, limit int64) (out []byte, cut bool, o
 		return buf.Bytes()[:limit], true, odd, nil
 	}
 	return buf.Bytes(), false, odd, err
+}
+
+// Compressed tells whether m's body is still in a content coding: Content-Encoding names
+// one other than identity, Decode has not replaced the body (decoding off, shed or
+// failed), and the body is not UTF-8 text. Compressed streams are not (gzip's and zstd's
+// magic bytes, zlib's header and entropy-coded bits are not valid UTF-8), while a body
+// labelled gzip that is plain text, as some clients send, is text and is read as text.
+// Such a body is not something the rules can read: see rules.Opaque.
+func (m *Message) Compressed() bool {
+	if len(m.Body) == 0 || m.Decoded || !m.encodingNamed() {
+		return false
+	}
+	return !utf8.Valid(m.Body)
+}
+
+// encodingNamed tells whether Content-Encoding names a coding other than identity.
+func (m *Message) encodingNamed() bool {
+	for _, h := range m.Headers {
+		if !strings.EqualFold(h.Name, "Content-Encoding") {
+			continue
+		}
+		for c := range strings.SplitSeq(h.Value, ",") {
+			if c = strings.Trim(c, " \t"); c != "" && !strings.EqualFold(c, "identity") {
+				return true
+			}
+		}
+	}
+	return false
 }

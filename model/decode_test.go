@@ -153,3 +153,33 @@ func BenchmarkDecodeCodings(b *testing.B) {
 		})
 	}
 }
+
+// TestCompressed: a body is compressed while Content-Encoding names a coding other than
+// identity, Decode has not replaced it, and it is not UTF-8 text.
+func TestCompressed(t *testing.T) {
+	bin := "\x1f\x8b\x08"
+	for _, tc := range []struct {
+		ce      []string
+		body    string
+		decoded bool
+		want    bool
+	}{
+		{nil, bin, false, false},
+		{[]string{"identity"}, bin, false, false},
+		{[]string{" Identity , "}, bin, false, false},
+		{[]string{"gzip"}, bin, false, true},
+		{[]string{"identity, GZIP"}, bin, false, true},
+		{[]string{"identity", "br"}, bin, false, true},
+		{[]string{"gzip"}, "", false, false},
+		{[]string{"gzip"}, bin, true, false},
+		{[]string{"gzip"}, `{"plain":"text labelled gzip"}`, false, false},
+	} {
+		m := Message{Body: []byte(tc.body), Decoded: tc.decoded}
+		for _, v := range tc.ce {
+			m.Headers = append(m.Headers, Header{Name: "content-encoding", Value: v})
+		}
+		if got := m.Compressed(); got != tc.want {
+			t.Errorf("%+v: Compressed %v, want %v", tc, got, tc.want)
+		}
+	}
+}

@@ -147,6 +147,7 @@ var (
 	fIPFragmentsHeld  = def(family{name: "ip_fragments_held_bytes", gauge: true, help: "Bytes held now in unfinished IP datagrams (bounded: 4 MiB by default)."})
 	fShed             = def(family{name: "calls_shed_total", label: "what", help: "Calls sent with less than was captured because the pipeline was behind a live capture: bodies_not_decoded (past half of its queue), bodies_dropped (past three quarters).", lines: []line{{"bodies_not_decoded", "calls sent with bodies not decoded (overload)"}, {"bodies_dropped", "calls sent without bodies (overload)"}}})
 	fPipelineDropped  = def(family{name: "pipeline_calls_dropped_total", help: "Calls dropped because the pipeline's queue was full (live capture; the last resort before the capture itself waits).", lines: text("calls dropped, pipeline queue full (overload)")})
+	fNotMasked        = def(family{name: "calls_bodies_not_masked_total", help: "Calls with a body still content-encoded (gzip, br...: decoding off, shed or failed) that a replace rule would have masked: the rules cannot read compressed bytes, so such bodies are sent as captured, unmasked.", lines: text("calls with encoded bodies not masked")})
 	fPipelineCalls    = def(family{name: "pipeline_queue_calls", gauge: true, help: "Calls queued between reassembly and the sinks."})
 	fPipelineBytes    = def(family{name: "pipeline_queue_bytes", gauge: true, help: "Bytes of those calls (bounded by a fifth of the Go memory limit live, see SNIFFER_MEMORY_BUDGET)."})
 	fSinkWritten      = def(family{name: "sink_calls_written_total", help: "Calls handed to the output sink."})
@@ -260,6 +261,7 @@ func (s Sources) read() []sample {
 		add(fShed, "bodies_not_decoded", pc.Undecoded)
 		add(fShed, "bodies_dropped", pc.NoBodies)
 		add(fPipelineDropped, "", pc.Dropped)
+		add(fNotMasked, "", pc.NotMasked)
 		add(fPipelineCalls, "", pc.Calls)
 		add(fPipelineBytes, "", pc.Bytes)
 	}

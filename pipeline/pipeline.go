@@ -51,6 +51,7 @@ type Counters struct {
 	Undecoded int64 // calls sent with their bodies undecoded because the workers were behind
 	NoBodies  int64 // calls sent without bodies because the queue was near full
 	Dropped   int64 // calls dropped because the queue was full (live capture only)
+	NotMasked int64 // calls with a body still compressed that a replace rule would mask (rules.Opaque)
 	Calls     int64 // calls queued now (gauge)
 	Bytes     int64 // their bytes (gauge)
 }
@@ -88,8 +89,9 @@ type Pipeline struct {
 
 	behind atomic.Bool // the packet reader is reading old packets: the CPU is short
 
-	filtered, undecoded, noBodies, dropped atomic.Int64
-	anomalies                              model.AnomalyCounts // calls by anomaly, before the rules
+	filtered, undecoded, noBodies, dropped, notMasked atomic.Int64
+	masks                                             rules.Opaque        // the bodies a replace rule masks
+	anomalies                                         model.AnomalyCounts // calls by anomaly, before the rules
 }
 
 // New starts the workers and the sender of a pipeline delivering to out.
@@ -113,6 +115,7 @@ func New(cfg Config, out *output.Fanout) *Pipeline {
 		order: make(chan *job, cfg.QueueCalls),
 		sent:  make(chan struct{}),
 	}
+	p.masks = cfg.Rules.MasksBodies()
 	p.room = sync.NewCond(&p.bmu)
 	p.wg.Add(cfg.Workers)
 	for range cfg.Workers {
@@ -235,14 +238,16 @@ func (p *Pipeline) prepare(j *job) {
 	if h := p.cfg.RealIPHeader; h != "" && c.Client.IsValid() && !hasClientAddress(&c.Request) {
 		c.Request.Headers = append(c.Request.Headers, model.Header{Name: h, Value: c.Client.Addr().Unmap().String()})
 	}
-	var details [][2]string
-	var keep bool
+	opaque := compressedBodies(c)
+	if opaque&p.masks != 0 {
+		p.notMasked.Add(1)
+	}
+	var bufs *[][]byte
 	if p.out.DoneOnSend() {
 		j.keepRaw(c, p.cfg.Decode)
-		details, keep = p.cfg.Rules.ApplyPooled(output.ResurfaceDetails(c), &j.bufs)
-	} else {
-		details, keep = p.cfg.Rules.Apply(output.ResurfaceDetails(c))
+		bufs = &j.bufs
 	}
+	details, keep := p.cfg.Rules.ApplyOpaque(output.ResurfaceDetails(c), bufs, opaque)
 	if !keep {
 		p.filtered.Add(1)
 		recycleDecoded(c, captured, nil)
@@ -252,6 +257,19 @@ func (p *Pipeline) prepare(j *job) {
 	recycleDecoded(c, captured, details)
 	j.rec = output.NewRecord(c, details)
 	p.out.Prepare(j.rec)
+}
+
+// compressedBodies marks the call's bodies that are still compressed (model.Compressed):
+// the rules leave them unmasked (rules.Opaque).
+func compressedBodies(c *model.Call) rules.Opaque {
+	var o rules.Opaque
+	if c.Request.Compressed() {
+		o |= rules.OpaqueRequestBody
+	}
+	if c.Response != nil && c.Response.Compressed() {
+		o |= rules.OpaqueResponseBody
+	}
+	return o
 }
 
 // recycle hands the buffers of the record's new values back to internal/bufpool, and the
@@ -367,7 +385,8 @@ func (p *Pipeline) Anomalies() *model.AnomalyCounts { return &p.anomalies }
 func (p *Pipeline) Counters() Counters {
 	return Counters{
 		Undecoded: p.undecoded.Load(), NoBodies: p.noBodies.Load(), Dropped: p.dropped.Load(),
-		Calls: int64(len(p.order)), Bytes: p.qbytes.Load(),
+		NotMasked: p.notMasked.Load(),
+		Calls:     int64(len(p.order)), Bytes: p.qbytes.Load(),
 	}
 }
 

@@ -35,7 +35,7 @@ import (
 //
 // Apply is safe for concurrent use.
 func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
-	return r.apply(details, nil)
+	return r.apply(details, nil, 0)
 }
 
 // ApplyPooled is Apply, and appends to *bufs the buffers of internal/bufpool it made new
@@ -44,15 +44,15 @@ func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
 // bufpool.Put. Apply makes such values with strings.Clone and leaves them to the garbage
 // collector.
 func (r *Rules) ApplyPooled(details [][2]string, bufs *[][]byte) (out [][2]string, keep bool) {
-	return r.apply(details, bufs)
+	return r.apply(details, bufs, 0)
 }
 
-func (r *Rules) apply(details [][2]string, bufs *[][]byte) (out [][2]string, keep bool) {
+func (r *Rules) apply(details [][2]string, bufs *[][]byte, opaque Opaque) (out [][2]string, keep bool) {
 	if len(details) == 0 {
 		return nil, false
 	}
 	lowerNames(details)
-	st := &callState{r: r, bufs: bufs}
+	st := &callState{r: r, bufs: bufs, opaque: opaque}
 	details = st.filterSessionFields(details)
 	if len(r.copySession) > 0 {
 		details = st.addCookieFields(details)
@@ -101,6 +101,7 @@ type callState struct {
 	gaveUp   bool
 	deadline time.Time // set at the call's first backtracking match
 	bufs     *[][]byte // ApplyPooled's: where the pooled buffers of new values go
+	opaque   Opaque    // bodies replace rules leave alone (see Opaque)
 }
 
 // cachedAt is scopes[i], or nothing when no scope is cached.
@@ -318,6 +319,9 @@ func (st *callState) replace(details [][2]string, scopes []uint64) {
 	}()
 	for i := range details {
 		d := &details[i]
+		if st.opaque != 0 && st.opaque&bodyBit(d[0]) != 0 {
+			continue
+		}
 		v := d[1]
 		cur := -1 // the scratch buffer v lies in, or -1
 		for _, rl := range st.r.replaces {
