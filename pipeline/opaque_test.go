@@ -33,6 +33,18 @@ func storedGzip(t *testing.T, text string) []byte {
 	return z.Bytes()
 }
 
+// throughDefaults sends c through a pipeline with the default rules into NDJSON, and
+// returns what was written and the pipeline, for its counters.
+func throughDefaults(c *model.Call, decode bool) (*bytes.Buffer, *Pipeline) {
+	var nd bytes.Buffer
+	var out output.Fanout
+	out.Add("ndjson", output.NewWriter(&nd))
+	p := New(Config{Decode: decode, BodyLimit: 1 << 20}, &out)
+	p.Put(c)
+	p.Close(context.Background(), func(string, output.Summary, error) {})
+	return &nd, p
+}
+
 // TestEncodedBodyNotRewritten: with bodies not decoded, the default rules leave a body
 // still in its content coding as captured (rules.Opaque) and count the call, instead of
 // masking bytes of the compressed stream into one that no longer decodes; decoded, the
@@ -44,12 +56,7 @@ func TestEncodedBodyNotRewritten(t *testing.T) {
 		resp := &model.Response{Status: 200, Message: model.Message{Proto: "HTTP/1.1",
 			Headers: []model.Header{{Name: "Content-Encoding", Value: "gzip"}}, Body: bytes.Clone(gz), BodySize: int64(len(gz))}}
 		c := &model.Call{URL: "http://api.test/u", VNI: -1, Request: model.Request{Method: "GET", Target: "/u", Message: model.Message{Proto: "HTTP/1.1"}}, Response: resp}
-		var nd bytes.Buffer
-		var out output.Fanout
-		out.Add("ndjson", output.NewWriter(&nd))
-		p := New(Config{Decode: decode, BodyLimit: 1 << 20}, &out)
-		p.Put(c)
-		p.Close(context.Background(), func(string, output.Summary, error) {})
+		nd, p := throughDefaults(c, decode)
 		var got struct {
 			Response struct {
 				Body     string `json:"body"`
@@ -101,12 +108,7 @@ func TestTextLabelledGzipMasked(t *testing.T) {
 		c := &model.Call{URL: "http://api.test/init", VNI: -1, Request: model.Request{Method: "POST", Target: "/init", Message: model.Message{Proto: "HTTP/1.1",
 			Headers: []model.Header{{Name: "Content-Encoding", Value: "gzip"}}, Body: body, BodySize: int64(len(body))}},
 			Response: &model.Response{Status: 200, Message: model.Message{Proto: "HTTP/1.1"}}}
-		var nd bytes.Buffer
-		var out output.Fanout
-		out.Add("ndjson", output.NewWriter(&nd))
-		p := New(Config{Decode: decode, BodyLimit: 1 << 20}, &out)
-		p.Put(c)
-		p.Close(context.Background(), func(string, output.Summary, error) {})
+		nd, p := throughDefaults(c, decode)
 		if strings.Contains(nd.String(), "350672920106648") || !strings.Contains(nd.String(), `device_id\":\"0\"`) || p.Counters().NotMasked != 0 {
 			t.Errorf("decode %v: not masked %d, NDJSON %s", decode, p.Counters().NotMasked, nd.String())
 		}
