@@ -4,14 +4,18 @@
 # with each engine (libpcap, afpacket) and GoReplay 2.0 from the anchors when they are there. Each
 # is timed by GNU time; its output is compared with nginx's record of every call it served.
 # One table at the end: calls matched, mis-paired (a response's X-Request-Id naming another call),
-# kernel drops, CPU-seconds per 1000 calls served and peak RSS, with the load average of the
-# machine, for ratios within one run (the machine's other jobs make absolute figures vary).
+# kernel drops, CPU-seconds per 1000 calls served, peak RSS and context switches (voluntary: the
+# process waited, for packets or a lock; involuntary: the scheduler took the CPU from it), with
+# the load average of the machine, for ratios within one run (the machine's other jobs make absolute figures vary).
 # Needs root. Files stay under .cache/live for a look afterwards (overwritten on the next run).
 #
 #   scripts/live-bench.sh [SECONDS] [CONNECTIONS]     default 30 64
 #   SNIFF_FLAGS='-decode=false'   extra flags for every sniffer
 #   VARIANTS='libpcap=;afpacket=-engine afpacket'   the sniffers run, NAME=FLAGS separated by ';'
-#                 (default those two)
+#                 (default those two). NAME@BINARY=FLAGS runs another build (a path, relative to
+#                 the repository or absolute) instead of bin/sniffer, so that two builds read the
+#                 same packets: VARIANTS='old@bin/sniffer-old=;new=' (build it first, e.g.
+#                 git worktree + go build -o).
 #   ANCHORS=DIR   where gor.xz and gor-calls.py are (default ../shared/anchors); none: no GoReplay
 #   PCAP=1        tcpdump records .cache/live/live.pcap beside them and it is read back with
 #                 `sniffer -r` (a call missed live but found in the file was lost by the live
@@ -34,17 +38,23 @@ IFS=';' read -r -a variants <<<"${VARIANTS:-libpcap=;afpacket=-engine afpacket}"
 # ask for SIGINT) still get it from workload, which signals the whole process group.
 sniff="trap '' INT; "
 names=()
+timefmt='%e %U %S %M %w %c' # elapsed, user, system, peak RSS KiB, voluntary and involuntary switches
 for v in "${variants[@]}"; do
-  name=${v%%=*} flags=${v#*=}
+  name=${v%%=*} flags=${v#*=} bin=$root/bin/sniffer
+  if [[ $name == *@* ]]; then
+    bin=${name#*@} name=${name%%@*}
+    [[ $bin == /* ]] || bin=$root/$bin
+    [[ -x $bin ]] || { echo "live-bench: variant $name: $bin is not an executable (build it first)" >&2; exit 1; }
+  fi
   names+=("$name")
-  sniff+="/usr/bin/time -f '%e %U %S %M' -o '$dir/$name.time' '$root/bin/sniffer' -i \$DEV -ports 80 $flags ${SNIFF_FLAGS:-} >'$dir/$name.out' 2>'$dir/$name.err' & "
+  sniff+="/usr/bin/time -f '$timefmt' -o '$dir/$name.time' '$bin' -i \$DEV -ports 80 $flags ${SNIFF_FLAGS:-} >'$dir/$name.out' 2>'$dir/$name.err' & "
 done
 anchors=${ANCHORS:-$root/../shared/anchors}
 gor=
 if [[ $anchors != none && -f $anchors/gor.xz && -f $anchors/gor-calls.py ]]; then
   gor=$dir/gor
   xz -dc "$anchors/gor.xz" >"$gor" && chmod +x "$gor"
-  sniff+="/usr/bin/time -f '%e %U %S %M' -o '$dir/GoReplay.time' '$gor' --input-raw \$DEV:80 --input-raw-track-response --output-stdout --input-raw-expire 2s >'$dir/GoReplay.out' 2>'$dir/GoReplay.err' & "
+  sniff+="/usr/bin/time -f '$timefmt' -o '$dir/GoReplay.time' '$gor' --input-raw \$DEV:80 --input-raw-track-response --output-stdout --input-raw-expire 2s >'$dir/GoReplay.out' 2>'$dir/GoReplay.err' & "
 else
   echo "live-bench: anchors not found at $anchors (GoReplay is not in this repository: ../shared/anchors beside the checkout, or ANCHORS=DIR): sniffer alone"
 fi
@@ -84,13 +94,13 @@ fi
 echo
 echo "live, side by side on the same traffic: nginx served $served calls in ${secs} s over $conns connections;"
 echo "load average $load0 before, $load1 after; $(nproc) cores; sniffer $(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown)${SNIFF_FLAGS:+, flags $SNIFF_FLAGS}"
-printf '| %-22s | %16s | %10s | %18s | %20s | %13s |\n' tool "calls matched" mis-paired "kernel drops" "CPU-s / 1000 calls" "peak RSS MiB"
-printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..18})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..20})" "$(printf -- '-%.0s' {1..22})" "$(printf -- '-%.0s' {1..15})"
+printf '| %-22s | %16s | %10s | %18s | %20s | %13s | %17s |\n' tool "calls matched" mis-paired "kernel drops" "CPU-s / 1000 calls" "peak RSS MiB" "ctx sw vol / inv"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..18})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..20})" "$(printf -- '-%.0s' {1..22})" "$(printf -- '-%.0s' {1..15})" "$(printf -- '-%.0s' {1..19})"
 for r in "${rows[@]}"; do
   IFS='|' read -r tool matched wrong drops timing <<<"$r"
-  read -r _ user sys rss <<<"${timing:-0 0 0 0}"
-  awk -v t="$tool" -v m="$matched" -v s="$served" -v w="$wrong" -v d="$drops" -v u="$user" -v y="$sys" -v r="$rss" 'BEGIN {
-    printf "| %-22s | %7d (%5.1f%%) | %10s | %18s | %20.3f | %13.1f |\n", t, m, (s > 0 ? 100 * m / s : 0), w, d, (s > 0 ? 1000 * (u + y) / s : 0), r / 1024 }'
+  read -r _ user sys rss vol inv <<<"${timing:-0 0 0 0 0 0}"
+  awk -v t="$tool" -v m="$matched" -v s="$served" -v w="$wrong" -v d="$drops" -v u="$user" -v y="$sys" -v r="$rss" -v cv="${vol:-0}" -v ci="${inv:-0}" 'BEGIN {
+    printf "| %-22s | %7d (%5.1f%%) | %10s | %18s | %20.3f | %13.1f | %17s |\n", t, m, (s > 0 ? 100 * m / s : 0), w, d, (s > 0 ? 1000 * (u + y) / s : 0), r / 1024, cv " / " ci }'
 done
 if [[ -n ${PCAP:-} && -s $out ]]; then
   echo "--- the same traffic from tcpdump's pcap: sniffer -r ${SNIFF_FLAGS:-} against nginx's record:"
