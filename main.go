@@ -70,7 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	filter := capture.Filter(ports)
 	engine := "libpcap" // what reads packets; mirror decapsulates on top of either
 	switch cfg.Engine {
-	case "libpcap", "pcap", "":
+	case "libpcap", "pcap":
+	case "auto", "":
+		engine = capture.AutoEngine(capture.Config{File: cfg.File, Device: cfg.Device, Immediate: cfg.Immediate})
 	case "none": // no packets: the proxy mirror listener alone (loadConfig made sure it is set)
 	case "afpacket":
 		engine = "afpacket"
@@ -97,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"run sniffer in the node's network namespace (hostNetwork: true) with APP_PORTS set to the pods' ports, as deploy/daemonset.yaml does, and leave SNIFFER_ENGINE unset")
 		return 2
 	default:
-		fmt.Fprintf(stderr, "sniffer: SNIFFER_ENGINE/-engine %q: want libpcap, afpacket, mirror (or vxlan), afpacket+mirror or none\n", cfg.Engine)
+		fmt.Fprintf(stderr, "sniffer: SNIFFER_ENGINE/-engine %q: want auto, libpcap, afpacket, mirror (or vxlan), afpacket+mirror or none\n", cfg.Engine)
 		return 2
 	}
 	switch {
@@ -155,12 +157,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.Engine != "none" {
 		ccfg := capture.Config{File: cfg.File, Device: cfg.Device, Filter: filter, Promisc: cfg.Promisc, BufferSize: cfg.PcapBuffer, Immediate: cfg.Immediate,
 			Engine: engine, FanoutGroup: cfg.AFFanout, BlockSize: cfg.AFBlockSize, NumBlocks: cfg.AFBlocks}
-		if n := fanoutMembers(cfg); n > 1 {
-			if group, err = capture.OpenGroup(ccfg, n); err == nil {
-				src = group.Members[0] // for its names; group.Run reads every member
-			}
-		} else {
-			src, err = capture.Open(ccfg)
+		src, group, err = openCapture(ccfg, fanoutMembers(cfg, engine))
+		// auto falls back to libpcap when afpacket fails, but not with SNIFFER_AFPACKET_FANOUT:
+		// the processes of that group rely on the kernel splitting the traffic between them,
+		// and one reading all of it with libpcap would print every call a second time.
+		if err != nil && engine == "afpacket" && (cfg.Engine == "auto" || cfg.Engine == "") && cfg.AFFanout == 0 {
+			fmt.Fprintf(stderr, "sniffer: warning: SNIFFER_ENGINE=auto: the AF_PACKET socket could not be opened, capturing with libpcap instead (set SNIFFER_ENGINE=libpcap to skip the attempt): %v\n", err)
+			engine, ccfg.Engine = "libpcap", "libpcap"
+			src, group, err = openCapture(ccfg, 0)
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "sniffer:", err)
@@ -248,7 +252,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !cfg.Quiet && src != nil {
 		what := "reading " + cfg.File
 		if src.Live() {
-			what = fmt.Sprintf("capturing on %v", src.Names())
+			what = fmt.Sprintf("capturing on %v with %s", src.Names(), engine)
 			if group != nil {
 				what += fmt.Sprintf(" through %d AF_PACKET fanout members, split by flow", len(group.Members))
 			}

@@ -190,7 +190,7 @@ func TestBadSettings(t *testing.T) {
 		{nil, []string{"-url", "http://collector.example.com/message", "-r", pcap}, "allow_http_url"},
 		{map[string]string{"SNIFFER_IDLE_TIMEOUT": "soon"}, []string{"-r", pcap}, "SNIFFER_IDLE_TIMEOUT"},
 		{map[string]string{"APP_PORTS": "80,http"}, []string{"-r", pcap}, "bad port"},
-		{nil, []string{"-engine", "warp", "-r", pcap}, "want libpcap, afpacket, mirror (or vxlan), afpacket+mirror or none"},
+		{nil, []string{"-engine", "warp", "-r", pcap}, "want auto, libpcap, afpacket, mirror (or vxlan), afpacket+mirror or none"},
 		{nil, []string{"-r", pcap, "extra"}, "unexpected arguments"},
 		{nil, []string{"-engine", "none"}, "SNIFFER_ENGINE=none captures nothing"},
 		{nil, []string{"-r", pcap, "-mirror-listen", "256.0.0.1:8445"}, "SNIFFER_MIRROR_LISTEN"},

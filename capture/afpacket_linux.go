@@ -164,6 +164,9 @@ func openAFDevice(dev string, cfg Config, block, nblocks int) (*afpacket.TPacket
 		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "not permitted") {
 			return nil, 0, fmt.Errorf("device %s: AF_PACKET socket: %v: run as root or give the binary CAP_NET_RAW (setcap cap_net_raw+ep sniffer)", dev, err)
 		}
+		if strings.Contains(err.Error(), "too many open files") {
+			return nil, 0, fmt.Errorf("device %s: AF_PACKET socket: %v: raise the open-file limit (ulimit -n) or set fewer SNIFFER_WORKERS (each live worker opens a socket of its own per device)", dev, err)
+		}
 		return nil, 0, fmt.Errorf("device %s: AF_PACKET ring of %d blocks of %d bytes: %v (list devices with: ip link; a smaller SNIFFER_PCAP_BUFFER_SIZE needs less locked memory)", dev, nblocks, block, err)
 	}
 	if cfg.Promisc && dev != "any" {

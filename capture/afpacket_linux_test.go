@@ -201,11 +201,18 @@ func TestAFPacketFanoutSplitsConnections(t *testing.T) {
 	}
 }
 
-// OpenGroup: three sources, one random fanout group, each connection on exactly one.
+// OpenGroup: three sources, one random fanout group, each connection on exactly one; on lo and
+// on any (sockets bound to no device, which SNIFFER_ENGINE=auto reads with afpacket too).
 func TestAFPacketOpenGroup(t *testing.T) {
 	needRawSocket(t)
+	for _, dev := range []string{"lo", ""} {
+		t.Run("device="+dev, func(t *testing.T) { afOpenGroup(t, dev) })
+	}
+}
+
+func afOpenGroup(t *testing.T, dev string) {
 	port, get := afServe(t)
-	g, err := OpenGroup(Config{Device: "lo", Filter: Filter([]PortRange{{uint16(port), uint16(port)}})}, 3)
+	g, err := OpenGroup(Config{Device: dev, Filter: Filter([]PortRange{{uint16(port), uint16(port)}})}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

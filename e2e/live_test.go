@@ -24,9 +24,12 @@ import (
 // keep-alive, IPv4 and IPv6, pipelined, HTTP/1.0 close-delimited, 100-continue, curl when
 // installed), then stops sniffer with SIGINT and checks that it printed every call the server
 // served on that port, once, complete and byte for byte; and none of a port it was not given.
-// Two sniffers run side by side: one decoding bodies, one with -decode=false.
+// Two sniffers run side by side, both with the libpcap engine (the default, auto, takes
+// afpacket here: TestAutoEngineFallsBack, TestAFPacketLiveVeth): one decoding bodies, one with
+// -decode=false.
 func TestLiveVeth(t *testing.T) {
-	p, outs, errs, served := liveVeth(t, keepAll, append(append([]string{}, keepAll...), "-decode=false"))
+	libpcap := append([]string{"-engine", "libpcap"}, keepAll...)
+	p, outs, errs, served := liveVeth(t, libpcap, append(append([]string{}, libpcap...), "-decode=false"))
 	t.Logf("sniffer summary (stderr):\n%s", tail(errs[0], 2000))
 	checkLive(t, "sniffer", outs[0], served, p, false)
 	checkLive(t, "sniffer -decode=false", outs[1], served, p, true)
@@ -36,6 +39,23 @@ func TestLiveVeth(t *testing.T) {
 // argument list, each on the server's veth, and returns what each printed and the calls the
 // server answered on the captured port. Sniffers that did not exit cleanly fail the test.
 func liveVeth(t *testing.T, sniffArgs ...[]string) (p *netPair, outs [][]byte, errs [][]byte, served callset.Set) {
+	t.Helper()
+	runs := make([]sniffRun, len(sniffArgs))
+	for i, a := range sniffArgs {
+		runs[i].args = a
+	}
+	return liveVethRuns(t, runs...)
+}
+
+// sniffRun is one sniffer of liveVethRuns: its flags after -i DEV -ports PORT, and the
+// command that runs it (e.g. prlimit and its options, which then exec sniffer); none: sniffer
+// is run directly.
+type sniffRun struct {
+	args, wrap []string
+}
+
+// liveVethRuns is liveVeth with each sniffer's command given in full.
+func liveVethRuns(t *testing.T, runs ...sniffRun) (p *netPair, outs [][]byte, errs [][]byte, served callset.Set) {
 	t.Helper()
 	needRoot(t, "ip")
 	bin := sniffer(t, true)
@@ -58,9 +78,9 @@ func liveVeth(t *testing.T, sniffArgs ...[]string) (p *netPair, outs [][]byte, e
 	waitReady(t, srv, ready)
 
 	var procs []*proc
-	for i, a := range sniffArgs {
-		args := append([]string{"-i", p.serverDev, "-ports", port}, a...)
-		procs = append(procs, start(t, fmt.Sprintf("sniffer %d %v", i, a), snifferCmd(inNS(p.serverNS, bin, args...))))
+	for i, r := range runs {
+		argv := append(append(append([]string{}, r.wrap...), bin, "-i", p.serverDev, "-ports", port), r.args...)
+		procs = append(procs, start(t, fmt.Sprintf("sniffer %d %v", i, append(r.wrap, r.args...)), snifferCmd(inNS(p.serverNS, argv[0], argv[1:]...))))
 	}
 	time.Sleep(2 * time.Second)
 	for _, s := range procs {

@@ -11,11 +11,12 @@
 #
 #   scripts/live-bench.sh [SECONDS] [CONNECTIONS]     default 30 64
 #   SNIFF_FLAGS='-decode=false'   extra flags for every sniffer
-#   VARIANTS='libpcap=;afpacket=-engine afpacket'   the sniffers run, NAME=FLAGS separated by ';'
-#                 (default those two). NAME@BINARY=FLAGS runs another build (a path, relative to
-#                 the repository or absolute) instead of bin/sniffer, so that two builds read the
-#                 same packets: VARIANTS='old@bin/sniffer-old=;new=' (build it first, e.g.
-#                 git worktree + go build -o).
+#   VARIANTS='libpcap=-engine libpcap;afpacket=-engine afpacket'   the sniffers run, NAME=FLAGS
+#                 separated by ';' (default those two; no -engine is auto, afpacket here).
+#                 NAME@BINARY=FLAGS runs another build (a path, relative to the repository or
+#                 absolute) instead of bin/sniffer, so that two builds read the same packets:
+#                 VARIANTS='old@bin/sniffer-old=;new=' (build it first, e.g. git worktree +
+#                 go build -o).
 #   ANCHORS=DIR   where gor.xz and gor-calls.py are (default ../shared/anchors); none: no GoReplay
 #   PCAP=1        tcpdump records .cache/live/live.pcap beside them and it is read back with
 #                 `sniffer -r` (a call missed live but found in the file was lost by the live
@@ -32,7 +33,7 @@ rm -rf "$dir"
 mkdir -p "$dir"
 out=$dir/live.pcap
 
-IFS=';' read -r -a variants <<<"${VARIANTS:-libpcap=;afpacket=-engine afpacket}"
+IFS=';' read -r -a variants <<<"${VARIANTS:-libpcap=-engine libpcap;afpacket=-engine afpacket}"
 # The command run in the server's namespace: every capture in the background, each under GNU time.
 # The shell ignores SIGINT so that it waits for them all; sniffer and GoReplay (Go programs that
 # ask for SIGINT) still get it from workload, which signals the whole process group.
