@@ -39,10 +39,10 @@ func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
 }
 
 // ApplyPooled is Apply, and appends to *bufs the buffers of internal/bufpool it made new
-// values in (masked bodies, from bufpool.Min bytes up): once nothing reads those values
-// any more (the sinks have written the call), the caller may hand the buffers back with
-// bufpool.Put. Apply makes such values with strings.Clone and leaves them to the garbage
-// collector.
+// values in (masked bodies, from bufpool.Min bytes up), one buffer per value, each the
+// caller's alone: once nothing reads those values any more (the sinks have written the
+// call), the caller may hand the buffers back with bufpool.Put. Apply makes such values
+// with strings.Clone and leaves them to the garbage collector.
 func (r *Rules) ApplyPooled(details [][2]string, bufs *[][]byte) (out [][2]string, keep bool) {
 	return r.apply(details, bufs, 0)
 }
@@ -306,7 +306,9 @@ func (st *callState) removed(cached uint64, d [2]string) bool {
 // no other detail, so the results are those of rule by rule). A value the rules change is
 // built in two scratch buffers, reused from call to call, and copied out once: one new
 // string per changed value however many rules change it, where a 16 KiB body masked by
-// the e-mail and then the digit rule used to cost two fresh 16 KiB strings.
+// the e-mail and then the digit rule used to cost two fresh 16 KiB strings. For
+// ApplyPooled a large value is not copied at all: the scratch buffer it was built in is
+// handed out with it (see keep).
 func (st *callState) replace(details [][2]string, scopes []uint64) {
 	if len(st.r.replaces) == 0 {
 		return
@@ -352,22 +354,49 @@ func (st *callState) replace(details [][2]string, scopes []uint64) {
 			if cur == 0 {
 				next = 1
 			}
+			if st.handsOut(v) {
+				sc.fit(next, len(v))
+			}
 			if buf, changed := appendReplaced(sc.buf[next][:0], m, rl.repl, v); changed {
 				sc.buf[next] = buf
 				v, cur = unsafe.String(unsafe.SliceData(buf), len(buf)), next
 			}
 		}
 		if cur >= 0 {
-			if st.bufs != nil && len(v) >= bufpool.Min {
-				b := append(bufpool.Get(len(v)), v...)
-				*st.bufs = append(*st.bufs, b)
-				v = unsafe.String(unsafe.SliceData(b), len(b))
-			} else {
-				v = strings.Clone(v)
-			}
+			v = st.keep(sc, cur, v)
 		}
 		d[1] = v
 	}
+}
+
+// handsOut tells whether a value built from v is handed out in the scratch buffer it is
+// built in (see keep): for ApplyPooled, from bufpool.Min bytes up.
+func (st *callState) handsOut(v string) bool {
+	return st.bufs != nil && len(v) >= bufpool.Min && !st.r.copyOut
+}
+
+// keep returns v, built in sc.buf[cur], as a value the details may hold after the call.
+//
+// For ApplyPooled a value from bufpool.Min bytes up is handed out in the scratch buffer
+// itself, sized by fit from internal/bufpool, instead of being copied into one: the buffer
+// leaves the scratch (sc.buf[cur] becomes nil, so nothing in this or a later call writes
+// into it) and goes to *st.bufs, to be handed back to the pool by the caller once nothing
+// reads the value. A buffer more than twice the value's size (fit did not size it) is not
+// handed out, so that a small value does not hold a large buffer while it is queued; the
+// value is then copied into a pooled buffer of its size, as are all values when
+// Rules.copyOut is set (tests compare both ways). Apply's values are copies of their own.
+func (st *callState) keep(sc *scratch, cur int, v string) string {
+	if st.bufs == nil || len(v) < bufpool.Min {
+		return strings.Clone(v)
+	}
+	b := sc.buf[cur]
+	if st.r.copyOut || cap(b) > 2*len(v) {
+		b = append(bufpool.Get(len(v)), v...)
+	} else {
+		sc.buf[cur] = nil
+	}
+	*st.bufs = append(*st.bufs, b)
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // scratch holds the two buffers replace builds values in.
@@ -376,6 +405,20 @@ type scratch struct{ buf [2][]byte }
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+// fit gives sc.buf[i] room for a value of about n bytes from internal/bufpool, unless it
+// has room already and no more than twice that (see callState.keep). The buffer it
+// replaces holds no value anyone reads: a value handed out left the scratch with its
+// buffer, and buf[i] is never the buffer the value being rewritten lies in.
+func (sc *scratch) fit(i, n int) {
+	if c := cap(sc.buf[i]); c >= n && c <= 2*n {
+		return
+	}
+	if sc.buf[i] != nil {
+		bufpool.Put(sc.buf[i])
+	}
+	sc.buf[i] = bufpool.Get(n)
+}
 
 // maxScratch keeps the pool from holding on to the buffers of an unusually large value.
 const maxScratch = 4 << 20

@@ -81,9 +81,7 @@ func BenchmarkApplyStandardNoFastPaths(b *testing.B) {
 	for _, group := range [][]*rule{r.removes, r.replaces} {
 		for _, rl := range group {
 			for _, m := range []*matcher{rl.scope, rl.value} {
-				if m != nil {
-					m.names, m.seq, m.seg, m.pre, m.anch = nil, nil, nil, nil, nil
-				}
+				plainMatcher(m)
 			}
 		}
 	}

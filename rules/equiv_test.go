@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sniffer/internal/bufpool"
 )
 
 // plainRules parses text with every fast path turned off: each regex runs on its engine,
@@ -21,14 +23,20 @@ func plainRules(t testing.TB, text string) *Rules {
 		for _, rl := range g {
 			rl.scopeBit = -1
 			for _, m := range []*matcher{rl.scope, rl.value} {
-				if m != nil {
-					m.names, m.seq, m.seg, m.pre, m.anch = nil, nil, nil, nil, nil
-				}
+				plainMatcher(m)
 			}
 		}
 	}
 	r.cache.matchers = nil
+	r.copyOut = true
 	return r
+}
+
+// plainMatcher turns m's fast paths off, its java form's too.
+func plainMatcher(m *matcher) {
+	for ; m != nil; m = m.java {
+		m.names, m.seq, m.seg, m.pre, m.anch = nil, nil, nil, nil, nil
+	}
 }
 
 var equivSets = []string{"include default", "include standard", "include strict", "include debug",
@@ -65,10 +73,28 @@ func TestFastPathsGiveTheSameResults(t *testing.T) {
 		}
 		inputs = append(inputs, call)
 	}
+	// Bodies from bufpool.Min bytes up, which ApplyPooled masks in pooled buffers, of the
+	// same pieces, some starting with non-ASCII text.
+	for i := range 60 {
+		var b strings.Builder
+		if i%3 == 0 {
+			b.WriteString("é\u212a")
+		}
+		for b.Len() < bufpool.Min+rng.IntN(40<<10) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		inputs = append(inputs, [][2]string{{"request_url", "/x?token=1"}, {names[rng.IntN(2)], b.String()}})
+	}
 	kept := 0
 	for _, text := range equivSets {
 		fast, plain := mustParse(text), plainRules(t, text)
-		for _, in := range inputs {
+		// ApplyPooled's values are kept, their buffers not handed back, until every call of
+		// the set is compared again at the end: a buffer still written after it was handed
+		// out would change an earlier call's values.
+		var bufs [][]byte
+		pooled := make([][][2]string, len(inputs))
+		wants := make([][][2]string, len(inputs))
+		for i, in := range inputs {
 			got, gotKeep := fast.Apply(slices.Clone(in))
 			want, wantKeep := plain.Apply(slices.Clone(in))
 			if gotKeep != wantKeep || !slices.Equal(got, want) {
@@ -77,6 +103,16 @@ func TestFastPathsGiveTheSameResults(t *testing.T) {
 			if gotKeep {
 				kept++
 			}
+			pooled[i], _ = fast.ApplyPooled(slices.Clone(in), &bufs)
+			wants[i] = want
+		}
+		for i := range inputs {
+			if !slices.Equal(pooled[i], wants[i]) {
+				t.Fatalf("%q on %.300q: ApplyPooled gave, once all calls were made,\n%.500q\nwant %.500q", text, inputs[i], pooled[i], wants[i])
+			}
+		}
+		for _, b := range bufs {
+			bufpool.Put(b)
 		}
 	}
 	if kept < len(inputs) {

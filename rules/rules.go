@@ -62,6 +62,10 @@ type Rules struct {
 
 	cache scopeCache
 
+	// copyOut turns off handing out masked values in their scratch buffers (see
+	// callState.keep), for tests that compare the fast paths with the plain ways.
+	copyOut bool
+
 	engineFailures atomic.Uint64
 }
 

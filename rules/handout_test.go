@@ -1,0 +1,73 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+	"unsafe"
+
+	"sniffer/internal/bufpool"
+)
+
+// TestKeepHandsOutScratch: a value from bufpool.Min bytes up that ApplyPooled built in a
+// scratch buffer of fitting size leaves in that buffer, which the scratch lets go of; a
+// value in a buffer more than twice its size, or with copyOut set, is copied into a
+// pooled buffer of its own and the scratch keeps its buffer; Apply's values are copies.
+func TestKeepHandsOutScratch(t *testing.T) {
+	v := strings.Repeat("v", bufpool.Min+100)
+	for _, tc := range []struct {
+		name           string
+		pooled, copyIt bool
+		capacity       int
+		handedOut      bool
+	}{
+		{"fitting", true, false, len(v) + 1000, true},
+		{"twice", true, false, 2 * len(v), true},
+		{"too large", true, false, 2*len(v) + 1, false},
+		{"copyOut", true, true, len(v), false},
+		{"Apply", false, false, len(v), false},
+	} {
+		sc := &scratch{}
+		sc.buf[1] = append(make([]byte, 0, tc.capacity), v...)
+		built := unsafe.SliceData(sc.buf[1])
+		var bufs [][]byte
+		st := &callState{r: &Rules{copyOut: tc.copyIt}}
+		if tc.pooled {
+			st.bufs = &bufs
+		}
+		got := st.keep(sc, 1, unsafe.String(built, len(v)))
+		if got != v {
+			t.Fatalf("%s: value changed", tc.name)
+		}
+		if out := unsafe.StringData(got) == built; out != tc.handedOut || (sc.buf[1] == nil) != tc.handedOut {
+			t.Errorf("%s: value in the scratch buffer %v, scratch let go of it %v; want %v", tc.name, out, sc.buf[1] == nil, tc.handedOut)
+		}
+		if want := 0; tc.pooled {
+			if want = 1; len(bufs) != want || unsafe.SliceData(bufs[0]) != unsafe.StringData(got) || len(bufs[0]) != len(got) {
+				t.Errorf("%s: %d buffers handed out, want the value's", tc.name, len(bufs))
+			}
+		} else if len(bufs) != want {
+			t.Errorf("%s: %d buffers handed out by Apply", tc.name, len(bufs))
+		}
+	}
+}
+
+// TestScratchFit: fit leaves a buffer that holds n bytes and at most 2n alone, and
+// otherwise replaces it with a pooled one that does.
+func TestScratchFit(t *testing.T) {
+	const n = 10000
+	for _, c := range []int{0, n - 1, n, 2 * n, 2*n + 1, 1 << 20} {
+		sc := &scratch{}
+		if c > 0 {
+			sc.buf[0] = make([]byte, 0, c)
+		}
+		before := unsafe.SliceData(sc.buf[0])
+		sc.fit(0, n)
+		kept := unsafe.SliceData(sc.buf[0]) == before && before != nil
+		if got := cap(sc.buf[0]); got < n || got > 2*n {
+			t.Errorf("capacity %d: fit left capacity %d for %d bytes", c, got, n)
+		}
+		if want := c >= n && c <= 2*n; kept != want {
+			t.Errorf("capacity %d: buffer kept %v, want %v", c, kept, want)
+		}
+	}
+}
