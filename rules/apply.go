@@ -330,6 +330,9 @@ func (st *callState) replace(details [][2]string, scopes []uint64) {
 			if !st.inScope(rl, cachedAt(scopes, i), d[0], true) {
 				continue
 			}
+			if rl.value.ruledOut(v) {
+				continue
+			}
 			m := rl.value.forInput(v)
 			if m.bt != nil {
 				var nv string

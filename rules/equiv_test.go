@@ -36,6 +36,7 @@ func plainRules(t testing.TB, text string) *Rules {
 func plainMatcher(m *matcher) {
 	for ; m != nil; m = m.java {
 		m.names, m.seq, m.seg, m.pre, m.anch = nil, nil, nil, nil, nil
+		m.preFirst = false
 	}
 }
 

@@ -71,3 +71,35 @@ func TestScratchFit(t *testing.T) {
 		}
 	}
 }
+
+// TestIsASCII: isASCII, 32 bytes a step, agrees with a byte-by-byte check for every
+// length around its steps and every position of one non-ASCII byte.
+func TestIsASCII(t *testing.T) {
+	plain := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				return false
+			}
+		}
+		return true
+	}
+	b := make([]byte, 0, 200)
+	for n := range 140 {
+		b = b[:n]
+		for i := range b {
+			b[i] = byte('a' + i%26)
+		}
+		if !isASCII(string(b)) {
+			t.Fatalf("%d ASCII bytes: not ASCII", n)
+		}
+		for i := range n {
+			for _, c := range []byte{0x80, 0xc3, 0xff} {
+				b[i] = c
+				if got := isASCII(string(b)); got != plain(string(b)) || got {
+					t.Fatalf("%d bytes, %#x at %d: isASCII %v", n, c, i, got)
+				}
+				b[i] = 'a'
+			}
+		}
+	}
+}

@@ -244,6 +244,14 @@ func shortest(a []string) int {
 	return max(n, 0)
 }
 
+// same tells whether q finds atoms exactly where p does (nil is no prefilter).
+func (p *prefilter) same(q *prefilter) bool {
+	if p == nil || q == nil {
+		return p == q
+	}
+	return p.prefix == q.prefix && slices.Equal(p.atoms, q.atoms)
+}
+
 // foldSafe tells whether every occurrence of an atom in s can be found by comparing ASCII
 // case-insensitively. Under Go's case folding the only non-ASCII runes equal to ASCII
 // letters are the Kelvin sign (k) and the long s (s): a value holding one where an atom
