@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -99,6 +101,49 @@ func TestIsASCII(t *testing.T) {
 					t.Fatalf("%d bytes, %#x at %d: isASCII %v", n, c, i, got)
 				}
 				b[i] = 'a'
+			}
+		}
+	}
+}
+
+// TestPrefilterFindsEveryAtom: the prefilter's scan (with its near table rejecting
+// anchors no atom can stand around) finds exactly the atom occurrences a plain search
+// finds, on text thick with atoms, their pieces and their anchors in both cases.
+func TestPrefilterFindsEveryAtom(t *testing.T) {
+	pieces := []string{`"password"`, `"Token"`, "TOKEN=", "api_key", "apikey=", "secret", "ſecret", "\u212a",
+		"pass", "word", "k", "K", "p", "P", "c", "C", "example.com", "score", `"`, "=", " ", "é", "tok", "en"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	r := Default()
+	for _, rl := range r.replaces {
+		for m := rl.value; m != nil; m = m.java {
+			if m.pre == nil {
+				continue
+			}
+			for range 500 {
+				var b strings.Builder
+				for range rng.IntN(40) {
+					b.WriteString(pieces[rng.IntN(len(pieces))])
+				}
+				s := b.String()
+				if !m.pre.foldSafe(s) {
+					continue
+				}
+				var want []int
+				for i := range len(s) {
+					for _, a := range m.pre.atoms {
+						if i+len(a) <= len(s) && asciiEqualFold(s[i:i+len(a)], a) {
+							want = append(want, i)
+							break
+						}
+					}
+				}
+				got, ok := m.pre.starts(nil, s, len(s))
+				if !ok || !slices.Equal(got, want) {
+					t.Fatalf("%s on %q: atoms at %v, want %v", m.src, s, got, want)
+				}
+				if m.pre.mayMatch(s) != (len(want) > 0) {
+					t.Fatalf("%s on %q: mayMatch %v with atoms at %v", m.src, s, !(len(want) > 0), want)
+				}
 			}
 		}
 	}

@@ -34,6 +34,10 @@ type prefilter struct {
 type pfAnchor struct {
 	cases      []byte // the byte, and its upper-case form if it is a letter
 	next, prev [256][]pfCand
+	// near has bit 0 of byte b set when next[lowerASCII(b)] holds a candidate, bit 1 for
+	// prev: where the anchor is frequent in text (the 'p' of "example", the 'c' of
+	// ".com") and starts no atom, one lookup of the bytes beside it rejects it.
+	near [256]uint8
 }
 
 type pfCand struct {
@@ -116,14 +120,24 @@ func chooseAnchors(atoms []string, freq func(byte) int) []pfAnchor {
 				c := pfCand{atom: a, off: k}
 				if k+1 < len(a) {
 					an.next[a[k+1]] = append(an.next[a[k+1]], c)
+					an.mark(a[k+1], 1)
 				} else {
 					an.prev[a[k-1]] = append(an.prev[a[k-1]], c)
+					an.mark(a[k-1], 2)
 				}
 			}
 		}
 		anchors = append(anchors, an)
 	}
 	return anchors
+}
+
+// mark sets bit in near for the lower-case byte b and its upper-case form.
+func (an *pfAnchor) mark(b byte, bit uint8) {
+	an.near[b] |= bit
+	if 'a' <= b && b <= 'z' {
+		an.near[b-'a'+'A'] |= bit
+	}
 }
 
 // prefixAtoms returns strings one of which every match of re starts with, case aside.
@@ -285,8 +299,8 @@ func (p *prefilter) scan(s string, found func(start int) bool) bool {
 				}
 				at := q + j
 				q = at + 1
-				if at+1 < len(s) && try(s, at, an.next[lowerASCII(s[at+1])], found) ||
-					at > 0 && try(s, at, an.prev[lowerASCII(s[at-1])], found) {
+				if at+1 < len(s) && an.near[s[at+1]]&1 != 0 && try(s, at, an.next[lowerASCII(s[at+1])], found) ||
+					at > 0 && an.near[s[at-1]]&2 != 0 && try(s, at, an.prev[lowerASCII(s[at-1])], found) {
 					return true
 				}
 			}
