@@ -22,6 +22,10 @@ func plainRules(t testing.TB, text string) *Rules {
 	for _, g := range [][]*rule{r.stop, r.stopIf, r.stopIfFound, r.stopUnless, r.stopUnlessFound, r.removes, r.replaces} {
 		for _, rl := range g {
 			rl.scopeBit = -1
+			if _, ok := onlyLiteral(rl.repl); ok {
+				// The same replacement as two parts: the general loop.
+				rl.repl = append([]replPart{{group: -1}}, rl.repl...)
+			}
 			for _, m := range []*matcher{rl.scope, rl.value} {
 				plainMatcher(m)
 			}

@@ -145,6 +145,13 @@ func appendReplaced(dst []byte, m *matcher, parts []replPart, s string) ([]byte,
 	}
 	dst = slices.Grow(dst, len(s))
 	last := 0
+	if lit, ok := onlyLiteral(parts); ok {
+		for _, loc := range locs {
+			dst = append(append(dst, s[last:loc[0]]...), lit...)
+			last = loc[1]
+		}
+		return append(dst, s[last:]...), true
+	}
 	for _, loc := range locs {
 		dst = append(dst, s[last:loc[0]]...)
 		for _, p := range parts {
@@ -157,6 +164,16 @@ func appendReplaced(dst []byte, m *matcher, parts []replPart, s string) ([]byte,
 		last = loc[1]
 	}
 	return append(dst, s[last:]...), true
+}
+
+// onlyLiteral returns the text of a replacement that is one literal, as the predefined
+// sets' are ("x@y.com", "0", "xxx"): the replacing loops then append it without going over
+// the parts per match.
+func onlyLiteral(parts []replPart) (string, bool) {
+	if len(parts) == 1 && parts[0].group < 0 {
+		return parts[0].lit, true
+	}
+	return "", false
 }
 
 // usesGroups tells whether a replacement refers to a group other than the whole match.
@@ -177,6 +194,14 @@ func seqAppendReplaced(dst []byte, sm *seqMatcher, parts []replPart, s string) (
 	}
 	dst = slices.Grow(dst, len(s))
 	last := 0
+	if lit, ok := onlyLiteral(parts); ok {
+		for start >= 0 {
+			dst = append(append(dst, s[last:start]...), lit...)
+			last = end
+			start, end = sm.find(s, end)
+		}
+		return append(dst, s[last:]...), true
+	}
 	for start >= 0 {
 		dst = append(dst, s[last:start]...)
 		for _, p := range parts {
