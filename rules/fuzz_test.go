@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"sniffer/internal/bufpool"
 )
 
 // Seeds are also kept in testdata/fuzz/FuzzParse and testdata/fuzz/FuzzApply.
@@ -163,6 +165,25 @@ func FuzzFastPaths(f *testing.F) {
 		}
 		if gotKeep != wantKeep || !slices.Equal(got, want) {
 			t.Fatalf("%q on %q=%q:\n got %v %q\nwant %v %q", rules, name, value, gotKeep, got, wantKeep, want)
+		}
+		// The value repeated past bufpool.Min, through ApplyPooled (values masked in pooled
+		// buffers, handed out of the scratch).
+		if value == "" {
+			return
+		}
+		big := strings.Repeat(value, bufpool.Min/len(value)+1)
+		in = append(wireCall(), [2]string{name, big})
+		var bufs [][]byte
+		got, gotKeep = fast.ApplyPooled(clone(in), &bufs)
+		want, wantKeep = plain.Apply(clone(in))
+		if fast.EngineFailures() > 0 || plain.EngineFailures() > 0 {
+			return
+		}
+		if gotKeep != wantKeep || !slices.Equal(got, want) {
+			t.Fatalf("%q on %q=%q repeated to %d bytes, pooled:\n got %v %.300q\nwant %v %.300q", rules, name, value, len(big), gotKeep, got, wantKeep, want)
+		}
+		for _, b := range bufs {
+			bufpool.Put(b)
 		}
 	})
 }
