@@ -160,8 +160,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		src, group, err = openCapture(ccfg, fanoutMembers(cfg, engine))
 		// auto falls back to libpcap when afpacket fails, but not with SNIFFER_AFPACKET_FANOUT:
 		// the processes of that group rely on the kernel splitting the traffic between them,
-		// and one reading all of it with libpcap would print every call a second time.
-		if err != nil && engine == "afpacket" && (cfg.Engine == "auto" || cfg.Engine == "") && cfg.AFFanout == 0 {
+		// and one reading all of it with libpcap would print every call a second time. Nor on
+		// an afpacket setting that is wrong (capture.SettingError): that is said, not ignored.
+		var setting capture.SettingError
+		if err != nil && engine == "afpacket" && (cfg.Engine == "auto" || cfg.Engine == "") && cfg.AFFanout == 0 && !errors.As(err, &setting) {
 			fmt.Fprintf(stderr, "sniffer: warning: SNIFFER_ENGINE=auto: the AF_PACKET socket could not be opened, capturing with libpcap instead (set SNIFFER_ENGINE=libpcap to skip the attempt): %v\n", err)
 			engine, ccfg.Engine = "libpcap", "libpcap"
 			src, group, err = openCapture(ccfg, 0)

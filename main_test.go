@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sniffer/capture"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,6 +204,34 @@ func TestBadSettings(t *testing.T) {
 		for k := range tc.env {
 			os.Unsetenv(k)
 		}
+	}
+}
+
+// SNIFFER_ENGINE=auto (the default) does not fall back to libpcap over an afpacket setting
+// that is wrong: the error is said and sniffer stops, as with -engine afpacket.
+func TestAutoRefusesBadAFPacketSetting(t *testing.T) {
+	if e := capture.AutoEngine(capture.Config{Device: "lo"}); e != "afpacket" {
+		t.Logf("auto takes %s for lo in this build: no afpacket setting applies", e)
+		return
+	}
+	type result struct {
+		code      int
+		out, errs string
+	}
+	done := make(chan result, 1)
+	go func() { // a fallback would capture on lo until stopped
+		code, out, errs := runSniffer(t, nil, "-i", "lo", "-afpacket-block-size", "70000")
+		done <- result{code, out, errs}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("still running after 20 s: auto fell back to libpcap instead of refusing the block size")
+	}
+	code, out, errs := r.code, r.out, r.errs
+	if code == 0 || out != "" || !strings.Contains(errs, "multiple of the page size") || strings.Contains(errs, "libpcap instead") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want an exit code other than 0 and the block size error, no fallback", code, out, errs)
 	}
 }
 

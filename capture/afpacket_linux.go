@@ -61,14 +61,14 @@ func openAFPacket(cfg Config) (*Source, error) {
 		return nil, err
 	}
 	if cfg.FanoutGroup < 0 || cfg.FanoutGroup > 0xffff-len(devs)+1 {
-		return nil, fmt.Errorf("AF_PACKET fanout group %d: want 1 to 65535 (0: no fanout)", cfg.FanoutGroup)
+		return nil, SettingError{fmt.Errorf("AF_PACKET fanout group %d: want 1 to 65535 (0: no fanout)", cfg.FanoutGroup)}
 	}
 	block := cfg.BlockSize
 	if block == 0 {
 		block = DefaultAFBlockSize
 	}
 	if block < 1<<16 || block%os.Getpagesize() != 0 {
-		return nil, fmt.Errorf("AF_PACKET block size %d: want a multiple of the page size (%d), 64 KiB or more (default %d)", block, os.Getpagesize(), DefaultAFBlockSize)
+		return nil, SettingError{fmt.Errorf("AF_PACKET block size %d: want a multiple of the page size (%d), 64 KiB or more (default %d)", block, os.Getpagesize(), DefaultAFBlockSize)}
 	}
 	nblocks := cfg.NumBlocks
 	if nblocks == 0 {
@@ -79,7 +79,7 @@ func openAFPacket(cfg Config) (*Source, error) {
 		nblocks = max(size/block, minAFBlocks)
 	}
 	if nblocks < 1 || nblocks > 1<<16 {
-		return nil, fmt.Errorf("AF_PACKET block count %d: want 1 to 65536", nblocks)
+		return nil, SettingError{fmt.Errorf("AF_PACKET block count %d: want 1 to 65536", nblocks)}
 	}
 	af := &afSource{}
 	fail := func(err error) (*Source, error) {

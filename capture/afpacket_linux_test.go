@@ -4,6 +4,7 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -37,6 +38,11 @@ func TestAFPacketSettingsErrors(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %q, want it to say %q", tc.cfg, err, tc.want)
+		}
+		// The afpacket settings' errors are SettingErrors (auto does not fall back on them).
+		var se SettingError
+		if isSetting := errors.As(err, &se); isSetting != (tc.cfg.Engine == "afpacket") {
+			t.Errorf("%+v: error %q is a SettingError: %v, want %v", tc.cfg, err, isSetting, tc.cfg.Engine == "afpacket")
 		}
 	}
 }
