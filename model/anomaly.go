@@ -74,6 +74,11 @@ func (c *Call) Decode(limit int64) {
 	}
 }
 
+// Decodes tells whether Decode has work to do on c: a message of it Decodes.
+func (c *Call) Decodes() bool {
+	return c.Request.Decodes() || c.Response != nil && c.Response.Decodes()
+}
+
 // AnomalyCounts counts calls by anomaly. Anomalies are rare, so one lock is cheap, and a
 // call without any costs nothing. The zero value is ready to use.
 type AnomalyCounts struct {

@@ -33,10 +33,10 @@ import (
 // it goes. When nothing decodes (or a coding is unknown) the body is left as captured,
 // DecodeError says why, and the anomalies say so.
 func (m *Message) Decode(limit int64) (anomalies []string) {
-	codings := HeaderTokens(m.Headers, "Content-Encoding")
-	if len(codings) == 0 || len(m.Body) == 0 || m.Decoded {
+	if !m.Decodes() {
 		return nil
 	}
+	codings := HeaderTokens(m.Headers, "Content-Encoding")
 	add := func(a string) {
 		if !slices.Contains(anomalies, a) {
 			anomalies = append(anomalies, a)
@@ -75,6 +75,21 @@ func (m *Message) Decode(limit int64) (anomalies []string) {
 	m.Body, m.Decoded = body, true
 	m.Truncated = m.Truncated || truncated
 	return anomalies
+}
+
+// Decodes tells whether Decode has work to do on m: a body not decoded yet and a
+// Content-Encoding header naming some coding (identity included: Decode then marks the
+// body Decoded, unchanged).
+func (m *Message) Decodes() bool {
+	if len(m.Body) == 0 || m.Decoded {
+		return false
+	}
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, "Content-Encoding") && strings.Trim(h.Value, " \t,") != "" { // HeaderTokens finds a token
+			return true
+		}
+	}
+	return false
 }
 
 func countOf(list []string, s string) int {

@@ -92,6 +92,10 @@ type Pipeline struct {
 	filtered, undecoded, noBodies, dropped, notMasked atomic.Int64
 	masks                                             rules.Opaque        // the bodies a replace rule masks
 	anomalies                                         model.AnomalyCounts // calls by anomaly, before the rules
+
+	// decideEarly: the stop rules and sampling run before decoding, so that the calls they
+	// drop are never decoded (decidesEarly).
+	decideEarly bool
 }
 
 // New starts the workers and the sender of a pipeline delivering to out.
@@ -116,6 +120,7 @@ func New(cfg Config, out *output.Fanout) *Pipeline {
 		sent:  make(chan struct{}),
 	}
 	p.masks = cfg.Rules.MasksBodies()
+	p.decideEarly = cfg.Decode && decidesEarly(cfg.Rules)
 	p.room = sync.NewCond(&p.bmu)
 	p.wg.Add(cfg.Workers)
 	for range cfg.Workers {
@@ -222,12 +227,25 @@ func (p *Pipeline) worker() {
 
 func (p *Pipeline) prepare(j *job) {
 	c := j.call
+	// Before decoding, which changes neither headers nor the client address, so that the
+	// rules see the same details whether they run before decoding (decideEarly) or after.
+	if h := p.cfg.RealIPHeader; h != "" && c.Client.IsValid() && !hasClientAddress(&c.Request) {
+		c.Request.Headers = append(c.Request.Headers, model.Header{Name: h, Value: c.Client.Addr().Unmap().String()})
+	}
 	var captured []byte // the response body as captured, when it is decoded
+	var verdict rules.Verdict
 	if p.cfg.Decode {
 		if !p.cfg.Wait && (p.behind.Load() || p.fuller(p.qbytes.Load(), 2)) && hasBody(c) {
 			c.Shed = model.ShedDecoding
 			p.undecoded.Add(1)
 		} else {
+			if p.decideEarly && c.Decodes() {
+				var keep bool
+				if verdict, keep = p.cfg.Rules.Decide(output.ResurfaceDetails(c)); !keep {
+					p.dropUndecoded(j)
+					return
+				}
+			}
 			if c.Response != nil {
 				captured = c.Response.Body
 			}
@@ -235,9 +253,6 @@ func (p *Pipeline) prepare(j *job) {
 		}
 	}
 	p.anomalies.Add(c.Anomalies)
-	if h := p.cfg.RealIPHeader; h != "" && c.Client.IsValid() && !hasClientAddress(&c.Request) {
-		c.Request.Headers = append(c.Request.Headers, model.Header{Name: h, Value: c.Client.Addr().Unmap().String()})
-	}
 	opaque := compressedBodies(c)
 	if opaque&p.masks != 0 {
 		p.notMasked.Add(1)
@@ -247,7 +262,7 @@ func (p *Pipeline) prepare(j *job) {
 		j.keepRaw(c, p.cfg.Decode)
 		bufs = &j.bufs
 	}
-	details, keep := p.cfg.Rules.ApplyOpaque(output.ResurfaceDetails(c), bufs, opaque)
+	details, keep := p.cfg.Rules.ApplyDecided(output.ResurfaceDetails(c), bufs, opaque, verdict)
 	if !keep {
 		p.filtered.Add(1)
 		recycleDecoded(c, captured, nil)
@@ -257,6 +272,28 @@ func (p *Pipeline) prepare(j *job) {
 	recycleDecoded(c, captured, details)
 	j.rec = output.NewRecord(c, details)
 	p.out.Prepare(j.rec)
+}
+
+// dropUndecoded drops a call the stop rules or sampling dropped before its bodies were
+// decoded (decideEarly): filtered, as if decoded; its anomalies counted, without those
+// decoding would have found; its captured bodies handed back as for a call not decoded.
+func (p *Pipeline) dropUndecoded(j *job) {
+	p.anomalies.Add(j.call.Anomalies)
+	p.filtered.Add(1)
+	if p.out.DoneOnSend() {
+		j.keepRaw(j.call, false)
+	}
+	j.recycle()
+}
+
+// decidesEarly tells whether the stop rules and sampling of rs may run on a call's
+// details before its bodies are decoded, and must, to spare decoding the calls they drop:
+// they may drop calls, and no stop rule may read a detail decoding changes (the bodies,
+// the parameters of a form body, the anomalies; see output.ResurfaceDetails). Their
+// verdict is then the one they give after decoding.
+func decidesEarly(rs *rules.Rules) bool {
+	return rs.Drops() && !rs.StopsMayRead(
+		[]string{"request_body", "response_body", output.AnomaliesDetail}, []string{"request_param:"})
 }
 
 // compressedBodies marks the call's bodies that are still compressed (model.Compressed):

@@ -35,7 +35,7 @@ import (
 //
 // Apply is safe for concurrent use.
 func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
-	return r.apply(details, nil, 0)
+	return r.apply(details, nil, 0, Verdict{})
 }
 
 // ApplyPooled is Apply, and appends to *bufs the buffers of internal/bufpool it made new
@@ -44,34 +44,17 @@ func (r *Rules) Apply(details [][2]string) (out [][2]string, keep bool) {
 // call), the caller may hand the buffers back with bufpool.Put. Apply makes such values
 // with strings.Clone and leaves them to the garbage collector.
 func (r *Rules) ApplyPooled(details [][2]string, bufs *[][]byte) (out [][2]string, keep bool) {
-	return r.apply(details, bufs, 0)
+	return r.apply(details, bufs, 0, Verdict{})
 }
 
-func (r *Rules) apply(details [][2]string, bufs *[][]byte, opaque Opaque) (out [][2]string, keep bool) {
+func (r *Rules) apply(details [][2]string, bufs *[][]byte, opaque Opaque, v Verdict) (out [][2]string, keep bool) {
 	if len(details) == 0 {
 		return nil, false
 	}
-	lowerNames(details)
-	st := &callState{r: r, bufs: bufs, opaque: opaque}
-	details = st.filterSessionFields(details)
-	if len(r.copySession) > 0 {
-		details = st.addCookieFields(details)
-	}
+	st := &callState{r: r, bufs: bufs, opaque: opaque, gaveUp: v.gaveUp, deadline: v.deadline}
 	var scopeBuf [32]uint64
-	var scopes []uint64 // none when no scope is cached (include debug)
-	if len(r.cache.matchers) > 0 {
-		scopes = scopeBuf[:0]
-		if len(details) > len(scopeBuf) {
-			scopes = make([]uint64, 0, len(details))
-		}
-		for _, d := range details {
-			scopes = append(scopes, r.cache.bits(d[0]))
-		}
-	}
-	if st.stopped(details, scopes) {
-		return nil, false
-	}
-	if r.sample > 0 && rand.IntN(100) >= r.sample {
+	details, scopes := st.begin(details, scopeBuf[:0])
+	if !v.decided && !st.passes(details, scopes) {
 		return nil, false
 	}
 	details, scopes = st.remove(details, scopes)
@@ -90,6 +73,37 @@ func (r *Rules) apply(details [][2]string, bufs *[][]byte, opaque Opaque) (out [
 		return nil, false
 	}
 	return out, true
+}
+
+// begin readies a call's details for the rules: names lower-cased, session fields
+// filtered and taken from cookies; and returns the cached scopes that match each detail,
+// appended to buf (nil when no scope is cached, as for include debug).
+func (st *callState) begin(details [][2]string, buf []uint64) ([][2]string, []uint64) {
+	lowerNames(details)
+	details = st.filterSessionFields(details)
+	if len(st.r.copySession) > 0 {
+		details = st.addCookieFields(details)
+	}
+	if len(st.r.cache.matchers) == 0 {
+		return details, nil
+	}
+	scopes := buf
+	if len(details) > cap(buf) {
+		scopes = make([]uint64, 0, len(details))
+	}
+	for _, d := range details {
+		scopes = append(scopes, st.r.cache.bits(d[0]))
+	}
+	return details, scopes
+}
+
+// passes runs the stop rules, then sampling (its one random draw for the call): false
+// when the call is dropped.
+func (st *callState) passes(details [][2]string, scopes []uint64) bool {
+	if st.stopped(details, scopes) {
+		return false
+	}
+	return st.r.sample == 0 || rand.IntN(100) < st.r.sample
 }
 
 // callState is what one Apply call remembers about the backtracking engine. A call gets

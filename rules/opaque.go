@@ -34,7 +34,7 @@ func bodyBit(name string) Opaque {
 // ApplyOpaque is ApplyPooled for a call whose bodies named in opaque are not text (bufs
 // may be nil, as for Apply): replace rules skip those bodies.
 func (r *Rules) ApplyOpaque(details [][2]string, bufs *[][]byte, opaque Opaque) (out [][2]string, keep bool) {
-	return r.apply(details, bufs, opaque)
+	return r.apply(details, bufs, opaque, Verdict{})
 }
 
 // MasksBodies tells which bodies some replace rule's scope names: the bodies whose
