@@ -2,8 +2,10 @@ package rules
 
 import (
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Verdict is what the stop rules and sampling decided about a call ahead of the rest of
@@ -81,13 +83,13 @@ func mayMatchName(m *matcher, names, prefixes []string) bool {
 const maxLiterals = 64
 
 // literals returns strings one of which starts every match of re (whole: is every match),
-// or nil when it cannot tell: a case-folded literal, a class, a repeat before any literal,
+// or nil when it cannot tell: a case-folded literal or one holding U+FFFD, a class, a repeat before any literal,
 // or too many strings. Anchors match the empty string.
 func literals(re *syntax.Regexp) (starts []string, whole bool) {
 	switch re.Op {
 	case syntax.OpLiteral:
-		if re.Flags&syntax.FoldCase != 0 {
-			return nil, false
+		if re.Flags&syntax.FoldCase != 0 || slices.Contains(re.Rune, utf8.RuneError) {
+			return nil, false // U+FFFD matches any byte of invalid UTF-8 too
 		}
 		return []string{string(re.Rune)}, true
 	case syntax.OpEmptyMatch, syntax.OpBeginText, syntax.OpEndText, syntax.OpBeginLine, syntax.OpEndLine:

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -133,4 +134,47 @@ func TestDecideKeepsBudget(t *testing.T) {
 	if v, _ := value(out, "response_body"); !keep || v != "ac" {
 		t.Errorf("with budget left: %v %v, want the body masked", out, keep)
 	}
+}
+
+// FuzzDecide: Decide then ApplyDecided gives what Apply gives, and StopsMayRead is sound:
+// when it says no stop rule may read a name, or names starting with a prefix, no stop
+// rule's scope matches such a name.
+func FuzzDecide(f *testing.F) {
+	f.Add("/request_url/ stop_if /.*login.*/\ninclude default", "request_param:a", "v", 8)
+	f.Add("/request_(url|param:x)/ stop_unless_found /z/", "request_param:x", "z", 14)
+	f.Add("/request_url|response_code/ stop_if /x/", "response_body", "x", 3)
+	f.Add("/(?i)request_url/ stop", "REQUEST_URL", "", 0)
+	f.Add("/request_header:(?!x).*/ stop_if_found /a/\n/response_body/ replace /a/, /b/", "request_header:y", "a", 5)
+	f.Fuzz(func(t *testing.T, rules, name, value string, cut int) {
+		if strings.HasPrefix(rules, "file://") || len(rules) > 4096 {
+			return
+		}
+		r, err := Parse(rules)
+		if err != nil {
+			return
+		}
+		prefix := name[:min(max(cut, 0), len(name))]
+		for _, g := range [][]*rule{r.stop, r.stopIfFound, r.stopIf, r.stopUnlessFound, r.stopUnless} {
+			for _, rl := range g {
+				if ok, err := rl.scope.match(name); ok && err == nil {
+					if !r.StopsMayRead([]string{name}, nil) || !r.StopsMayRead(nil, []string{prefix}) {
+						t.Fatalf("%q: scope /%s/ matches %q, yet StopsMayRead says no (prefix %q)", rules, rl.scope.src, name, prefix)
+					}
+				}
+			}
+		}
+		in := append(wireCall(), [2]string{name, value})
+		want, wantKeep := r.Apply(clone(in))
+		v, keep := r.Decide(clone(in))
+		var got [][2]string
+		if keep {
+			got, keep = r.ApplyDecided(clone(in), nil, 0, v)
+		}
+		if r.EngineFailures() > 0 || r.Sample() > 0 {
+			return
+		}
+		if keep != wantKeep || !slices.Equal(got, want) {
+			t.Fatalf("%q on %q=%q: Decide+ApplyDecided %v %q, Apply %v %q", rules, name, value, keep, got, wantKeep, want)
+		}
+	})
 }
