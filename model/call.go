@@ -88,6 +88,23 @@ const (
 // Duration is the time from the first request byte to the last response byte.
 func (c *Call) Duration() time.Duration { return c.End.Sub(c.Start) }
 
+// hasTokenBut tells whether a header named name holds a token (split and trimmed as
+// HeaderTokens does) other than but (any token when but is empty; case-insensitive),
+// without the allocations of HeaderTokens: it runs once per message on the hot path.
+func hasTokenBut(hs []Header, name, but string) bool {
+	for _, h := range hs {
+		if !strings.EqualFold(h.Name, name) {
+			continue
+		}
+		for t := range strings.SplitSeq(h.Value, ",") {
+			if t = strings.Trim(t, " \t"); t != "" && (but == "" || !strings.EqualFold(t, but)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // HeaderTokens returns every value of a header, split on commas, for list-valued
 // headers such as Transfer-Encoding, Content-Encoding and Connection. Only spaces and
 // tabs are trimmed, as browsers do: "\vchunked" is not chunked.

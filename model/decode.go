@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
@@ -84,12 +83,7 @@ func (m *Message) Decodes() bool {
 	if len(m.Body) == 0 || m.Decoded {
 		return false
 	}
-	for _, h := range m.Headers {
-		if strings.EqualFold(h.Name, "Content-Encoding") && strings.Trim(h.Value, " \t,") != "" { // HeaderTokens finds a token
-			return true
-		}
-	}
-	return false
+	return hasTokenBut(m.Headers, "Content-Encoding", "")
 }
 
 func countOf(list []string, s string) int {
@@ -269,15 +263,5 @@ func (m *Message) Compressed() bool {
 
 // encodingNamed tells whether Content-Encoding names a coding other than identity.
 func (m *Message) encodingNamed() bool {
-	for _, h := range m.Headers {
-		if !strings.EqualFold(h.Name, "Content-Encoding") {
-			continue
-		}
-		for c := range strings.SplitSeq(h.Value, ",") {
-			if c = strings.Trim(c, " \t"); c != "" && !strings.EqualFold(c, "identity") {
-				return true
-			}
-		}
-	}
-	return false
+	return hasTokenBut(m.Headers, "Content-Encoding", "identity")
 }
