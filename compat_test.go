@@ -68,6 +68,7 @@ func startCollector(t *testing.T) *resurfacetest.Collector {
 		t.Fatal(err)
 	}
 	t.Cleanup(col.Stop)
+	col.WantEncoding("") // sniffer's default to a loopback collector; SNIFFER_COMPRESS=on tests want "deflated"
 	return col
 }
 

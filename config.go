@@ -55,6 +55,7 @@ type Config struct {
 	URL            string        `envconfig:"USAGE_LOGGERS_URL" flag:"url" desc:"Resurface capture URL calls are posted to, e.g. http://localhost:7701/message; unset: NDJSON on standard output"`
 	Rules          string        `envconfig:"USAGE_LOGGERS_RULES" flag:"rules" desc:"logging rules (text, one a line, or file://PATH); unset: include default (credentials and personal data masked)"`
 	Disable        bool          `envconfig:"USAGE_LOGGERS_DISABLE" flag:"disable" desc:"do not post to USAGE_LOGGERS_URL"`
+	Compress       string        `envconfig:"SNIFFER_COMPRESS" default:"auto" flag:"compress" desc:"zlib-compress the posts to USAGE_LOGGERS_URL: auto (on, except to a loopback collector such as http://localhost:7701/message, where compressing costs CPU at both ends and saves no network), on, or off; a skip_compression rule turns it off"`
 	QueueSize      int           `envconfig:"USAGE_LOGGERS_MESSAGE_QUEUE_SIZE" default:"4096" flag:"queue-size" desc:"calls queued in memory for the collector"`
 	BundleSize     int           `envconfig:"USAGE_LOGGERS_BUNDLE_SIZE" default:"5242880" flag:"bundle-size" desc:"bytes of NDJSON per post to the collector"`
 	SpoolDir       string        `envconfig:"SPOOL_DIR" flag:"spool-dir" desc:"directory for calls that do not fit in memory while the collector is down (replayed in order)"`
@@ -163,6 +164,8 @@ func loadConfig(args []string, stderr io.Writer) (*Config, error) {
 		return nil, fmt.Errorf("SNIFFER_ENGINE=none captures nothing: set SNIFFER_MIRROR_LISTEN (e.g. :8445) to receive proxy mirrors, or choose a capture engine")
 	case c.MemoryBudget < 16<<20:
 		return nil, fmt.Errorf("SNIFFER_MEMORY_BUDGET/-memory-budget must be at least 16777216 (16 MiB), not %d", c.MemoryBudget)
+	case c.Compress != "auto" && c.Compress != "on" && c.Compress != "off":
+		return nil, fmt.Errorf("SNIFFER_COMPRESS/-compress must be auto, on or off, not %q", c.Compress)
 	case c.FlushTimeout <= 0:
 		return nil, fmt.Errorf("SNIFFER_FLUSH_TIMEOUT/-flush-timeout must be a positive duration such as 10s, not %s", c.FlushTimeout)
 	}

@@ -140,6 +140,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sniffer:", err)
 		return 2
 	}
+	if why := compressPosts(cfg, rls); poster != nil && why != "" && !cfg.Quiet {
+		fmt.Fprintf(stderr, "sniffer: posting to %s uncompressed: %s\n", cfg.URL, why)
+	}
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {

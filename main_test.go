@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sniffer/capture"
+	"sniffer/rules"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,11 +127,22 @@ func (c *testCollector) received() ([][][2]string, http.Header) {
 	return c.msgs, c.hdr
 }
 
-// Calls reach a collector as zlib-compressed NDJSON Resurface messages, masked.
+// Calls reach a collector as NDJSON Resurface messages, masked: zlib-compressed with
+// SNIFFER_COMPRESS=on, plain by default to this loopback collector (and said so).
 func TestPostsToCollector(t *testing.T) {
+	for _, compress := range []string{"on", ""} {
+		t.Run("SNIFFER_COMPRESS="+compress, func(t *testing.T) { testPostsToCollector(t, compress) })
+	}
+}
+
+func testPostsToCollector(t *testing.T, compress string) {
 	col := newTestCollector(t)
 	pcap := writeCapture(t, secretReq, secretResp)
-	code, out, errs := runSniffer(t, map[string]string{"USAGE_LOGGERS_URL": col.url}, "-r", pcap)
+	env := map[string]string{"USAGE_LOGGERS_URL": col.url}
+	if compress != "" {
+		env["SNIFFER_COMPRESS"] = compress
+	}
+	code, out, errs := runSniffer(t, env, "-r", pcap)
 	if code != 0 || out != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %s", code, out, errs)
 	}
@@ -138,7 +150,14 @@ func TestPostsToCollector(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("collector got %d messages, want 1; stderr: %s", len(msgs), errs)
 	}
-	if hdr.Get("Content-Encoding") != "deflated" || !strings.HasPrefix(hdr.Get("Content-Type"), "application/ndjson") || !strings.HasPrefix(hdr.Get("User-Agent"), "sniffer/") {
+	wantCE, said := "deflated", strings.Contains(errs, "uncompressed: the collector is on loopback")
+	if compress == "" {
+		wantCE = ""
+	}
+	if said != (wantCE == "") {
+		t.Errorf("stderr says it posts uncompressed: %v, want %v: %s", said, wantCE == "", errs)
+	}
+	if hdr.Get("Content-Encoding") != wantCE || !strings.HasPrefix(hdr.Get("Content-Type"), "application/ndjson") || !strings.HasPrefix(hdr.Get("User-Agent"), "sniffer/") {
 		t.Errorf("headers: %v", hdr)
 	}
 	got := map[string]string{}
@@ -179,6 +198,37 @@ func TestUnreachableCollector(t *testing.T) {
 }
 
 // Bad settings are refused with exit 2 before anything is captured.
+// TestCompressPosts: auto compresses except to a loopback host; the rule
+// skip_compression turns it off whatever SNIFFER_COMPRESS says.
+func TestCompressPosts(t *testing.T) {
+	skip, err := rules.Parse("include debug\nskip_compression")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		setting, url string
+		r            *rules.Rules
+		compressed   bool
+	}{
+		{"auto", "http://localhost:7701/message", rules.Default(), false},
+		{"auto", "http://127.0.0.1:7701/message", rules.Default(), false},
+		{"auto", "http://[::1]:7701/message", rules.Default(), false},
+		{"auto", "http://api.localhost/message", rules.Default(), false},
+		{"auto", "https://collector.example.com/message", rules.Default(), true},
+		{"auto", "http://10.0.0.7:7701/message", rules.Default(), true},
+		{"auto", "http://localhost.example.com/message", rules.Default(), true},
+		{"on", "http://localhost:7701/message", rules.Default(), true},
+		{"on", "http://localhost:7701/message", skip, false},
+		{"off", "https://collector.example.com/message", rules.Default(), false},
+		{"auto", "https://collector.example.com/message", skip, false},
+	} {
+		why := compressPosts(&Config{Compress: tc.setting, URL: tc.url}, tc.r)
+		if (why == "") != tc.compressed {
+			t.Errorf("%s to %s (skip_compression %v): compressed %v (%q), want %v", tc.setting, tc.url, tc.r.SkipCompression(), why == "", why, tc.compressed)
+		}
+	}
+}
+
 func TestBadSettings(t *testing.T) {
 	pcap := writeCapture(t, secretReq, secretResp)
 	for _, tc := range []struct {
@@ -193,6 +243,7 @@ func TestBadSettings(t *testing.T) {
 		{map[string]string{"APP_PORTS": "80,http"}, []string{"-r", pcap}, "bad port"},
 		{nil, []string{"-engine", "warp", "-r", pcap}, "want auto, libpcap, afpacket, mirror (or vxlan), afpacket+mirror or none"},
 		{nil, []string{"-r", pcap, "extra"}, "unexpected arguments"},
+		{map[string]string{"SNIFFER_COMPRESS": "yes"}, []string{"-r", pcap}, "SNIFFER_COMPRESS/-compress must be auto, on or off"},
 		{nil, []string{"-engine", "none"}, "SNIFFER_ENGINE=none captures nothing"},
 		{nil, []string{"-r", pcap, "-mirror-listen", "256.0.0.1:8445"}, "SNIFFER_MIRROR_LISTEN"},
 		{nil, []string{"-r", pcap, "-mirror-listen", ":8445", "-mirror-read-timeout", "0s"}, "SNIFFER_MIRROR_READ_TIMEOUT"},

@@ -115,6 +115,7 @@ func startCollector(t *testing.T) *resurfacetest.Collector {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Stop)
+	c.WantEncoding("") // sniffer's default to a loopback collector; SNIFFER_COMPRESS=on tests want "deflated"
 	return c
 }
 
@@ -255,7 +256,10 @@ func TestCollectorDelivery(t *testing.T) {
 	debugC, defaultC := startCollector(t), startCollector(t)
 	// A flush deadline long enough that a loss here can only be the queue's, not the deadline's.
 	debugRun := startSniffer(t, bin, []string{"USAGE_LOGGERS_URL=" + debugC.URL(), "SNIFFER_FLUSH_TIMEOUT=90s"}, 3*time.Minute, "-rules", "include debug", "-r", pcap)
-	defaultRun := startSniffer(t, bin, []string{"USAGE_LOGGERS_URL=" + defaultC.URL()}, 3*time.Minute, "-r", pcap)
+	// The default rules' run compresses (SNIFFER_COMPRESS=on), as to a remote collector: both
+	// ways of posting carry the whole workload.
+	defaultC.WantEncoding("deflated")
+	defaultRun := startSniffer(t, bin, []string{"USAGE_LOGGERS_URL=" + defaultC.URL(), "SNIFFER_COMPRESS=on"}, 3*time.Minute, "-r", pcap)
 	harPath := filepath.Join(t.TempDir(), "out.har")
 	harRun := startSniffer(t, bin, nil, 3*time.Minute, "-har", harPath, "-r", pcap)
 

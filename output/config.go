@@ -102,6 +102,13 @@ func ValidateURL(raw string, allowHTTP bool) (*url.URL, error) {
 	return u, nil
 }
 
+// LoopbackURL tells whether the URL's host is a loopback address or localhost (by name,
+// not looked up: RFC 6761 reserves it for loopback).
+func LoopbackURL(raw string) bool {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	return err == nil && u.Hostname() != "" && isLoopback(u.Hostname())
+}
+
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
 		return true

@@ -103,8 +103,9 @@ func (c *Collector) CutNext(n int) { c.cutN.Store(int32(n)) }
 // SetHang: while on, posts that arrive are never answered (they end when the client gives up).
 func (c *Collector) SetHang(on bool) { c.hang.Store(on) }
 
-// WantEncoding sets the Content-Encoding every post must have: "deflated" (the default)
-// or "" for skip_compression.
+// WantEncoding sets the Content-Encoding every post must have: "deflated" (the default),
+// "" for uncompressed posts (skip_compression, SNIFFER_COMPRESS=off, or sniffer's default
+// to a loopback collector), or "*" for either.
 func (c *Collector) WantEncoding(ce string) {
 	c.mu.Lock()
 	c.wantCE = ce
@@ -240,7 +241,7 @@ func (c *Collector) parse(r *http.Request, wire []byte) (msgs [][][2]string, err
 	want := c.wantCE
 	c.mu.Unlock()
 	ce := r.Header.Get("Content-Encoding")
-	if ce != want {
+	if ce != want && (want != "*" || ce != "" && ce != "deflated") {
 		errs = append(errs, fmt.Sprintf("content-encoding %q, want %q", ce, want))
 	}
 	raw := wire

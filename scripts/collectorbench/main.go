@@ -57,6 +57,7 @@ func run(callsFile, name string, quiet, limit time.Duration, args []string) erro
 		return err
 	}
 	defer c.Stop()
+	c.WantEncoding("*") // sniffer posts to loopback uncompressed unless -compress on; the engine compresses unless skip_compression
 	for i, a := range args {
 		args[i] = strings.ReplaceAll(a, "{URL}", c.URL())
 	}
