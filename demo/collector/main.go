@@ -1,6 +1,6 @@
 // Command collector is the compose demo's stand-in for a Resurface collector: it takes the
 // NDJSON bundles sniffer posts to USAGE_LOGGERS_URL (zlib-compressed when the request says
-// Content-Encoding: deflated, as sniffer sends by default) and keeps the newest calls in memory.
+// Content-Encoding: deflated, as sniffer sends to a collector that is not on loopback) and keeps the newest calls in memory.
 // GET / lists them, newest first, filtered by path and status (?path=&status=); GET
 // /calls/{id} shows one call's headers and bodies (page.go). GET /messages returns them as
 // NDJSON, GET /healthz says it is up. It is a demo and a test fixture, not a system of
