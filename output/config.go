@@ -48,8 +48,9 @@ type PostConfig struct {
 	// DropOldest drops the oldest queued calls to make room when everything is full;
 	// false drops the newest (the call being written).
 	DropOldest bool
-	// Compress sends zlib (RFC 1950) bundles with Content-Encoding: deflated. Set it to
-	// sniffer sets it from SNIFFER_COMPRESS and skip_compression (main's compressPosts): the zero value sends plain NDJSON.
+	// Compress sends zlib (RFC 1950) bundles with Content-Encoding: deflated. main sets it
+	// from SNIFFER_COMPRESS and skip_compression (compressPosts); the zero value sends plain
+	// NDJSON.
 	Compress bool
 	// CompressLevel is the zlib level, 1 (fastest) to 9; 0 means 1. The loggers use zlib's
 	// default, 6; the collector reads any level. Level 1 was chosen by measuring sniffer
