@@ -6,7 +6,7 @@ GO       ?= go
 FUZZTIME ?= 5m
 TIMEOUT  ?= 30m
 
-.PHONY: all build vet fmt test e2e bench live-bench mirror-bench collector-bench fuzz stress run setup clean dist
+.PHONY: all build vet fmt test e2e bench goals live-bench mirror-bench collector-bench fuzz stress run setup clean dist
 
 all: build
 
@@ -49,11 +49,17 @@ test: vet fmt
 e2e:
 	SNIFFER_E2E_RACE=1 $(GO) test -count=1 -v -timeout $(TIMEOUT) ./e2e/
 
-# Go benchmarks of the hot paths, then sniffer over a 30 s, 64-connection capture
-# (recorded once and cached; BENCH_ARGS="5 16" for a smaller one).
+# Go benchmarks of the hot paths, then scripts/goals.sh: offline (bench.sh), live (live-bench.sh,
+# as root) and to a collector (collector-bench.sh), side by side with the anchors, ending in one
+# table against the speed goals (captures recorded once and cached; BENCH_ARGS="8 32 8 16 5 16",
+# the defaults, are the seconds and connections of each).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	scripts/bench.sh $(BENCH_ARGS)
+	scripts/goals.sh $(BENCH_ARGS)
+
+# The speed goals' table alone, without the Go benchmarks.
+goals: build
+	scripts/goals.sh $(BENCH_ARGS)
 
 # A live sniffer on the device during the load, against nginx's record (root).
 live-bench: build

@@ -130,5 +130,7 @@ for row in "${table[@]}"; do
   fi
   [[ -n $grss ]] && xm=$(awk -v a="$rss" -v b="$grss" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
   printf '%-28s %7s %7s %7s %7s %12s %8s %10s %8s\n' "$tool" "$right" "$missed" "$dropped" "$cpu" "$rc" "$xr" "$rss" "$xm"
+  # scripts/goals.sh's input: offline|tool|right|served|cpu_s|right per CPU-s|peak MiB
+  [[ -n ${GOALS_OUT:-} ]] && echo "offline|$tool|$right|$served|$cpu|$rc|$rss" >>"$GOALS_OUT"
 done
 exit $status

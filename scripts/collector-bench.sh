@@ -58,6 +58,8 @@ for r in "${rows[@]}"; do
   IFS='|' read -r name served got right _ _ cpu rate rss posts wire _ <<<"$r"
   printf '%-18s %7s %8s %7s %7s %6s %12s %9s %6s %8s\n' "$name" "$served" "$got" "$right" $((served - right)) "$cpu" "$rate" \
     "$rss" "$posts" "$(awk -v w="$wire" 'BEGIN { printf "%.1f", w / 1e6 }')"
+  # scripts/goals.sh's input: collector|tool|right|served|cpu_s|right per CPU-s|peak MiB
+  [[ -n ${GOALS_OUT:-} ]] && echo "collector|$name|$right|$served|$cpu|$rate|$rss" >>"$GOALS_OUT"
   if [[ $name == sniffer* ]]; then
     last=$rate
   elif [[ -n $last ]]; then

@@ -102,6 +102,9 @@ for r in "${rows[@]}"; do
   read -r _ user sys rss vol inv <<<"${timing:-0 0 0 0 0 0}"
   awk -v t="$tool" -v m="$matched" -v s="$served" -v w="$wrong" -v d="$drops" -v u="$user" -v y="$sys" -v r="$rss" -v cv="${vol:-0}" -v ci="${inv:-0}" 'BEGIN {
     printf "| %-22s | %7d (%5.1f%%) | %10s | %18s | %20.3f | %13.1f | %17s |\n", t, m, (s > 0 ? 100 * m / s : 0), w, d, (s > 0 ? 1000 * (u + y) / s : 0), r / 1024, cv " / " ci }'
+  # scripts/goals.sh's input: live|tool|matched|served|mis-paired|CPU-s per 1000 calls|peak MiB
+  [[ -n ${GOALS_OUT:-} ]] && awk -v t="$tool" -v m="$matched" -v s="$served" -v w="$wrong" -v u="$user" -v y="$sys" -v r="$rss" 'BEGIN {
+    printf "live|%s|%d|%d|%s|%.3f|%.1f\n", t, m, s, w, (s > 0 ? 1000 * (u + y) / s : 0), r / 1024 }' >>"$GOALS_OUT"
 done
 if [[ -n ${PCAP:-} && -s $out ]]; then
   echo "--- the same traffic from tcpdump's pcap: sniffer -r ${SNIFF_FLAGS:-} against nginx's record:"

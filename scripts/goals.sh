@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Every speed figure in one table, against the goals of issue 16: runs scripts/bench.sh (offline),
+# scripts/live-bench.sh (live, default settings) and scripts/collector-bench.sh (to a collector),
+# each with its own full output first, then one table of the figures each goal is about, side by
+# side with the anchors (../shared/anchors; without them the table says what could not be
+# compared). Ratios are within one run of each script: these machines are shared and noisy, so
+# a goal near its threshold may flip between runs.
+#
+#   scripts/goals.sh [OFFLINE_SECS OFFLINE_CONNS [LIVE_SECS LIVE_CONNS [COLLECTOR_SECS COLLECTOR_CONNS]]]
+#                    default 8 32 8 16 5 16
+#   live-bench needs root; without it its rows say "not run".
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+osecs=${1:-8} oconns=${2:-32} lsecs=${3:-8} lconns=${4:-16} csecs=${5:-5} cconns=${6:-16}
+figures=$(mktemp)
+trap 'rm -f "$figures"' EXIT
+export GOALS_OUT=$figures
+status=0
+echo "=== offline: scripts/bench.sh $osecs $oconns"
+"$root/scripts/bench.sh" "$osecs" "$oconns" || status=1
+if ((EUID == 0)); then
+  echo "=== live: scripts/live-bench.sh $lsecs $lconns (default settings)"
+  VARIANTS='default=' "$root/scripts/live-bench.sh" "$lsecs" "$lconns" || status=1
+else
+  echo "=== live: not run (live-bench needs root)"
+fi
+echo "=== to a collector: scripts/collector-bench.sh $csecs $cconns"
+"$root/scripts/collector-bench.sh" "$csecs" "$cconns" || status=1
+
+echo
+echo "=== the goals (issue 16), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), sniffer $(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown)"
+awk -F'|' '
+  { key = $1 "|" $2; right[key] = $3; served[key] = $4; cpu[key] = $5; rate[key] = $6; rss[key] = $7 }
+  $2 ~ /^sniffer/ {
+    if ($7 + 0 > maxrss) { maxrss = $7 + 0; maxwhere = $1 " " $2 }
+    n++
+    if ($1 == "live") { if ($3 != $4 || $5 != "0") bad = bad " " $1 " " $2 }
+    else if ($3 != $4) bad = bad " " $1 " " $2
+  }
+  function ratio(a, b) { return (a != "" && b != "" && b + 0 > 0) ? sprintf("%.2fx", a / b) : "" }
+  function row(goal, got, met, detail) {
+    printf "| %-44s | %-10s | %-7s | %s\n", goal, (got == "" ? "-" : got), (got == "" ? "not run" : met), detail
+  }
+  END {
+    printf "| %-44s | %-10s | %-7s | %s\n", "goal", "measured", "met", "from"
+    d = ratio(rate["offline|sniffer"], rate["offline|GoReplay 2.0 (anchor)"])
+    row("offline, bodies decoded: >= 1x GoReplay", d, (d + 0 >= 1 ? "yes" : "no"),
+      "right calls per CPU-s, sniffer " rate["offline|sniffer"] " / GoReplay " rate["offline|GoReplay 2.0 (anchor)"])
+    r = ratio(rate["offline|sniffer -decode=false"], rate["offline|GoReplay 2.0 (anchor)"])
+    row("offline, -decode=false: >= 3x GoReplay", r, (r + 0 >= 3 ? "yes" : "no"),
+      "right calls per CPU-s, sniffer " rate["offline|sniffer -decode=false"] " / GoReplay " rate["offline|GoReplay 2.0 (anchor)"])
+    l = ratio(rate["live|sniffer default"], rate["live|GoReplay 2.0"])
+    row("live, default settings: CPU/call <= GoReplay", l, (l != "" && l + 0 <= 1 ? "yes" : "no"),
+      "CPU-s per 1000 calls, sniffer " rate["live|sniffer default"] " / GoReplay " rate["live|GoReplay 2.0"])
+    c = ratio(rate["collector|sniffer zlib=off"], rate["collector|engine zlib=on"])
+    row("collector: >= 5x the Resurface engine", c, (c + 0 >= 5 ? "yes" : "no"),
+      "each default (sniffer to loopback uncompressed, the engine zlib); posting the same way: " \
+      ratio(rate["collector|sniffer zlib=off"], rate["collector|engine zlib=off"]) " uncompressed, " \
+      ratio(rate["collector|sniffer zlib=on"], rate["collector|engine zlib=on"]) " zlib")
+    row("peak RSS <= 64 MiB, every sniffer run", (n ? maxrss " MiB" : ""), (maxrss <= 64 ? "yes" : "no"), "largest: " maxwhere)
+    row("every call right, every sniffer run", (n ? (bad == "" ? "all" : "no") : ""), (bad == "" ? "yes" : "no"),
+      (bad == "" ? n " runs: every served call matched, none mis-paired" : "not all calls in:" bad))
+  }' "$figures"
+exit $status
