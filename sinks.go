@@ -33,7 +33,7 @@ func compressPosts(cfg *Config, r *rules.Rules) string {
 	case cfg.Compress == "off":
 		return "SNIFFER_COMPRESS=off"
 	case cfg.Compress == "auto" && output.LoopbackURL(cfg.URL):
-		return "the collector is on loopback, where compressing would cost CPU at both ends and save no network; SNIFFER_COMPRESS=on compresses"
+		return "the collector is on loopback, where compressing would cost CPU at both ends and save no network (for a port that tunnels to a remote collector, set SNIFFER_COMPRESS=on)"
 	}
 	return ""
 }
