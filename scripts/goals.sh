@@ -60,5 +60,25 @@ awk -F'|' '
     row("peak RSS <= 64 MiB, every sniffer run", (n ? maxrss " MiB" : ""), (maxrss <= 64 ? "yes" : "no"), "largest: " maxwhere)
     row("every call right, every sniffer run", (n ? (bad == "" ? "all" : "no") : ""), (bad == "" ? "yes" : "no"),
       (bad == "" ? n " runs: every served call matched, none mis-paired" : "not all calls in:" bad))
+    # The CPU per call of the anchors differs between machines far more than that of sniffer
+    # (GoReplay took 33-36 us a call offline on one 2-core machine, 78-80 on the next): the
+    # cost of each tool on its own.
+    print ""
+    print "CPU per right call (us, user+sys; live: per call served):"
+    own("offline sniffer, decoded", "offline|sniffer")
+    own("offline sniffer -decode=false", "offline|sniffer -decode=false")
+    own("offline GoReplay", "offline|GoReplay 2.0 (anchor)")
+    own("live sniffer, default settings", "live|sniffer default")
+    own("live GoReplay", "live|GoReplay 2.0")
+    own("collector sniffer, uncompressed", "collector|sniffer zlib=off")
+    own("collector sniffer, zlib", "collector|sniffer zlib=on")
+    own("collector engine, uncompressed", "collector|engine zlib=off")
+    own("collector engine, zlib", "collector|engine zlib=on")
+  }
+  function own(label, key) {
+    if (!(key in rate)) return
+    if (key ~ /^live/) us = rate[key] * 1000 # CPU-s per 1000 calls served
+    else us = (right[key] + 0 > 0) ? cpu[key] / right[key] * 1e6 : 0
+    printf "  %-34s %7.1f\n", label, us
   }' "$figures"
 exit $status
