@@ -24,7 +24,7 @@ type Verdict struct {
 // Drops tells whether the rules may drop a call by its details: there is a stop rule or
 // a sample rule. (Apply also drops a call the remove rules leave without details.)
 func (r *Rules) Drops() bool {
-	return r.sample > 0 || len(r.stop)+len(r.stopIfFound)+len(r.stopIf)+len(r.stopUnlessFound)+len(r.stopUnless) > 0
+	return r.sample > 0 || slices.ContainsFunc(r.stops(), func(g []*rule) bool { return len(g) > 0 })
 }
 
 // StopsMayRead tells whether some stop rule's scope may match a detail named one of
@@ -34,7 +34,7 @@ func (r *Rules) Drops() bool {
 // match starts with (see literals) rule it out. Decide may run before such details are
 // final only when this is false.
 func (r *Rules) StopsMayRead(names, prefixes []string) bool {
-	for _, group := range [][]*rule{r.stop, r.stopIfFound, r.stopIf, r.stopUnlessFound, r.stopUnless} {
+	for _, group := range r.stops() {
 		for _, rl := range group {
 			for _, m := range [...]*matcher{rl.scope, rl.scope.java} {
 				if m != nil && mayMatchName(m, names, prefixes) {

@@ -69,6 +69,11 @@ type Rules struct {
 	engineFailures atomic.Uint64
 }
 
+// stops returns the stop rules, group by group in the order Apply runs them.
+func (r *Rules) stops() [][]*rule {
+	return [][]*rule{r.stop, r.stopIfFound, r.stopIf, r.stopUnlessFound, r.stopUnless}
+}
+
 func (r *Rules) add(rl *rule) {
 	switch rl.verb {
 	case vStop:

@@ -32,7 +32,7 @@ const (
 // finish assigns the rules' scopes their bits once parsing is done.
 func (r *Rules) finish() {
 	bySrc := map[string]int{}
-	for _, g := range [][]*rule{r.stop, r.stopIfFound, r.stopIf, r.stopUnlessFound, r.stopUnless, r.removes, r.replaces} {
+	for _, g := range append(r.stops(), r.removes, r.replaces) {
 		for _, rl := range g {
 			rl.scopeBit = -1
 			if rl.scope.re == nil && rl.scope.names == nil {
