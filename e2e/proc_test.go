@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os/exec"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +17,26 @@ type proc struct {
 	stdout, stderr bytes.Buffer
 	done           chan struct{}
 	err            error
+	errMu          sync.Mutex // stderr while the process runs (stderrHas); after done it is the process's no more
+}
+
+// lockedWriter writes to w under mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// stderrHas tells whether the process has written s to standard error so far.
+func (p *proc) stderrHas(s string) bool {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	return bytes.Contains(p.stderr.Bytes(), []byte(s))
 }
 
 // start runs cmd, and makes sure it is killed when the test ends whatever happens.
@@ -25,7 +46,7 @@ func start(t *testing.T, name string, cmd *exec.Cmd) *proc {
 	if cmd.Stdout == nil {
 		cmd.Stdout = &p.stdout
 	}
-	cmd.Stderr = &p.stderr
+	cmd.Stderr = lockedWriter{&p.errMu, &p.stderr}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
