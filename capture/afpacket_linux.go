@@ -252,7 +252,7 @@ func (a *afSource) stats() (received, dropped int) {
 	return
 }
 
-// run reads packets until ctx ends or a read fails. With one socket it reads in place
+// run reads packets until ctx ends (then drains, see stopping) or a read fails. With one socket it reads in place
 // from the ring; with several, each is read on its own goroutine and merged.
 func (a *afSource) run(ctx context.Context, h Handler) error {
 	if len(a.tps) == 1 {
@@ -287,26 +287,29 @@ func (a *afSource) run(ctx context.Context, h Handler) error {
 
 func (a *afSource) runOne(ctx context.Context, h Handler) error {
 	tp, lt, armed := a.tps[0], a.lts[0], a.armed[0]
+	stop := stopping{ctx: ctx}
 	lastIdle := time.Now()
 	for n := 0; ; n++ {
+		if n&255 == 0 {
+			stop.ended()
+		}
 		data, ci, err := tp.ZeroCopyReadPacketData()
 		switch {
+		case err == nil && stop.after(ci):
+			return nil
 		case err == nil && !armed.IsZero() && ci.Timestamp.Before(armed):
 			continue // taken before the filter was attached
 		case err == nil:
 			armed = time.Time{}
 			h.Packet(data, ci, lt)
 			if n&255 == 0 {
-				if ctx.Err() != nil {
-					return nil
-				}
 				if now := time.Now(); now.Sub(lastIdle) >= 200*time.Millisecond {
 					lastIdle = now
 					h.Idle(now)
 				}
 			}
 		case errors.Is(err, afpacket.ErrTimeout):
-			if ctx.Err() != nil {
+			if stop.ended() {
 				return nil
 			}
 			lastIdle = time.Now()

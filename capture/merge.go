@@ -23,7 +23,7 @@ type reader struct {
 
 // merge reads several devices at once, one goroutine each, and hands their packets to h
 // from the calling goroutine, with Idle about every 200 ms. It returns the first read
-// error, or nil when ctx ends.
+// error, or nil once ctx has ended and every reader has drained (see stopping).
 func merge(ctx context.Context, h Handler, readers []reader) error {
 	type pkt struct {
 		data []byte
@@ -37,22 +37,24 @@ func merge(ctx context.Context, h Handler, readers []reader) error {
 		wg.Add(1)
 		go func(r reader) {
 			defer wg.Done()
-			for ctx.Err() == nil {
+			stop := stopping{ctx: ctx}
+			for {
 				data, ci, err := r.read()
 				switch {
 				case err != nil && r.timeout(err):
+					if stop.ended() {
+						return
+					}
 					continue
 				case err != nil:
 					errs <- err
 					return
 				case r.skip != nil && r.skip(ci):
 					continue
-				}
-				select {
-				case ch <- pkt{data, ci, r.lt}:
-				case <-ctx.Done():
+				case stop.ended() && stop.after(ci):
 					return
 				}
+				ch <- pkt{data, ci, r.lt} // read until every reader has returned
 			}
 		}(r)
 	}
@@ -73,8 +75,6 @@ func merge(ctx context.Context, h Handler, readers []reader) error {
 			h.Packet(p.data, p.ci, p.lt)
 		case now := <-tick.C:
 			h.Idle(now)
-		case <-ctx.Done():
-			return nil
 		}
 	}
 }

@@ -238,7 +238,8 @@ func (s *Source) Stats() (received, dropped, ifDropped int) {
 var ErrTruncated = errors.New("capture file is truncated (cut in the middle of a packet); the packets before the cut were read")
 
 // Run reads packets until the file ends, ctx is cancelled, or a read fails, calling h
-// from one goroutine. With one handle it reads without copying; with several it merges
+// from one goroutine. A live source, once ctx ends, still reads the packets it took before
+// (see stopping). With one handle it reads without copying; with several it merges
 // their packets through a channel.
 func (s *Source) Run(ctx context.Context, h Handler) error {
 	if s.user != nil {
@@ -267,13 +268,16 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 
 func (s *Source) runOne(ctx context.Context, hd handle, h Handler) error {
 	lt := hd.LinkType()
+	stop := stopping{ctx: ctx}
 	lastIdle := time.Now()
 	for n := 0; ; n++ {
-		if n&1023 == 0 && ctx.Err() != nil {
-			return nil
+		if n&255 == 0 && stop.ended() && !s.live {
+			return nil // a file stops at once; a device drains what it took before the stop
 		}
 		data, ci, err := hd.next()
 		switch {
+		case err == nil && stop.after(ci):
+			return nil
 		case err == nil:
 			h.Packet(data, ci, lt)
 			if s.live && n&255 == 0 {
@@ -283,7 +287,7 @@ func (s *Source) runOne(ctx context.Context, hd handle, h Handler) error {
 				}
 			}
 		case err == errTimeout:
-			if ctx.Err() != nil {
+			if stop.ended() {
 				return nil
 			}
 			lastIdle = time.Now()

@@ -78,10 +78,7 @@ func TestLiveEvasions(t *testing.T) {
 		}
 	}()
 	sn := start(t, "sniffer", snifferCmd(exec.Command(bin, "-i", "lo", "-ports", strconv.Itoa(port), "-rules", "include debug")))
-	time.Sleep(2 * time.Second)
-	if sn.exited() {
-		t.Fatalf("sniffer exited before any traffic: %s", tail(sn.stderr.Bytes(), 2000))
-	}
+	waitCapturing(t, sn)
 	send := func(req string) {
 		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
 		if err != nil {

@@ -82,20 +82,9 @@ func liveVethRuns(t *testing.T, runs ...sniffRun) (p *netPair, outs [][]byte, er
 		argv := append(append(append([]string{}, r.wrap...), bin, "-i", p.serverDev, "-ports", port), r.args...)
 		procs = append(procs, start(t, fmt.Sprintf("sniffer %d %v", i, append(r.wrap, r.args...)), snifferCmd(inNS(p.serverNS, argv[0], argv[1:]...))))
 	}
-	// Traffic starts once every sniffer says it is capturing (its start line comes after the
-	// capture is open: the libpcap handle active, the AF_PACKET sockets in their fanout
-	// group). A fixed pause was too short on a loaded machine: a fanout member that joined
+	// Traffic starts once every sniffer says it is capturing: a fanout member that joined
 	// after the traffic received nothing.
-	for _, s := range procs {
-		for deadline := time.Now().Add(60 * time.Second); !s.stderrHas(": capturing on "); time.Sleep(20 * time.Millisecond) {
-			if s.exited() {
-				t.Fatalf("%s exited before any traffic (%v). stderr:\n%s", s.name, s.err, tail(s.stderr.Bytes(), 4000))
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s did not say it was capturing within 60 s", s.name)
-			}
-		}
-	}
+	waitCapturing(t, procs...)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cl := exec.CommandContext(ctx, "ip", "netns", "exec", p.clientNS, exe, "-test.run=^$")

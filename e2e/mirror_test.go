@@ -253,10 +253,9 @@ func (l *mirrorLab) drive(t *testing.T, capturers []*proc, whileUp func()) calls
 	srv := start(t, "server", srvCmd)
 	waitReady(t, srv, ready)
 
-	time.Sleep(2 * time.Second) // libpcap (and vx0) are up well before this, as in TestLiveVeth
 	for _, c := range capturers {
-		if c.exited() {
-			t.Fatalf("%s exited before any traffic (%v). stderr:\n%s", c.name, c.err, tail(c.stderr.Bytes(), 4000))
+		if c.name != "tcpdump" { // l.tcpdump waited for it to listen
+			waitCapturing(t, c)
 		}
 	}
 

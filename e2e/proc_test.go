@@ -39,6 +39,24 @@ func (p *proc) stderrHas(s string) bool {
 	return bytes.Contains(p.stderr.Bytes(), []byte(s))
 }
 
+// waitCapturing waits, up to 60 s each, until every sniffer in ps has printed its start
+// line, which comes once its capture is open (the libpcap handle active, AF_PACKET sockets
+// in their fanout group, vx0 up): traffic sent before then is not captured. A fixed pause
+// was too short on a loaded machine.
+func waitCapturing(t *testing.T, ps ...*proc) {
+	t.Helper()
+	for _, p := range ps {
+		for deadline := time.Now().Add(60 * time.Second); !p.stderrHas(": capturing on "); time.Sleep(20 * time.Millisecond) {
+			if p.exited() {
+				t.Fatalf("%s exited before any traffic (%v). stderr:\n%s", p.name, p.err, tail(p.stderr.Bytes(), 4000))
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not say it was capturing within 60 s. stderr:\n%s", p.name, tail(p.stderr.Bytes(), 4000))
+			}
+		}
+	}
+}
+
 // start runs cmd, and makes sure it is killed when the test ends whatever happens.
 func start(t *testing.T, name string, cmd *exec.Cmd) *proc {
 	t.Helper()

@@ -189,6 +189,8 @@ func proxyMirrorNginx(t *testing.T, capture bool) {
 	}
 	if !strings.Contains(sn.stderr.String(), fmt.Sprintf("proxy mirror: %d calls (0 dropped", n)) {
 		t.Errorf("sniffer's summary does not account for %d mirrored calls:\n%s", n, sn.stderr.String())
+	} else if t.Failed() {
+		t.Logf("sniffer's stderr:\n%s", tail(sn.stderr.Bytes(), 4000))
 	}
 }
 
