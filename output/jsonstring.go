@@ -75,6 +75,18 @@ func appendJSONString(dst, s []byte, high uint64) []byte {
 			out = slices.Grow(out[:n], 2*denseRun+(len(s)-i)+(len(s)-i)/8)
 			out = out[:cap(out)]
 		}
+		if useEscapeBlocks && len(s)-i >= 16 {
+			// Blocks while they take nothing but backslashes and there is room; then
+			// the word loop, for one word at least.
+			k, j := escapeBlocks(out[n:], s[i:], high)
+			n, i = n+k, i+j
+			if i+8 > len(s) {
+				break
+			}
+			if len(out)-n < 2*denseRun {
+				continue
+			}
+		}
 		w := binary.LittleEndian.Uint64(s[i:])
 		if attention(w, high) == 0 {
 			binary.LittleEndian.PutUint64(out[n:], w)

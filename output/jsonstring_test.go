@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -81,6 +82,27 @@ func TestAppendStringEveryByte(t *testing.T) {
 		"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7", "abcdefg\xc3", "abcdefg\xe2\x82", "\ufffd\ufffd ok \u2028",
 		strings.Repeat(`{"id":1,"email":"a@b.c"}`+"\n", 40)} {
 		sameAsBytewise(t, s)
+	}
+}
+
+// Long strings drawn from the bytes that matter, sparse and dense, so that blocks of 16
+// (escapeBlocks), words and the byte loop hand over to each other at every offset and
+// with dst filling up.
+func TestAppendStringMixed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabets := []string{"\"\\\t\n\r\x00\x1f\x7f\x80\xc3\xa9\xe2\x82\xac\xff", "\"\\\t\n\r", "\"\x01\xc3"}
+	for range 3000 {
+		abc := alphabets[rng.IntN(len(alphabets))]
+		dense := rng.IntN(100)
+		b := make([]byte, rng.IntN(300))
+		for i := range b {
+			if rng.IntN(100) < dense {
+				b[i] = abc[rng.IntN(len(abc))]
+			} else {
+				b[i] = byte('a' + rng.IntN(26))
+			}
+		}
+		sameAsBytewise(t, string(b))
 	}
 }
 
