@@ -304,7 +304,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cancel()
 	observe.RulesReport(stderr, dl.Filtered(), dl.RuleFailures(), cfg.Quiet)
 	switch {
-	case errors.Is(runErr, capture.ErrTruncated):
+	case errors.Is(runErr, capture.ErrTruncated), errors.Is(runErr, capture.ErrStopCut):
 		fmt.Fprintln(stderr, "sniffer: warning:", runErr)
 	case runErr != nil:
 		fmt.Fprintln(stderr, "sniffer:", runErr)

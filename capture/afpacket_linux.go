@@ -296,7 +296,7 @@ func (a *afSource) runOne(ctx context.Context, h Handler) error {
 		data, ci, err := tp.ZeroCopyReadPacketData()
 		switch {
 		case err == nil && stop.after(ci):
-			return nil
+			return stop.err()
 		case err == nil && !armed.IsZero() && ci.Timestamp.Before(armed):
 			continue // taken before the filter was attached
 		case err == nil:

@@ -23,7 +23,8 @@ type reader struct {
 
 // merge reads several devices at once, one goroutine each, and hands their packets to h
 // from the calling goroutine, with Idle about every 200 ms. It returns the first read
-// error, or nil once ctx has ended and every reader has drained (see stopping).
+// error (or ErrStopCut), or nil once ctx has ended and every reader has drained (see
+// stopping).
 func merge(ctx context.Context, h Handler, readers []reader) error {
 	type pkt struct {
 		data []byte
@@ -52,6 +53,9 @@ func merge(ctx context.Context, h Handler, readers []reader) error {
 				case r.skip != nil && r.skip(ci):
 					continue
 				case stop.ended() && stop.after(ci):
+					if stop.cut {
+						errs <- ErrStopCut
+					}
 					return
 				}
 				ch <- pkt{data, ci, r.lt} // read until every reader has returned

@@ -277,7 +277,7 @@ func (s *Source) runOne(ctx context.Context, hd handle, h Handler) error {
 		data, ci, err := hd.next()
 		switch {
 		case err == nil && stop.after(ci):
-			return nil
+			return stop.err()
 		case err == nil:
 			h.Packet(data, ci, lt)
 			if s.live && n&255 == 0 {

@@ -2,14 +2,20 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/gopacket/gopacket"
 )
 
 // stopDrainLimit bounds how long a live reader goes on reading once it was told to stop:
-// a reader far behind a busy wire must not hold up the exit.
-const stopDrainLimit = 2 * time.Second
+// a reader far behind a busy wire must not hold up the exit. (A variable for a test.)
+var stopDrainLimit = 2 * time.Second
+
+// ErrStopCut is returned by Run when it stopped at stopDrainLimit with packets taken before
+// the stop still unread: calls at the end of the run may be incomplete or missing, and no
+// counter can say how many.
+var ErrStopCut = errors.New("stopped after draining the capture for 2 s, with packets taken before the stop still unread (the reader was behind the wire): calls at the end of the run may be missing")
 
 // stopping decides when a live reader stops once ctx has ended. Packets stamped before the
 // stop were on the wire while sniffer was asked to capture, yet may still wait in the
@@ -20,6 +26,7 @@ const stopDrainLimit = 2 * time.Second
 type stopping struct {
 	ctx context.Context
 	at  time.Time // when the reader saw ctx end; zero until then
+	cut bool      // the drain stopped at stopDrainLimit
 }
 
 // ended reports whether ctx has ended, noting when the reader first saw it.
@@ -36,5 +43,17 @@ func (s *stopping) ended() bool {
 // after reports, once ctx has ended, whether the packet stamped ci.Timestamp is past the
 // stop (or the drain took too long): the reader stops without handling it.
 func (s *stopping) after(ci gopacket.CaptureInfo) bool {
-	return !s.at.IsZero() && (ci.Timestamp.After(s.at) || time.Since(s.at) > stopDrainLimit)
+	if s.at.IsZero() || ci.Timestamp.After(s.at) {
+		return !s.at.IsZero()
+	}
+	s.cut = time.Since(s.at) > stopDrainLimit
+	return s.cut
+}
+
+// err is what the reader returns once after said stop: ErrStopCut when the drain was cut.
+func (s *stopping) err() error {
+	if s.cut {
+		return ErrStopCut
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -68,21 +69,11 @@ func TestLiveStopDrains(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond) // in the capture buffer, perhaps in a block not handed over yet
 
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel() // told to stop before reading a single packet
-			h := &ltCounter{n: map[layers.LinkType]int{}}
-			done := make(chan error, 1)
-			began := time.Now()
-			go func() { done <- src.Run(ctx, h) }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("Run: %v", err)
-				}
-			case <-time.After(stopDrainLimit + 3*time.Second):
-				t.Fatalf("Run did not return within %v of being started stopped", stopDrainLimit+3*time.Second)
+			h, took, err := runStopped(t, src)
+			t.Logf("%v: %v after the stop", h.n, took)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
 			}
-			t.Logf("%v: %v after the stop", h.n, time.Since(began).Round(time.Millisecond))
 			if len(h.n) != c.lts {
 				t.Errorf("packets of %d link types (%v), want %d", len(h.n), h.n, c.lts)
 			}
@@ -91,6 +82,37 @@ func TestLiveStopDrains(t *testing.T) {
 					t.Errorf("%v: %d packets handed over, want the %d taken before the stop", lt, got, n)
 				}
 			}
+
+			// A drain cut short (here at once) leaves packets unread: Run says so.
+			for i := range n {
+				fmt.Fprintf(conn, "datagram %d", i)
+			}
+			time.Sleep(100 * time.Millisecond)
+			defer func(limit time.Duration) { stopDrainLimit = limit }(stopDrainLimit)
+			stopDrainLimit = 0
+			h, _, err = runStopped(t, src)
+			if !errors.Is(err, ErrStopCut) {
+				t.Errorf("drain cut at once: Run returned %v with %v handed over, want ErrStopCut", err, h.n)
+			}
 		})
 	}
+}
+
+// runStopped runs src with a context ended before it starts, and returns what it handed
+// over, how long Run took and its error.
+func runStopped(t *testing.T, src *Source) (*ltCounter, time.Duration, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // told to stop before reading a single packet
+	h := &ltCounter{n: map[layers.LinkType]int{}}
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() { done <- src.Run(ctx, h) }()
+	select {
+	case err := <-done:
+		return h, time.Since(began).Round(time.Millisecond), err
+	case <-time.After(stopDrainLimit + 3*time.Second):
+		t.Fatalf("Run did not return within %v of being started stopped", stopDrainLimit+3*time.Second)
+	}
+	return nil, 0, nil
 }
