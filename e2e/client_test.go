@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -65,6 +66,14 @@ func clientMain() int {
 		}
 		if err := http10(ctx, v4); err != nil {
 			return err
+		}
+		// SNIFFER_E2E_EXTRA_CONNS more calls to v4, each on a connection of its own: flows
+		// for a test of how the kernel spreads them.
+		n, _ := strconv.Atoi(os.Getenv("SNIFFER_E2E_EXTRA_CONNS"))
+		for i := range n {
+			if err := goClient(ctx, v4, 1, []step{{"GET", fmt.Sprintf("/hello?conn=%d", i)}}); err != nil {
+				return err
+			}
 		}
 		if _, err := exec.LookPath("curl"); err == nil {
 			return curlCalls(ctx, v4)
