@@ -53,8 +53,8 @@ func merge(ctx context.Context, h Handler, readers []reader) error {
 				case r.skip != nil && r.skip(ci):
 					continue
 				case stop.ended() && stop.after(ci):
-					if stop.cut {
-						errs <- ErrStopCut
+					if err := stop.err(); err != nil {
+						errs <- err
 					}
 					return
 				}

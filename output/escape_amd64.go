@@ -1,6 +1,10 @@
 package output
 
-import "golang.org/x/sys/cpu"
+import (
+	"math/bits"
+
+	"golang.org/x/sys/cpu"
+)
 
 // On amd64 with SSSE3 (every x86-64 CPU since about 2008) appendJSONString hands the
 // string to escapeBlocks, which takes 16 bytes per step: copied whole when none needs an
@@ -36,17 +40,10 @@ var escapeSpread, escapeLen = func() (spread [256][32]byte, length [256]byte) {
 		for ; p < 16; p++ {
 			spread[m][p] = 0x80
 		}
-		length[m] = byte(8 + bitsOn(m))
+		length[m] = byte(8 + bits.OnesCount8(uint8(m)))
 	}
 	return
 }()
-
-func bitsOn(m int) (n int) {
-	for ; m != 0; m &= m - 1 {
-		n++
-	}
-	return
-}
 
 // escapeConst holds what escapeBlocks compares with, 16 bytes of each: '"', '\\', 0x1f;
 // then two tables by low nibble for '\t', '\n' and '\r': the byte itself (0xff for the

@@ -1,5 +1,18 @@
 #include "textflag.h"
 
+// SPREAD writes the 8 bytes at the bottom of X6 to DI+CX spread by escapeSpread's entry
+// for the mask in AX (R8: escapeSpread, R9: escapeLen), and adds the bytes written to CX.
+#define SPREAD \
+	MOVQ AX, R13 \
+	SHLQ $5, AX \
+	MOVOU (R8)(AX*1), X4 \
+	MOVOU 16(R8)(AX*1), X5 \
+	PSHUFB X4, X6 \
+	POR  X5, X6 \
+	MOVOU X6, (DI)(CX*1) \
+	MOVBQZX (R9)(R13*1), AX \
+	ADDQ AX, CX
+
 // func escapeBlocks(dst, src []byte, high uint64) (n, i int)
 //
 // Go's operand order: PSHUFB ctl, x sets x to x's bytes picked by ctl; PANDN a, b sets
@@ -76,32 +89,16 @@ spread:
 	PSHUFB X0, X9
 	PAND X7, X9
 	PXOR X9, X0
-	// Low half.
+	// Low half, then high half.
 	MOVQ DX, AX
 	ANDQ $0xff, AX
-	MOVQ AX, R13
-	SHLQ $5, AX
-	MOVOU (R8)(AX*1), X4
-	MOVOU 16(R8)(AX*1), X5
 	MOVOU X0, X6
-	PSHUFB X4, X6
-	POR  X5, X6
-	MOVOU X6, (DI)(CX*1)
-	MOVBQZX (R9)(R13*1), AX
-	ADDQ AX, CX
-	// High half.
+	SPREAD
 	SHRQ $8, DX
-	MOVQ DX, R13
-	SHLQ $5, DX
-	MOVOU (R8)(DX*1), X4
-	MOVOU 16(R8)(DX*1), X5
+	MOVQ DX, AX
 	MOVOU X0, X6
 	PSRLDQ $8, X6
-	PSHUFB X4, X6
-	POR  X5, X6
-	MOVOU X6, (DI)(CX*1)
-	MOVBQZX (R9)(R13*1), AX
-	ADDQ AX, CX
+	SPREAD
 	ADDQ $16, BX
 	JMP  loop
 
