@@ -64,15 +64,7 @@ func TestAnyPortFile(t *testing.T) {
 
 	pcap, dumpErr := filepath.Join(dir, "anyport.pcap"), filepath.Join(dir, "tcpdump.err")
 	dump := start(t, "tcpdump", inNS(p.serverNS, "sh", "-c", `exec tcpdump -i "$0" -s 262144 -B 65536 --immediate-mode -U -Z root -w "$1" tcp 2>"$2"`, p.serverDev, pcap, dumpErr))
-	for end := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		b, _ := os.ReadFile(dumpErr)
-		if bytes.Contains(b, []byte("listening on")) {
-			break
-		}
-		if dump.exited() || time.Now().After(end) {
-			t.Fatalf("tcpdump did not start within 15 s (%v):\n%s", dump.err, b)
-		}
-	}
+	waitTcpdump(t, dump, dumpErr, p.serverDev, 15*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

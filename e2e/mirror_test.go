@@ -219,15 +219,8 @@ func (l *mirrorLab) tcpdump(t *testing.T, pcap, errPath string) *proc {
 	port, _ := strconv.Atoi(l.port)
 	cmd := inNS(l.targetNS, "sh", "-c", `exec tcpdump -i "$0" -s 262144 -B 65536 -U -Z root -w "$1" "$2" 2>"$3"`, l.underlay, pcap, vxlan.FilterExpr(port), errPath)
 	p := start(t, "tcpdump", cmd)
-	for end := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		b, _ := os.ReadFile(errPath)
-		if bytes.Contains(b, []byte("listening on")) {
-			return p
-		}
-		if p.exited() || time.Now().After(end) {
-			t.Fatalf("tcpdump did not start listening on %s within 15 s (%v):\n%s", l.underlay, p.err, b)
-		}
-	}
+	waitTcpdump(t, p, errPath, l.underlay, 15*time.Second)
+	return p
 }
 
 var tcpdumpDropRE = regexp.MustCompile(`(\d+) packets? dropped by kernel`)

@@ -63,13 +63,7 @@ func TestNFLOG(t *testing.T) {
 		return exec.CommandContext(ctx, "ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "--retry", "30", "--retry-connrefused", "--retry-delay", "1", url).Run()
 	}
 	waitCapturing(t, s)
-	for end := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if b, _ := os.ReadFile(tdErr); bytes.Contains(b, []byte("listening on")) {
-			break
-		} else if td.exited() || time.Now().After(end) {
-			t.Fatalf("tcpdump did not start listening on nflog:%s within 60 s (%v):\n%s", tdGroup, td.err, b)
-		}
-	}
+	waitTcpdump(t, td, tdErr, "nflog:"+tdGroup, 60*time.Second)
 	for i := range 15 {
 		for _, u := range []string{fmt.Sprintf("http://127.0.0.1:8089/f%d.txt", i), fmt.Sprintf("http://127.0.0.1:8089/missing%d", i), fmt.Sprintf("http://127.0.0.1:8090/f%d.txt", i)} {
 			if err := curl(u); err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"errors"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -53,6 +54,21 @@ func waitCapturing(t *testing.T, ps ...*proc) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s did not say it was capturing within 60 s. stderr:\n%s", p.name, tail(p.stderr.Bytes(), 4000))
 			}
+		}
+	}
+}
+
+// waitTcpdump waits, up to within, until tcpdump (p, writing its messages to errPath) says
+// it is listening on dev: packets sent before then are not recorded.
+func waitTcpdump(t *testing.T, p *proc, errPath, dev string, within time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(within); ; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(errPath)
+		if bytes.Contains(b, []byte("listening on")) {
+			return
+		}
+		if p.exited() || time.Now().After(end) {
+			t.Fatalf("tcpdump did not start listening on %s within %v (%v):\n%s", dev, within, p.err, b)
 		}
 	}
 }
