@@ -272,6 +272,7 @@ func (a *afSource) run(ctx context.Context, h Handler) error {
 				return data, ci, err
 			},
 			timeout: func(err error) bool { return errors.Is(err, afpacket.ErrTimeout) },
+			settle:  afBlockTimeout,
 			// Packets taken before the filter was attached are left out.
 			skip: func(ci gopacket.CaptureInfo) bool {
 				if !armed.IsZero() && ci.Timestamp.Before(armed) {
@@ -287,7 +288,7 @@ func (a *afSource) run(ctx context.Context, h Handler) error {
 
 func (a *afSource) runOne(ctx context.Context, h Handler) error {
 	tp, lt, armed := a.tps[0], a.lts[0], a.armed[0]
-	stop := stopping{ctx: ctx}
+	stop := stopping{ctx: ctx, settle: afBlockTimeout}
 	lastIdle := time.Now()
 	for n := 0; ; n++ {
 		if n&255 == 0 {
@@ -309,7 +310,7 @@ func (a *afSource) runOne(ctx context.Context, h Handler) error {
 				}
 			}
 		case errors.Is(err, afpacket.ErrTimeout):
-			if stop.ended() {
+			if stop.drained() {
 				return nil
 			}
 			lastIdle = time.Now()

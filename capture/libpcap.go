@@ -19,6 +19,10 @@ type pcapHandle struct {
 	live bool
 }
 
+// pcapTimeout is libpcap's read timeout, which on Linux is also how long the kernel keeps a
+// partly filled ring block from user space (TPACKET_V3).
+const pcapTimeout = 200 * time.Millisecond
+
 func openLiveHandle(dev string, cfg Config) (handle, error) {
 	in, err := pcap.NewInactiveHandle(dev)
 	if err != nil {
@@ -28,7 +32,7 @@ func openLiveHandle(dev string, cfg Config) (handle, error) {
 	_ = in.SetSnapLen(Snaplen)
 	_ = in.SetPromisc(cfg.Promisc)
 	_ = in.SetImmediateMode(cfg.Immediate)
-	_ = in.SetTimeout(200 * time.Millisecond)
+	_ = in.SetTimeout(pcapTimeout)
 	if cfg.BufferSize > 0 {
 		if err := in.SetBufferSize(cfg.BufferSize); err != nil {
 			return nil, fmt.Errorf("device %s: buffer size %d: %v", dev, cfg.BufferSize, err)

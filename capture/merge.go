@@ -17,6 +17,7 @@ type reader struct {
 	read func() (data []byte, ci gopacket.CaptureInfo, err error)
 	// timeout tells a read that found nothing in time from a failure.
 	timeout func(error) bool
+	settle  time.Duration // the capture's block timeout (see stopping)
 	// skip, when set, leaves a packet out (for example one taken before the filter).
 	skip func(ci gopacket.CaptureInfo) bool
 }
@@ -38,12 +39,12 @@ func merge(ctx context.Context, h Handler, readers []reader) error {
 		wg.Add(1)
 		go func(r reader) {
 			defer wg.Done()
-			stop := stopping{ctx: ctx}
+			stop := stopping{ctx: ctx, settle: r.settle}
 			for {
 				data, ci, err := r.read()
 				switch {
 				case err != nil && r.timeout(err):
-					if stop.ended() {
+					if stop.drained() {
 						return
 					}
 					continue

@@ -261,6 +261,7 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 				return append([]byte(nil), data...), ci, err // the data outlives the call
 			},
 			timeout: func(err error) bool { return err == errTimeout },
+			settle:  pcapTimeout,
 		}
 	}
 	return merge(ctx, h, readers)
@@ -268,7 +269,7 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 
 func (s *Source) runOne(ctx context.Context, hd handle, h Handler) error {
 	lt := hd.LinkType()
-	stop := stopping{ctx: ctx}
+	stop := stopping{ctx: ctx, settle: pcapTimeout}
 	lastIdle := time.Now()
 	for n := 0; ; n++ {
 		if n&255 == 0 && stop.ended() && !s.live {
@@ -287,7 +288,7 @@ func (s *Source) runOne(ctx context.Context, hd handle, h Handler) error {
 				}
 			}
 		case err == errTimeout:
-			if stop.ended() {
+			if stop.drained() {
 				return nil
 			}
 			lastIdle = time.Now()

@@ -21,12 +21,16 @@ var ErrStopCut = errors.New("stopped after draining the capture for 2 s, with pa
 // stop were on the wire while sniffer was asked to capture, yet may still wait in the
 // capture buffer (a reader behind the wire, a ring block not handed over yet): stopping at
 // once would lose the ends of calls without a counter saying so. So the reader goes on
-// until the first packet stamped after the stop, an empty buffer (a read timeout), or
-// stopDrainLimit, whichever comes first.
+// until the first packet stamped after the stop, an empty buffer, or stopDrainLimit,
+// whichever comes first. The buffer is known empty only from a read timeout once settle
+// has passed since the stop: the kernel holds a partly filled ring block back from user
+// space for up to that long (its block timeout), so an earlier timeout may leave packets
+// from before the stop in a block not handed over yet.
 type stopping struct {
-	ctx context.Context
-	at  time.Time // when the reader saw ctx end; zero until then
-	cut bool      // the drain stopped at stopDrainLimit
+	ctx    context.Context
+	settle time.Duration // the capture's block timeout
+	at     time.Time     // when the reader saw ctx end; zero until then
+	cut    bool          // the drain stopped at stopDrainLimit
 }
 
 // ended reports whether ctx has ended, noting when the reader first saw it.
@@ -38,6 +42,12 @@ func (s *stopping) ended() bool {
 		s.at = time.Now()
 	}
 	return true
+}
+
+// drained reports, on a read timeout, whether the reader should stop: ctx has ended, and
+// every block holding packets from before the stop has been handed over.
+func (s *stopping) drained() bool {
+	return s.ended() && time.Since(s.at) >= s.settle
 }
 
 // after reports, once ctx has ended, whether the packet stamped ci.Timestamp is past the

@@ -83,6 +83,35 @@ func TestLiveStopDrains(t *testing.T) {
 				}
 			}
 
+			// Sent while the reader waits, and the stop at once: the packets sit in a ring
+			// block the kernel has not handed over yet, and a read may time out before it
+			// does. They were taken before the stop, so they come out all the same.
+			ctx, cancel := context.WithCancel(context.Background())
+			h = &ltCounter{n: map[layers.LinkType]int{}}
+			done := make(chan error, 1)
+			go func() { done <- src.Run(ctx, h) }()
+			time.Sleep(150 * time.Millisecond) // Run is in a read
+			for i := range n {
+				fmt.Fprintf(conn, "datagram %d", i)
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+			case <-time.After(stopDrainLimit + 3*time.Second):
+				t.Fatalf("Run did not return within %v of the stop", stopDrainLimit+3*time.Second)
+			}
+			for lt, got := range h.n {
+				if got != n {
+					t.Errorf("sent while reading: %v: %d packets handed over, want the %d taken before the stop", lt, got, n)
+				}
+			}
+			if len(h.n) != c.lts {
+				t.Errorf("sent while reading: packets of %d link types (%v), want %d", len(h.n), h.n, c.lts)
+			}
+
 			// A drain cut short (here at once) leaves packets unread: Run says so.
 			for i := range n {
 				fmt.Fprintf(conn, "datagram %d", i)
