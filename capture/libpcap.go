@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -18,10 +17,6 @@ type pcapHandle struct {
 	h    *pcap.Handle
 	live bool
 }
-
-// pcapTimeout is libpcap's read timeout, which on Linux is also how long the kernel keeps a
-// partly filled ring block from user space (TPACKET_V3).
-const pcapTimeout = 200 * time.Millisecond
 
 func openLiveHandle(dev string, cfg Config) (handle, error) {
 	in, err := pcap.NewInactiveHandle(dev)

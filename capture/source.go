@@ -233,6 +233,10 @@ func (s *Source) Stats() (received, dropped, ifDropped int) {
 	return
 }
 
+// pcapTimeout is libpcap's read timeout, which on Linux is also how long the kernel keeps a
+// partly filled ring block from user space (TPACKET_V3).
+const pcapTimeout = 200 * time.Millisecond
+
 // ErrTruncated is returned by Run when a capture file ends in the middle of a packet;
 // everything before the cut was delivered.
 var ErrTruncated = errors.New("capture file is truncated (cut in the middle of a packet); the packets before the cut were read")
