@@ -38,12 +38,13 @@ import (
 const (
 	DefaultAFBlockSize = 512 << 10
 	minAFBlocks        = 4
-	afPollTimeout      = 200 * time.Millisecond // how often Run looks at ctx and calls Idle when idle
+	afPollTimeout      = 200 * time.Millisecond // how often Run looks at ctx and calls Idle when idle (afRing.wait)
 	afBlockTimeout     = 64 * time.Millisecond  // a partly filled block is handed over after this
 )
 
 type afSource struct {
 	tps   []*afpacket.TPacket
+	rings []*afRing // tps[i]'s wait in the Go poller
 	lts   []layers.LinkType
 	names []string
 	// armed is when each socket's filter was attached: the ring may hold packets taken
@@ -92,6 +93,11 @@ func openAFPacket(cfg Config) (*Source, error) {
 			return fail(err)
 		}
 		af.tps, af.lts, af.names = append(af.tps, tp), append(af.lts, lt), append(af.names, dev)
+		ring, err := newAFRing(tp)
+		if err != nil {
+			return fail(fmt.Errorf("device %s: %v", dev, err))
+		}
+		af.rings = append(af.rings, ring)
 		if err := setAFFilter(tp, lt, cfg.Filter); err != nil {
 			return fail(fmt.Errorf("device %s: %v", dev, err))
 		}
@@ -147,7 +153,7 @@ func openAFDevice(dev string, cfg Config, block, nblocks int) (*afpacket.TPacket
 		afpacket.OptFrameSize(os.Getpagesize()), // V3 packs packets of any size into a block
 		afpacket.OptNumBlocks(nblocks),
 		afpacket.OptBlockTimeout(afBlockTimeout),
-		afpacket.OptPollTimeout(afPollTimeout),
+		afpacket.OptPollTimeout(0), // gopacket's poll only checks; afRing.wait waits
 	}
 	lt := layers.LinkTypeRaw
 	if dev == "any" {
@@ -231,10 +237,13 @@ func (a *afSource) close() {
 		r, d := a.stats()
 		a.final = &[2]int{r, d}
 	}
+	for _, r := range a.rings {
+		r.close()
+	}
 	for _, tp := range a.tps {
 		tp.Close()
 	}
-	a.tps = nil
+	a.tps, a.rings = nil, nil
 }
 
 // stats sums the sockets' counters: packets the filter passed (tp_packets, drops
@@ -259,13 +268,13 @@ func (a *afSource) run(ctx context.Context, h Handler) error {
 		return a.runOne(ctx, h)
 	}
 	readers := make([]reader, len(a.tps))
-	for i, tp := range a.tps {
+	for i, ring := range a.rings {
 		name, armed := a.names[i], a.armed[i]
 		readers[i] = reader{
 			name: name,
 			lt:   a.lts[i],
 			read: func() ([]byte, gopacket.CaptureInfo, error) {
-				data, ci, err := tp.ReadPacketData() // copies: the data outlives the call
+				data, ci, err := ring.read(afPollTimeout, true) // copies: the data outlives the call
 				if err != nil && !errors.Is(err, afpacket.ErrTimeout) {
 					err = fmt.Errorf("reading packets from %s: %v", name, err)
 				}
@@ -287,14 +296,14 @@ func (a *afSource) run(ctx context.Context, h Handler) error {
 }
 
 func (a *afSource) runOne(ctx context.Context, h Handler) error {
-	tp, lt, armed := a.tps[0], a.lts[0], a.armed[0]
+	ring, lt, armed := a.rings[0], a.lts[0], a.armed[0]
 	stop := stopping{ctx: ctx, settle: afBlockTimeout}
 	lastIdle := time.Now()
 	for n := 0; ; n++ {
 		if n&255 == 0 {
 			stop.ended()
 		}
-		data, ci, err := tp.ZeroCopyReadPacketData()
+		data, ci, err := ring.read(afPollTimeout, false)
 		switch {
 		case err == nil && stop.after(ci):
 			return stop.err()
