@@ -49,7 +49,8 @@ func call(t *testing.T, i int) *model.Call {
 
 type line struct {
 	Request struct {
-		URL string `json:"url"`
+		URL  string `json:"url"`
+		Body string `json:"body"`
 	} `json:"request"`
 	Response struct {
 		Body string `json:"body"`
