@@ -63,12 +63,35 @@ const denseRun = 32
 
 // appendJSONString is appendString; high is lanes8, or 0 when s is valid UTF-8.
 func appendJSONString(dst, s []byte, high uint64) []byte {
+	dst, _ = escapeFrom(append(dst, '"'), s, 0, high, false)
+	return append(dst, '"')
+}
+
+// appendUTF8String appends s as a JSON string when s is valid UTF-8, and reports whether
+// it did (dst is returned unchanged when not). It spares a body the pass of utf8.Valid
+// before appendValidString: the ASCII part is escaped with its bytes from 0x80 looked at
+// (which costs the escape loops nothing more), and only from the first of them is the
+// rest checked, once, and copied as valid. ASCII before it is whole runes, so that check
+// answers for all of s.
+func appendUTF8String(dst, s []byte) ([]byte, bool) {
+	mark := len(dst)
+	dst, i := escapeFrom(append(dst, '"'), s, 0, lanes8, true)
+	if i < len(s) {
+		if !utf8.Valid(s[i:]) {
+			return dst[:mark], false
+		}
+		dst, _ = escapeFrom(dst, s, i, 0, false)
+	}
+	return append(dst, '"'), true
+}
+
+// escapeFrom appends s[i:], escaped, and returns the index where it stopped: len(s), or
+// with stop (and high lanes8) the first byte from 0x80, before which it stops.
+func escapeFrom(dst, s []byte, i int, high uint64, stop bool) ([]byte, int) {
 	tab := &plainAny
 	if high == 0 {
 		tab = &plainValid
 	}
-	dst = append(dst, '"')
-	i := 0
 	out, n := dst[:cap(dst)], len(dst) // out[:n] is written
 	for i+8 <= len(s) {
 		if len(out)-n < 2*denseRun { // denseRun bytes, each escaped in two
@@ -111,6 +134,9 @@ func appendJSONString(dst, s []byte, high uint64) []byte {
 			n += 1 + d
 		}
 		if i < end {
+			if stop && s[i] >= utf8.RuneSelf {
+				return out[:n], i
+			}
 			dst, i = appendEscape(out[:n], s, i)
 			out, n = dst[:cap(dst)], len(dst)
 		}
@@ -118,14 +144,18 @@ func appendJSONString(dst, s []byte, high uint64) []byte {
 	dst = out[:n]
 	for i < len(s) {
 		// With high 0 the words may have ended inside a rune: its bytes are copied too.
-		if c := s[i]; escape[c] == 0 || c >= utf8.RuneSelf && high == 0 {
+		c := s[i]
+		if escape[c] == 0 || c >= utf8.RuneSelf && high == 0 {
 			dst = append(dst, c)
 			i++
 			continue
 		}
+		if stop && c >= utf8.RuneSelf {
+			return dst, i
+		}
 		dst, i = appendEscape(dst, s, i)
 	}
-	return append(dst, '"')
+	return dst, i
 }
 
 // plainAny and plainValid say, for each byte, what goes out for it in a word with

@@ -42,7 +42,8 @@ func appendStringBytewise(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// sameAsBytewise checks appendString (and appendValidString on valid UTF-8) against the
+// sameAsBytewise checks appendString (and appendValidString on valid UTF-8, and
+// appendUTF8String, which must refuse invalid UTF-8) against the
 // reference, appending to a prefix so that a write before or past dst's end shows.
 func sameAsBytewise(t *testing.T, s string) {
 	t.Helper()
@@ -52,11 +53,21 @@ func sameAsBytewise(t *testing.T, s string) {
 		if got := appendString(dst, s); !bytes.Equal(got, want) {
 			t.Fatalf("appendString(%q) (cap %d) = %q, bytewise %q", s, capacity, got, want)
 		}
-		if utf8.ValidString(s) {
+		valid := utf8.ValidString(s)
+		if valid {
 			dst = append(make([]byte, 0, len("prefix")+capacity), "prefix"...)
 			if got := appendValidString(dst, []byte(s)); !bytes.Equal(got, want) {
 				t.Fatalf("appendValidString(%q) (cap %d) = %q, bytewise %q", s, capacity, got, want)
 			}
+		}
+		// appendUTF8String: the same string when s is valid UTF-8, else dst as it was.
+		dst = append(make([]byte, 0, len("prefix")+capacity), "prefix"...)
+		got, ok := appendUTF8String(dst, []byte(s))
+		if ok != valid {
+			t.Fatalf("appendUTF8String(%q) (cap %d): ok %v, utf8.Valid %v", s, capacity, ok, valid)
+		}
+		if ok && !bytes.Equal(got, want) || !ok && string(got) != "prefix" {
+			t.Fatalf("appendUTF8String(%q) (cap %d) = %q, %v; want %q", s, capacity, got, ok, want)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"sniffer/model"
 )
@@ -100,9 +99,8 @@ func appendMessage(dst []byte, m *model.Message) []byte {
 	}
 	if len(m.Body) > 0 {
 		dst = append(dst, `,"body":`...)
-		if utf8.Valid(m.Body) {
-			dst = appendValidString(dst, m.Body)
-		} else {
+		var ok bool
+		if dst, ok = appendUTF8String(dst, m.Body); !ok {
 			dst = append(dst, '"')
 			dst = appendBase64(dst, m.Body)
 			dst = append(dst, `","body_encoding":"base64"`...)
