@@ -390,7 +390,10 @@ func fieldLine(line []byte, first int, lenient bool, odd *oddities) (h model.Hea
 		return h, false, nil
 	}
 	name := line[:colon]
-	if trimmed := bytes.TrimRight(name, " \t"); len(trimmed) < len(name) {
+	if n := len(name); n > 0 && (name[n-1] == ' ' || name[n-1] == '\t') {
+		// (Tested before TrimRight, which builds its set of bytes on every call: 1.3% of
+		// a -decode=false run, for a name that almost never ends in a blank.)
+		trimmed := bytes.TrimRight(name, " \t")
 		if !lenient {
 			return h, false, errBadHeader
 		}
