@@ -6,14 +6,14 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// On amd64 with SSSE3 (every x86-64 CPU since about 2008) appendJSONString hands the
+// On amd64 with SSSE3 (every x86-64 CPU since about 2008; hasSSSE3) appendJSONString hands the
 // string to escapeBlocks, which takes 16 bytes per step: copied whole when none needs an
 // escape, and when some take a backslash ('"', '\\', and '\t', '\n', '\r' as their
 // letters), each half of the block is spread by one PSHUFB with a table of 256 shuffles,
 // so a dense JSON body (a '"' every few bytes) costs no branch per byte. It stops at a
 // block with anything else to escape (another byte below 0x20 takes \u00XX; from 0x80
 // when the string may not be valid UTF-8, a rune to check), which the word loop takes.
-var useEscapeBlocks = cpu.X86.HasSSSE3
+var hasSSSE3 = cpu.X86.HasSSSE3
 
 // escapeBlocks escapes src into dst 16 bytes at a time while 16 are left in src and 32 in
 // dst, and returns the bytes written and read. high is lanes8 or 0 as for

@@ -98,7 +98,7 @@ func escapeFrom(dst, s []byte, i int, high uint64, stop bool) ([]byte, int) {
 			out = slices.Grow(out[:n], 2*denseRun+(len(s)-i)+(len(s)-i)/8)
 			out = out[:cap(out)]
 		}
-		if useEscapeBlocks && len(s)-i >= 16 {
+		if hasSSSE3 && len(s)-i >= 16 {
 			// Blocks while they take nothing but backslashes and there is room; then
 			// the word loop, for one word at least.
 			k, j := escapeBlocks(out[n:], s[i:], high)
