@@ -30,9 +30,11 @@ import (
 //     looked at until one is in the class.
 type seqMatcher struct {
 	items  []seqItem
-	anchor int  // index of the anchor item, or -1 for the skip strategy
-	abyte  byte // the anchor's byte
-	groups bool // the regex has capturing groups (whose bounds this matcher does not report)
+	anchor int       // index of the anchor item, or -1 for the skip strategy
+	abyte  byte      // the anchor's byte
+	groups bool      // the regex has capturing groups (whose bounds this matcher does not report)
+	run    *[48]byte // skip strategy by classRun (classrun_amd64.go): the first class's tables
+	center uint64    // and classCenter of its repeats
 }
 
 // seqItem is one class of a sequence, repeated min to max times (max < 0: unbounded).
@@ -176,6 +178,9 @@ func newSeqMatcher(re *syntax.Regexp) *seqMatcher {
 		!slices.ContainsFunc(items[1:], func(it seqItem) bool { return it.intersects(first) }) {
 		// Skip strategy. The classes after the first share nothing with it, so matching
 		// them forward stops before the next run of the first: linear work.
+		if useClassRun && first.min >= 9 {
+			sm.run, sm.center = classTables(first), classCenter(first.min)
+		}
 		return sm
 	}
 	return nil
@@ -342,6 +347,9 @@ func matchFrom(s string, i int, items []seqItem) int {
 func (sm *seqMatcher) find(s string, lo int) (start, end int) {
 	if sm.anchor >= 0 {
 		return sm.findAnchored(s, lo)
+	}
+	if sm.run != nil {
+		return sm.findRun(s, lo)
 	}
 	return sm.findSkip(s, lo)
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"regexp/syntax"
@@ -14,7 +15,7 @@ import (
 func TestSeqMatcherAgreesWithRegexp(t *testing.T) {
 	classes := []string{`[a-c]`, `[0-9]`, `[0-9.\-/]`, `x`, `@`, `\.`, `[a-z’]`, `(?i)k`, `(?i)s`, `[^\x00-\x7f]`,
 		`é`, `[€é-]`, `[a-zA-Z0-9.!#$%&’*+\/=?^_` + "`" + `{|}~-]`, `[a-zA-Z0-9-]`, `\d`, `(?:b)`, `(c)`, `[\x{fffd}]`}
-	quants := []string{"", "", "+", "*", "?", "{2}", "{2,}", "{9,}", "{1,3}", "{0,2}", "+?", "{3,}"}
+	quants := []string{"", "", "+", "*", "?", "{2}", "{2,}", "{9,}", "{1,3}", "{0,2}", "+?", "{3,}", "{12,}", "{17,}"}
 	alphabet := []string{"a", "b", "c", "x", "k", "K", "\u212a", "s", "S", "\u017f", "0", "1", "9", ".", "-", "/", "@",
 		"’", "é", "€", "\xe2\x80", "\x99", "\xff", "\xe2", "z", " ", `"`, "\ufffd", "_"}
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -49,6 +50,8 @@ func TestSeqMatcherAgreesWithRegexp(t *testing.T) {
 		accepted++
 		if sm.anchor >= 0 {
 			strategies["anchor"]++
+		} else if sm.run != nil {
+			strategies["run"]++
 		} else {
 			strategies["skip"]++
 		}
@@ -91,7 +94,7 @@ func TestSeqMatcherAgreesWithRegexp(t *testing.T) {
 			}
 		}
 	}
-	if accepted < 500 || strategies["anchor"] < 150 || strategies["skip"] < 150 || matches < 30000 {
+	if accepted < 500 || strategies["anchor"] < 150 || strategies["skip"] < 150 || useClassRun && strategies["run"] < 100 || matches < 30000 {
 		t.Errorf("only %d random regexes took the fast path (%v), %d matches; the test checks too little", accepted, strategies, matches)
 	}
 	t.Logf("%d regexes on the sequence matcher (%v), %d matches compared", accepted, strategies, matches)
@@ -115,5 +118,45 @@ func TestSeqMatcherStandardRegexes(t *testing.T) {
 	out, _ := mustParse(`/request_body/ replace /([a-z]+)@([a-z]+)\.com/, /$2 at $1/`).Apply([][2]string{{"request_body", "to jo@ex.com, al@b.com!"}})
 	if want := "to ex at jo, b at al!"; len(out) != 1 || out[0][1] != want {
 		t.Errorf("group replacement: got %q, want %q", out, want)
+	}
+}
+
+// findRun (16 bytes at a time) against findSkip on long values where runs of the class
+// start and end at every offset of a block, for classes of one and several ranges and
+// repeats of 9 to 40.
+func TestFindRunAgreesWithFindSkip(t *testing.T) {
+	if !useClassRun {
+		t.Log("no classRun on this CPU or architecture: findSkip alone is used")
+		return
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	pieces := []string{"0", "1", "9", ".", "-", "/", "a", "z", "x", " ", `"`, "é", "\xff", "\x00", "\x7f", ":"}
+	for _, cls := range []string{`[0-9.\-/]`, `[0-9]`, `[a-z0-9]`, `[^\x00-\x2f\x80-\x{10ffff}]`} {
+		for _, m := range []int{9, 10, 12, 16, 17, 40} {
+			pat := fmt.Sprintf("%s{%d,}", cls, m)
+			re, err := syntax.Parse(pat, syntax.Perl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sm := newSeqMatcher(re.Simplify())
+			if sm == nil || sm.run == nil {
+				t.Fatalf("%s: not on classRun", pat)
+			}
+			for range 300 {
+				var b strings.Builder
+				for b.Len() < 400 {
+					p := pieces[rng.IntN(len(pieces))]
+					b.WriteString(strings.Repeat(p, 1+rng.IntN(2*m)*rng.IntN(2)))
+				}
+				s := b.String()
+				for lo := 0; lo <= len(s); lo += 1 + rng.IntN(40) {
+					a1, b1 := sm.findRun(s, lo)
+					a2, b2 := sm.findSkip(s, lo)
+					if a1 != a2 || b1 != b2 {
+						t.Fatalf("%s on %q from %d: findRun %d-%d, findSkip %d-%d", pat, s, lo, a1, b1, a2, b2)
+					}
+				}
+			}
+		}
 	}
 }
