@@ -23,7 +23,8 @@ fmt:
 
 # Every test: unit tests with the race detector, the corpus, the capture and main packages again
 # with -tags gofiles (the macOS binary's paths: files read in Go, ports kept in user space, no
-# BPF compiler) and go vet of the macOS build without cgo, then the end-to-end tests in e2e/
+# BPF compiler), go vet of the macOS build without cgo and of the Windows build (whose
+# Linux-only tests, e2e and internal/workload, carry build tags), then the end-to-end tests in e2e/
 # (which skip, saying why, unless run as root with the tools scripts/setup.sh installs). e2e runs
 # alone, so that other packages' tests do not take the CPU from its live captures, and its own
 # harness without -race (it parses about a gigabyte of NDJSON, ten times slower under the race
@@ -40,6 +41,7 @@ test: vet fmt
 	$(TESTSUM) -- $(GO) test -json -race -count=1 -timeout $(TIMEOUT) $$($(GO) list ./... | grep -v -e '/e2e$$' -e '/e2e/container$$') || status=1; \
 	$(TESTSUM) -- $(GO) test -json -tags gofiles -count=1 -timeout $(TIMEOUT) ./capture/ . || status=1; \
 	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 $(GO) vet ./... || status=1; \
+	GOOS=windows GOARCH=amd64 $(GO) vet ./... || status=1; \
 	SNIFFER_E2E_RACE=1 $(TESTSUM) -- $(GO) test -json -count=1 -timeout $(TIMEOUT) ./e2e/ || status=1; \
 	$(TESTSUM) -- $(GO) test -json -count=1 -timeout $(TIMEOUT) ./e2e/container/ || status=1; \
 	$(TESTSUM) -allow .ci/skips-allowed -report || status=1; \

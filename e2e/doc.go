@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e holds end-to-end tests of the sniffer binary against real traffic: a real HTTP
 // server and client in two network namespaces joined by a veth pair, captured live, and real
 // nginx + wrk traffic recorded by internal/workload (two namespaces too), read back from the pcap.

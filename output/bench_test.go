@@ -10,13 +10,14 @@ import (
 	"net/http"
 	"net/netip"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"sniffer/model"
 
 	"github.com/klauspost/compress/zlib"
+
+	"sniffer/internal/testenv"
 )
 
 // benchCall is a typical API call: a dozen headers each way and a ~1 KiB JSON response
@@ -129,7 +130,7 @@ func benchPoster(b *testing.B, level int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu0 := cpuTime()
+	cpu0 := testenv.CPUTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p.Write(calls[i%len(calls)])
@@ -151,12 +152,5 @@ func benchPoster(b *testing.B, level int) {
 	b.ReportMetric(float64(posts.Load()), "posts")
 	// CPU per call holds up on a busy machine where calls/s does not; it includes the
 	// in-process collector's share (reading the bodies), a few percent.
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu_us/call")
-}
-
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((testenv.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu_us/call")
 }

@@ -1,9 +1,10 @@
 package rules
 
 import (
-	"syscall"
 	"testing"
 	"time"
+
+	"sniffer/internal/testenv"
 )
 
 // BenchmarkMix applies each predefined set to the workload mix (mix_test.go) and reports
@@ -33,7 +34,7 @@ func BenchmarkMix(b *testing.B) {
 				b.ReportAllocs()
 				n := 0
 				fastest := time.Duration(1<<63 - 1)
-				cpu0 := cpuTime()
+				cpu0 := testenv.CPUTime()
 				for b.Loop() {
 					t0 := time.Now()
 					for _, c := range calls {
@@ -44,18 +45,9 @@ func BenchmarkMix(b *testing.B) {
 					n += len(calls)
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/call")
-				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(n), "cpu-ns/call")
+				b.ReportMetric(float64((testenv.CPUTime()-cpu0).Nanoseconds())/float64(n), "cpu-ns/call")
 				b.ReportMetric(float64(fastest.Nanoseconds())/float64(len(calls)), "min-ns/call")
 			})
 		}
 	}
-}
-
-// cpuTime is the user and system CPU time the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package container tests the shipped container artefacts with podman: the image built from
 // the repository's Dockerfile, run with --network host inside a network namespace the test
 // makes, capturing real HTTP traffic and posting it to the demo collector as a non-root user

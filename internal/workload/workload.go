@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package workload records a real HTTP/1.1 workload into a pcap, with the server's own log of
 // every call it served: nginx in one network namespace, wrk in another, a veth pair (MTU 1500)
 // between them, tcpdump on the server's end. It is the project's demo and benchmark traffic, and

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command collectorbench measures one tool's whole job from a capture to a Resurface
 // collector: it starts the loopback collector of output/resurfacetest (which inflates every
 // post, splits the NDJSON and checks each message's format), runs the command with {URL}

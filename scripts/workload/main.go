@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command workload records a real HTTP/1.1 workload into a pcap, with nginx's own log of every
 // call it served beside it (internal/workload): nginx and wrk in two network namespaces it creates,
 // tcpdump between them. Needs root and what scripts/setup.sh installs.
