@@ -30,7 +30,7 @@ echo "=== to a collector: scripts/collector-bench.sh $csecs $cconns"
 echo
 echo "=== the goals (issue 16), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), sniffer $(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown)"
 awk -F'|' '
-  { key = $1 "|" $2; right[key] = $3; served[key] = $4; cpu[key] = $5; rate[key] = $6; rss[key] = $7 }
+  { key = $1 "|" $2; right[key] = $3; served[key] = $4; cpu[key] = $5; rate[key] = $6; rss[key] = $7; shed[key] = $8 }
   $2 ~ /^sniffer/ {
     if ($7 + 0 > maxrss) { maxrss = $7 + 0; maxwhere = $1 " " $2 }
     n++
@@ -51,7 +51,8 @@ awk -F'|' '
       "right calls per CPU-s, sniffer " rate["offline|sniffer -decode=false"] " / GoReplay " rate["offline|GoReplay 2.0 (anchor)"])
     l = ratio(rate["live|sniffer default"], rate["live|GoReplay 2.0"])
     row("live, default settings: CPU/call <= GoReplay", l, (l != "" && l + 0 <= 1 ? "yes" : "no"),
-      "CPU-s per 1000 calls, sniffer " rate["live|sniffer default"] " / GoReplay " rate["live|GoReplay 2.0"])
+      "CPU-s per 1000 calls, sniffer " rate["live|sniffer default"] " / GoReplay " rate["live|GoReplay 2.0"] \
+      (shed["live|sniffer default"] + 0 > 0 ? "; sniffer shed the body work of " shed["live|sniffer default"] " calls under load (less CPU: compare with care)" : ""))
     c = ratio(rate["collector|sniffer zlib=off"], rate["collector|engine zlib=on"])
     row("collector: >= 5x the Resurface engine", c, (c + 0 >= 5 ? "yes" : "no"),
       "each default (sniffer to loopback uncompressed, the engine zlib); posting the same way: " \

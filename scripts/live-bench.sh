@@ -82,14 +82,17 @@ for name in "${names[@]}"; do
   matched=$(grep -o 'matched [0-9]*' "$dir/$name.cmp" | awk '{ print $2 }')
   wrong=$(awk '/ wrong,/ { for (i = 2; i <= NF; i++) if ($i == "wrong,") print $(i - 1) }' "$dir/$name.cmp")
   drops=$(sed -n 's/.*pcap: \([0-9]*\) received, \([0-9]*\) dropped by the kernel.*/\2 of \1/p' "$dir/$name.err")
-  rows+=("sniffer $name|${matched:-0}|${wrong:-?}|${drops:-?}|$(tail -n 1 "$dir/$name.time" 2>/dev/null)")
+  # Calls whose body work was shed under load (bodies left undecoded or dropped, marked): less
+  # CPU spent on them, which goals.sh says beside the live figure.
+  shed=$(grep -o 'shed [0-9]*' "$dir/$name.cmp" | awk '{ print $2 }')
+  rows+=("sniffer $name|${matched:-0}|${wrong:-?}|${drops:-?}|${shed:-0}|$(tail -n 1 "$dir/$name.time" 2>/dev/null)")
 done
 if [[ -n $gor ]]; then
   echo "--- GoReplay against nginx's record:"
   gline=$(python3 "$anchors/gor-calls.py" "$dir/GoReplay.out" "$calls")
   echo "$gline"
   gmatched=$(sed -n 's/^GoReplay matched \([0-9]*\) .*/\1/p' <<<"$gline")
-  rows+=("GoReplay 2.0|${gmatched:-0}|(no ids)||$(tail -n 1 "$dir/GoReplay.time" 2>/dev/null)")
+  rows+=("GoReplay 2.0|${gmatched:-0}|(no ids)||0|$(tail -n 1 "$dir/GoReplay.time" 2>/dev/null)")
 fi
 
 echo
@@ -98,13 +101,13 @@ echo "load average $load0 before, $load1 after; $(nproc) cores; sniffer $(cd "$r
 printf '| %-22s | %16s | %10s | %18s | %20s | %13s | %17s |\n' tool "calls matched" mis-paired "kernel drops" "CPU-s / 1000 calls" "peak RSS MiB" "ctx sw vol / inv"
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..18})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..20})" "$(printf -- '-%.0s' {1..22})" "$(printf -- '-%.0s' {1..15})" "$(printf -- '-%.0s' {1..19})"
 for r in "${rows[@]}"; do
-  IFS='|' read -r tool matched wrong drops timing <<<"$r"
+  IFS='|' read -r tool matched wrong drops shed timing <<<"$r"
   read -r _ user sys rss vol inv <<<"${timing:-0 0 0 0 0 0}"
   awk -v t="$tool" -v m="$matched" -v s="$served" -v w="$wrong" -v d="$drops" -v u="$user" -v y="$sys" -v r="$rss" -v cv="${vol:-0}" -v ci="${inv:-0}" 'BEGIN {
     printf "| %-22s | %7d (%5.1f%%) | %10s | %18s | %20.3f | %13.1f | %17s |\n", t, m, (s > 0 ? 100 * m / s : 0), w, d, (s > 0 ? 1000 * (u + y) / s : 0), r / 1024, cv " / " ci }'
-  # scripts/goals.sh's input: live|tool|matched|served|mis-paired|CPU-s per 1000 calls|peak MiB
-  [[ -n ${GOALS_OUT:-} ]] && awk -v t="$tool" -v m="$matched" -v s="$served" -v w="$wrong" -v u="$user" -v y="$sys" -v r="$rss" 'BEGIN {
-    printf "live|%s|%d|%d|%s|%.3f|%.1f\n", t, m, s, w, (s > 0 ? 1000 * (u + y) / s : 0), r / 1024 }' >>"$GOALS_OUT"
+  # scripts/goals.sh's input: live|tool|matched|served|mis-paired|CPU-s per 1000 calls|peak MiB|shed
+  [[ -n ${GOALS_OUT:-} ]] && awk -v t="$tool" -v m="$matched" -v s="$served" -v w="$wrong" -v u="$user" -v y="$sys" -v r="$rss" -v sh="${shed:-0}" 'BEGIN {
+    printf "live|%s|%d|%d|%s|%.3f|%.1f|%d\n", t, m, s, w, (s > 0 ? 1000 * (u + y) / s : 0), r / 1024, sh }' >>"$GOALS_OUT"
 done
 if [[ -n ${PCAP:-} && -s $out ]]; then
   echo "--- the same traffic from tcpdump's pcap: sniffer -r ${SNIFF_FLAGS:-} against nginx's record:"
