@@ -339,11 +339,10 @@ func (j *job) keepRaw(c *model.Call, captured [2][]byte) {
 	if c.Incomplete != "" {
 		return
 	}
-	if c.Request.DecodedBody(captured[0]) == nil {
-		j.raw[0] = c.Request.Body
-	}
-	if c.Response != nil && c.Response.DecodedBody(captured[1]) == nil {
-		j.raw[1] = c.Response.Body
+	for i, m := range messages(c) {
+		if m != nil && !replaced(m, captured[i]) {
+			j.raw[i] = m.Body
+		}
 	}
 }
 
@@ -355,15 +354,25 @@ func recycleCaptured(c *model.Call, captured [2][]byte) {
 	if c.Incomplete != "" {
 		return
 	}
-	msgs := [2]*model.Message{&c.Request.Message, nil}
-	if c.Response != nil {
-		msgs[1] = &c.Response.Message
-	}
-	for i, m := range msgs {
-		if m != nil && cap(captured[i]) > 0 && unsafe.SliceData(m.Body) != unsafe.SliceData(captured[i]) {
+	for i, m := range messages(c) {
+		if m != nil && replaced(m, captured[i]) {
 			bufpool.Put(captured[i])
 		}
 	}
+}
+
+// replaced tells whether decoding put m's body in a buffer other than captured, the body
+// as captured (nil when not decoded), which nothing then refers to.
+func replaced(m *model.Message, captured []byte) bool {
+	return cap(captured) > 0 && unsafe.SliceData(m.Body) != unsafe.SliceData(captured)
+}
+
+// messages returns the call's request and response (nil when there is none).
+func messages(c *model.Call) [2]*model.Message {
+	if c.Response == nil {
+		return [2]*model.Message{&c.Request.Message, nil}
+	}
+	return [2]*model.Message{&c.Request.Message, &c.Response.Message}
 }
 
 // recycleDecoded hands the buffer of a decoded response body back to the decoders
