@@ -53,10 +53,7 @@ func (sm *seqMatcher) findRun(s string, lo int) (int, int) {
 				end++
 			}
 		}
-		if len(sm.items) == 1 {
-			return start, end
-		}
-		if r := matchFrom(s, end, sm.items[1:]); r >= 0 {
+		if r := sm.rest(s, end); r >= 0 {
 			return start, r
 		}
 		lo = end // every start in this run ends the first class here, and fails the same way

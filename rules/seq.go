@@ -428,15 +428,21 @@ func (sm *seqMatcher) findSkip(s string, lo int) (int, int) {
 		for end < len(s) && in[s[end]] {
 			end++
 		}
-		if len(sm.items) == 1 {
-			return i, end
-		}
-		if r := matchFrom(s, end, sm.items[1:]); r >= 0 {
+		if r := sm.rest(s, end); r >= 0 {
 			return i, r
 		}
 		i = end // every start in this run ends the first class here, and fails the same way
 	}
 	return -1, -1
+}
+
+// rest matches the items after the first from end, where a run of the first class ends,
+// and returns the match's end, or -1 (findSkip and findRun).
+func (sm *seqMatcher) rest(s string, end int) int {
+	if len(sm.items) == 1 {
+		return end
+	}
+	return matchFrom(s, end, sm.items[1:])
 }
 
 // any reports whether the regex matches anywhere in s.
