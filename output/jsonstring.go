@@ -52,24 +52,19 @@ func appendString(dst []byte, s string) []byte {
 	return appendJSONString(dst, unsafe.Slice(unsafe.StringData(s), len(s)), lanes8)
 }
 
-// appendValidString is appendString for s known to be valid UTF-8 (a body utf8.Valid
-// passed): bytes from 0x80 are copied without looking at them.
-func appendValidString(dst, s []byte) []byte {
-	return appendJSONString(dst, s, 0)
-}
-
 // denseRun is how many bytes go one by one once a word has something to escape.
 const denseRun = 32
 
-// appendJSONString is appendString; high is lanes8, or 0 when s is valid UTF-8.
+// appendJSONString is appendString; high is lanes8, or 0 when s is known to be valid UTF-8
+// (bytes from 0x80 are then copied without looking at them).
 func appendJSONString(dst, s []byte, high uint64) []byte {
 	dst, _ = escapeFrom(append(dst, '"'), s, 0, high, false)
 	return append(dst, '"')
 }
 
 // appendUTF8String appends s as a JSON string when s is valid UTF-8, and reports whether
-// it did (dst is returned unchanged when not). It spares a body the pass of utf8.Valid
-// before appendValidString: the ASCII part is escaped with its bytes from 0x80 looked at
+// it did (dst is returned unchanged when not). It spares a body a pass of utf8.Valid
+// before appendJSONString: the ASCII part is escaped with its bytes from 0x80 looked at
 // (which costs the escape loops nothing more), and only from the first of them is the
 // rest checked, once, and copied as valid. ASCII before it is whole runes, so that check
 // answers for all of s.

@@ -42,9 +42,9 @@ func appendStringBytewise(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// sameAsBytewise checks appendString (and appendValidString on valid UTF-8, and
-// appendUTF8String, which must refuse invalid UTF-8) against the
-// reference, appending to a prefix so that a write before or past dst's end shows.
+// sameAsBytewise checks appendString (and, on valid UTF-8, appendJSONString's valid mode;
+// and appendUTF8String, which must refuse invalid UTF-8) against the reference, appending
+// to a prefix so that a write before or past dst's end shows.
 func sameAsBytewise(t *testing.T, s string) {
 	t.Helper()
 	want := appendStringBytewise([]byte("prefix"), s)
@@ -56,8 +56,8 @@ func sameAsBytewise(t *testing.T, s string) {
 		valid := utf8.ValidString(s)
 		if valid {
 			dst = append(make([]byte, 0, len("prefix")+capacity), "prefix"...)
-			if got := appendValidString(dst, []byte(s)); !bytes.Equal(got, want) {
-				t.Fatalf("appendValidString(%q) (cap %d) = %q, bytewise %q", s, capacity, got, want)
+			if got := appendJSONString(dst, []byte(s), 0); !bytes.Equal(got, want) {
+				t.Fatalf("appendJSONString(%q, valid) (cap %d) = %q, bytewise %q", s, capacity, got, want)
 			}
 		}
 		// appendUTF8String: the same string when s is valid UTF-8, else dst as it was.
